@@ -1,0 +1,67 @@
+"""Shared fixtures: an isolated data dir, the built-in plugins, the real MiniLM encoder (loaded once),
+and the embedded sample LoRA folder scanned and indexed into a real catalog."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Never touch the user's real data folder or a model hub from the tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    home = tmp_path_factory.mktemp("stylus-home")
+    os.environ["STYLUS_HOME"] = str(home)
+    os.environ["STYLUS_SECRETS_DIR"] = str(home / "keys")
+    for var in [v for v in os.environ if v.startswith("STYLUS_") and v not in ("STYLUS_HOME", "STYLUS_SECRETS_DIR")]:
+        del os.environ[var]
+
+
+@pytest.fixture(scope="session")
+def plugins(tmp_path_factory: pytest.TempPathFactory):
+    """A plugin manager with the built-in plugins only (no entry points, an empty user folder)."""
+    from stylus_ext.plugins import PluginManager
+
+    return PluginManager(user_dir=tmp_path_factory.mktemp("no-user-plugins"), entry_points_enabled=False)
+
+
+@pytest.fixture(scope="session")
+def encoder(plugins):
+    """The default `transformers` encoder on the real all-MiniLM-L6-v2 weights, loaded once."""
+    return plugins.create("encoder", "transformers")
+
+
+@pytest.fixture(scope="session")
+def sample_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from stylus_ext.sample import make_sample_folder
+
+    return make_sample_folder(tmp_path_factory.mktemp("sample") / "Lora")
+
+
+@pytest.fixture(scope="session")
+def _sample_catalog_master(tmp_path_factory: pytest.TempPathFactory, sample_folder: Path, plugins, encoder) -> Path:
+    from stylus_ext.catalog.db import Catalog
+    from stylus_ext.catalog.scan import scan_folders
+    from stylus_ext.indexing import index_catalog
+
+    path = tmp_path_factory.mktemp("catalog-master") / "catalog.db"
+    catalog = Catalog(path)
+    scan_folders(catalog, [str(sample_folder)], plugins=plugins)
+    index_catalog(catalog, plugins)
+    catalog.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    catalog.close()
+    return path
+
+
+@pytest.fixture
+def sample_catalog(tmp_path: Path, _sample_catalog_master: Path) -> Path:
+    """Path of a private copy of the scanned and indexed sample catalog (safe to mutate)."""
+    dest = tmp_path / "catalog"
+    shutil.copytree(_sample_catalog_master.parent, dest)
+    return dest / _sample_catalog_master.name
