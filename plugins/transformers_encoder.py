@@ -116,6 +116,12 @@ class TransformersEncoder(sdk.Encoder):
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             local = Path(self._source).is_dir()
             try:
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # no "Loading weights" bar on every CLI run
+            except (ImportError, AttributeError):
+                pass
+            try:
                 tokenizer = AutoTokenizer.from_pretrained(self._source, local_files_only=local)
                 model = AutoModel.from_pretrained(self._source, local_files_only=local)
             except OSError as exc:

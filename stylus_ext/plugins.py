@@ -138,9 +138,8 @@ class PluginManager:
         try:
             module = load()
             self.pm.register(module, name=name)
-            unknown = [n for n in dir(module) if n.startswith("register_") and
-                       callable(getattr(module, n)) and getattr(getattr(module, n), "stylus_ext_impl", None)
-                       and not hasattr(self.pm.hook, n)]
+            unknown = [n for n in dir(module) if getattr(getattr(module, n), f"{sdk.PROJECT}_impl", None)
+                       and getattr(getattr(self.pm.hook, n, None), "spec", None) is None]
             if unknown:
                 self.pm.unregister(module)
                 raise ValueError(f"unknown hook(s) {', '.join(unknown)}")

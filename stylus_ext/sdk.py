@@ -386,3 +386,123 @@ __all__ = [
     "Encoder", "Option", "Pick", "Refinement", "Refiner", "SourceContext", "base_model_group",
     "compatible", "hookimpl", "read_secret", "resolve_options", "secrets_dir",
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# Model-backend helpers (added for the LLM/VLM/embedding backends; additive, stable API)
+#
+# ``OpenAIClient`` talks to any OpenAI-compatible server (retries, Retry-After, deadlines, the API
+# key kept out of logs/exceptions/reprs via ``Secret``). ``build_composer_messages`` /
+# ``parse_composer_answer`` / ``compose_with`` give every LLM composer the same prompt-injection
+# rules: card text is sent as escaped, quoted JSON data and answers may only name candidate
+# numbers, mapped back to catalog ids here. ``ComposerError`` makes the pipeline fall back to the
+# offline composer. ``data_dir()`` is the per-user folder for caches.
+# --------------------------------------------------------------------------------------------
+
+from stylus_ext.llm_compose import (  # noqa: E402
+    AnswerCache,
+    ComposerError,
+    ComposerPrompt,
+    answer_cache_key,
+    build_composer_messages,
+    clean_text,
+    compose_with,
+    extract_json_object,
+    parse_composer_answer,
+    quote_json,
+    review_messages,
+)
+from stylus_ext.llm_http import LLMError, LLMStatusError, LLMTimeout, OpenAIClient, Secret  # noqa: E402
+from stylus_ext.paths import data_dir  # noqa: E402
+
+__all__ += [
+    "AnswerCache", "ComposerError", "ComposerPrompt", "LLMError", "LLMStatusError", "LLMTimeout",
+    "OpenAIClient", "Secret", "answer_cache_key", "build_composer_messages", "clean_text",
+    "compose_with", "data_dir", "extract_json_object", "parse_composer_answer", "quote_json",
+    "review_messages",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Prompt parsing (added by the composition work): composers split prompts into concepts with the
+# same deterministic chunker the built-in ``offline`` composer uses. ``parse_prompt(prompt)`` returns
+# a ``ParsedPrompt`` (``.concepts``: ``Concept(text, kind, span, weight, head)``; ``.tags``: the
+# ``<lora:...>`` tags already in the prompt; ``.excluded_names``); ``content_words`` / ``head_noun`` /
+# ``singular`` are the word helpers it matches with; ``CONCEPT_ADJECTIVES`` the colour/size/mood words. Imported at the bottom: ``concepts`` needs no SDK.
+# --------------------------------------------------------------------------------------------
+
+from stylus_ext.concepts import ADJECTIVES as CONCEPT_ADJECTIVES  # noqa: E402
+from stylus_ext.concepts import (  # noqa: E402
+    Concept,
+    NetworkTag,
+    ParsedPrompt,
+    content_words,
+    head_noun,
+    parse_prompt,
+    singular,
+    split_concepts,
+)
+
+__all__ += [
+    "CONCEPT_ADJECTIVES", "Concept", "NetworkTag", "ParsedPrompt", "content_words", "head_noun", "parse_prompt",
+    "singular", "split_concepts",
+]
+
+# --------------------------------------------------------------------------------------------
+# Civitai helpers for the built-in ``civitai`` catalog source (plugins/civitai_api.py), imported
+# lazily on first attribute access (``requests``/``tqdm`` stay out of ``import sdk``):
+# ``CivitaiClient(base_url=None, api_key=None, *, min_interval=0.75, backoff_start=1.0, ...)`` — the
+# polite REST client (env STYLUS_CIVITAI_BASE_URL / STYLUS_CIVITAI_API_KEY, key never logged);
+# ``CivitaiError`` (``CivitaiOffline``, ``CivitaiNotFound`` are subclasses); ``CivitaiSyncFilters`` —
+# the sync filters; ``civitai_pages(client, filters, cursor=None, start_page=1)`` — iterator of
+# pages of cards; ``civitai_split_list("a, b")`` → ``("a", "b")``.
+# Other lazy exports can be added to ``_LAZY_EXPORTS`` (name → "module:attribute").
+# --------------------------------------------------------------------------------------------
+
+_LAZY_EXPORTS: dict[str, str] = {
+    "CivitaiClient": "stylus_ext.civitai.client:CivitaiClient",
+    "CivitaiError": "stylus_ext.civitai.client:CivitaiError",
+    "CivitaiOffline": "stylus_ext.civitai.client:CivitaiOffline",
+    "CivitaiNotFound": "stylus_ext.civitai.client:CivitaiNotFound",
+    "CivitaiSyncFilters": "stylus_ext.civitai.sync:SyncFilters",
+    "civitai_pages": "stylus_ext.civitai.sync:iter_pages",
+    "civitai_split_list": "stylus_ext.civitai.sync:split_list",
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY_EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module_name, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+__all__ += list(_LAZY_EXPORTS)
+
+# --------------------------------------------------------------------------------------------
+# Catalog helpers for plugin authors (added by the catalog work; lazy, via ``_LAZY_EXPORTS``):
+# ``walk_lora_files(paths, warn=..., follow_symlinks=True)`` → list of ``LoraFile(path, size, stamp,
+# siblings)`` (fast ``os.scandir`` walk; symlink loops and unreadable folders go to ``warn``);
+# ``read_lora_card(path, *, size=None, mtime=None, siblings=None, source="local")`` → AdapterCard of an
+# installed file (safetensors header without torch + sidecars; problems in ``card.problems``, never
+# raises); ``cards_from_civitai_json(obj, *, source="civitai-json")`` → AdapterCards from Civitai JSON
+# (/models item or page, model-version JSON); ``load_json_file(path)`` → ``(values, problem)`` (JSON or
+# JSONL, size-capped); ``iter_card_files(paths, warn=None)`` → card files under files/folders;
+# ``base_model_family(raw)`` → family for a raw base-model name ("SDXL 1.0" → "SDXL") or None.
+# --------------------------------------------------------------------------------------------
+
+_CATALOG_EXPORTS: dict[str, str] = {
+    "walk_lora_files": "stylus_ext.catalog.walk:walk_lora_files",
+    "read_lora_card": "stylus_ext.catalog.reader:read_lora_card",
+    "cards_from_civitai_json": "stylus_ext.catalog.cards:cards_from_civitai_json",
+    "load_json_file": "stylus_ext.catalog.cards:load_json_file",
+    "iter_card_files": "stylus_ext.catalog.cards:iter_card_files",
+    "base_model_family": "stylus_ext.catalog.derive:family_from_raw",
+}
+_LAZY_EXPORTS.update(_CATALOG_EXPORTS)
+__all__ += list(_CATALOG_EXPORTS)

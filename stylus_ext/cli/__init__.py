@@ -21,6 +21,8 @@ from stylus_ext.paths import default_catalog_path
 COMMAND_MODULES = [
     "demo", "scan", "cards", "index", "search", "compose", "controls", "info", "plugins",
 ]
+COMMAND_MODULES += ["sync", "match", "download"]  # Civitai (stylus_ext/civitai)
+COMMAND_MODULES += ["refine"]  # refiners, incl. the vision model (model backends)
 
 
 def build_parser(ctx: CliContext) -> argparse.ArgumentParser:

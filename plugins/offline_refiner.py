@@ -1,0 +1,408 @@
+"""Built-in refiner ``offline``: what an adapter does, its topic and a recommended weight, from the card alone.
+
+Deterministic and instant (no model, no network). The description it writes is embedded together with
+the title and tags, so it holds only informative text: the author's description without boilerplate
+(links, thanks, sampler settings), trigger words, the top training tags and the subjects of the example
+prompts (quality tags, weights syntax and ``<lora:...>`` tags removed).
+
+Category: explicit Civitai category tags first (``tool`` → utility, ``celebrity``, ``character``,
+``clothing``, ``poses``, ...), then keyword evidence over title, name, tags, triggers and description,
+then a name heuristic for character adapters whose cards say little (a trigger that is a person's
+name and also appears in the file name). Weight: the card's preferred weight > a "weight 0.6" phrase in
+the description > the median of ``<lora:NAME:W>`` values for this adapter in example prompts > 0.8.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import re
+import statistics
+from collections.abc import Iterable
+
+from stylus_ext import sdk
+
+DEFAULT_WEIGHT = 0.8
+WEIGHT_RANGE = (0.1, 1.5)
+
+#: Civitai's own category tags (and close variants) → our category. Order = priority.
+CATEGORY_TAGS: list[tuple[str, tuple[str, ...]]] = [
+    ("utility", ("tool", "tools", "slider", "utility", "lcm", "detail tweaker", "turbo", "lightning")),
+    ("celebrity", ("celebrity", "real person", "actress", "actor", "singer", "historical figure", "politician",
+                   "youtuber", "athlete", "model (person)")),
+    ("character", ("character", "characters", "anime character", "game character", "original character", "oc",
+                   "vtuber", "waifu", "husbando", "cartoon character")),
+    ("clothing", ("clothing", "clothes", "outfit", "costume", "fashion")),
+    ("pose", ("pose", "poses", "posing")),
+    ("action", ("action", "actions")),
+    ("vehicle", ("vehicle", "vehicles")),
+    ("animal", ("animal", "animals", "creature", "creatures")),
+    ("building", ("building", "buildings", "architecture")),
+    ("background", ("background", "backgrounds", "scenery", "landscape", "environment")),
+    ("style", ("style", "art style", "artstyle", "styles", "artist style", "medium")),
+    ("object", ("object", "objects", "item", "items", "prop", "props")),
+    ("concept", ("concept", "concepts")),
+]
+
+#: Keyword evidence per category (word-boundary matches; a trailing ``*`` matches any ending).
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    "utility": ("slider", "detail tweaker", "tweaker", "add detail", "add_detail", "more detail*", "lcm",
+                "latent consistency", "turbo", "hyper-sd", "hyper sd", "hypersd", "lightning", "few steps",
+                "fewer steps", "offset noise", "noise offset", "contrast fix", "detail enhancer", "enhancer"),
+    "style": ("style", "styles", "art style", "painting", "painted", "watercolor*", "watercolour*", "oil paint*",
+              "impasto", "sketch*", "drawing", "illustration", "pixel art", "pixel", "lineart", "line art",
+              "cel shading", "cel shaded", "ukiyo-e", "ukiyoe", "woodblock", "print", "aesthetic", "vaporwave",
+              "synthwave", "low poly", "lowpoly", "3d render", "render", "claymation", "clay", "papercraft",
+              "paper cut", "paper art", "stained glass", "film photo", "analog", "photograph*", "ink wash",
+              "sumi-e", "ink", "comic", "manga", "cartoon", "artist", "art", "pastel", "gouache", "pencil",
+              "charcoal", "crayon", "vector", "flat design", "pop art", "art nouveau", "art deco",
+              "impressionis*", "surreal*", "cinematic", "anime", "retro", "pin-up", "graffiti", "mosaic",
+              "engraving", "etching", "lithograph", "minimalis*", "noir", "chibi", "fantasy art"),
+    "clothing": ("clothing", "clothes", "outfit*", "costume*", "dress", "dresses", "gown*", "armor", "armour",
+                 "uniform*", "kimono", "yukata", "jacket*", "sweater*", "lingerie", "swimsuit*", "bikini*",
+                 "hat", "hats", "shoes", "boots", "fashion", "techwear", "streetwear", "hoodie*", "skirt*",
+                 "suit", "suits", "coat", "coats", "shirt*", "apron", "stockings", "gloves", "cloak", "robe*",
+                 "wedding dress", "shiromuku", "cheongsam", "qipao", "hanfu", "maid", "knitwear", "wear"),
+    "background": ("background*", "scenery", "landscape*", "cityscape*", "city", "skyline", "environment*",
+                   "interior*", "forest*", "mountain*", "underwater", "ocean", "sea", "sky", "room", "street*",
+                   "beach", "desert", "outer space", "jungle", "village", "cafe", "indoors", "outdoors",
+                   "coral reef", "garden"),
+    "building": ("building*", "architecture", "castle*", "cathedral*", "church*", "temple*", "shrine*",
+                 "tower*", "house*", "palace*", "ruins", "skyscraper*", "torii", "pagoda*", "mansion*",
+                 "bridge*", "lighthouse*"),
+    "vehicle": ("vehicle*", "car", "cars", "muscle car", "train*", "locomotive*", "ship", "ships", "boat*",
+                "motorcycle*", "motorbike*", "airplane*", "aircraft", "tank", "tanks", "spaceship*",
+                "truck*", "bus", "mecha", "bicycle*", "helicopter*", "submarine*"),
+    "animal": ("animal*", "cat", "cats", "kitten*", "dog", "dogs", "puppy", "puppies", "corgi*", "fox", "foxes",
+               "bird*", "owl*", "fish", "koi", "horse*", "dragon*", "creature*", "wildlife", "pet", "pets",
+               "wolf", "wolves", "tiger*", "lion*", "bear", "bears", "rabbit*", "bunny", "insect*",
+               "butterfl*", "shark*", "whale*", "deer", "panda*", "monkey*", "frog*", "snake*"),
+    "pose": ("pose", "poses", "posing", "sitting", "standing", "lying", "kneeling", "crossed legs", "squatting",
+             "looking back", "from behind", "hands on hips", "leaning", "jump pose", "arms up", "contrapposto"),
+    "action": ("action", "fighting", "fight", "running", "dancing", "dance", "battle", "swinging", "eating",
+               "drinking", "motion", "combat", "sword fight", "punching", "kicking", "swimming", "flying"),
+    "object": ("object*", "prop", "props", "item*", "weapon*", "camera*", "bottle*", "potion*", "food",
+               "plant", "bonsai", "flower*", "jewelry", "jewellery", "furniture", "book", "books", "cup",
+               "cups", "sword", "swords", "gun", "guns", "guitar*", "instrument*", "lamp*", "clock*", "toy*"),
+    "celebrity": ("celebrity", "likeness", "real person", "actress", "actor", "singer", "president", "politician",
+                  "historical figure", "famous person", "athlete"),
+    "character": ("character lora", "character", "original character", "from the anime", "from the game",
+                  "from the manga", "vtuber", "waifu"),
+    "concept": ("concept", "effect", "glow*", "lighting", "made of", "miniature", "double exposure",
+                "transformation", "fire", "embers", "magic", "crystal*"),
+}
+
+#: Words that never make a name (boilerplate, model jargon, common prompt words).
+_JARGON_WORDS = (
+    "lora loras lycoris locon loha lokr dora model models v1 v2 v3 v4 v5 v6 xl sdxl sd sd15 sd1 pony "
+    "ponyxl pdxl illustrious illu ill noob noobai flux epoch last final beta alpha version ver pack anime "
+    "realistic style the a an of and in on at with for by from to is it my your his her their new old "
+    "best high low quality detailed masterpiece score up girl boy girls boys woman man women men person "
+    "people 1girl 1boy solo cute big small long short black white red blue green yellow pink purple "
+    "orange brown grey gray silver gold golden dark light bright hair eyes eye skin face body hand hands "
+    "default outfit dress uniform school casual swim swimsuit bikini pajamas inner gym commission season "
+    "part official tag tags trigger"
+)
+_JARGON = set(_JARGON_WORDS.split())
+
+_QUALITY = re.compile(
+    r"^(?:masterpiece|best quality|high quality|highest quality|top quality|good quality|normal quality|"
+    r"amazing quality|very aesthetic|absurdres|highres|high res|incredibly absurdres|ultra[- ]detailed|"
+    r"extremely detailed|highly detailed|detailed|intricate details?|8k|4k|uhd|hdr|raw photo|"
+    r"score_\d(?:_up)?|source_\w+|rating_\w+|newest|year \d+|official art|ultra high res|"
+    r"best aesthetic|photorealistic|realistic|sharp focus|depth of field|solo|simple background|"
+    r"looking at viewer|\d+\s*(?:girls?|boys?)|1other)$"
+)
+_BOILERPLATE = re.compile(
+    r"patreon|ko-?fi|discord|buy me|support me|follow me|twitter|instagram|https?://|www\.|"
+    r"\bupdate|changelog|thank|please|credit|licen[cs]e|review|feedback|donat|"
+    r"sampler|\bcfg\b|\bsteps\b|clip skip|hires|upscal|negative|recommended|\bweights?\b|strength|"
+    r"trigger|activation|\bepochs?\b|trained on|training|dataset|merge|don'?t forget|enjoy|v\d+(?:\.\d+)?\b",
+    re.IGNORECASE,
+)
+_LORA_TAG = re.compile(r"<\s*(lora|lyco|hypernet)\s*:\s*([^:>]+?)\s*(?::\s*([^:>]*?)\s*)?(?::[^>]*)?>", re.I)
+_ANY_TAG = re.compile(r"<[^<>]*>")
+_WEIGHT_PHRASE = re.compile(
+    r"(?:weight|strength)s?\b[^0-9\-.\n]{0,25}?(-?\d*\.?\d+)(?:\s*(?:-|–|~|to)\s*(-?\d*\.?\d+))?", re.I)
+_WEIGHT_BEFORE = re.compile(r"(-?\d*\.\d+)(?:\s*(?:-|–|~|to)\s*(-?\d*\.?\d+))?\s*(?:weight|strength)\b", re.I)
+
+
+def _kw_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    parts = []
+    for w in words:
+        star = w.endswith("*")
+        core = re.escape(w.rstrip("*")).replace(r"\ ", r"[\s_-]+")
+        parts.append(core + (r"\w*" if star else ""))
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(parts) + r")(?![a-z0-9])", re.I)
+
+
+_KW = {cat: _kw_pattern(words) for cat, words in KEYWORDS.items()}
+#: Descriptive words that are no evidence of a category but are never names either.
+_DESCRIPTIVE = [
+    "cyberpunk", "steampunk", "neon", "futuristic", "scifi", "sci", "fi", "gothic", "fantasy", "horror", "kawaii",
+    "glowing", "fluffy", "cozy", "vintage", "modern", "ancient", "medieval", "victorian", "japanese", "chinese",
+    "korean", "american", "european", "magic", "magical", "tiny", "giant", "cute", "beautiful", "epic", "dramatic",
+    "soft", "hard",
+]
+_LEXICON = {w.rstrip("*") for words in KEYWORDS.values() for phrase in words for w in phrase.split()}
+_LEXICON.update(_DESCRIPTIVE)
+_PRIORITY = [c for c, _ in CATEGORY_TAGS]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+def _clean_html(text: str) -> str:
+    text = re.sub(r"<\s*(?:br|/p|/h\d|/li|/div)\s*/?>", ". ", text or "", flags=re.I)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", text))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?])\s+|\s*\.\s*\.\s*|\n+", text)
+    return [p.strip(" .") for p in parts if p and p.strip(" .")]
+
+
+def clean_description(text: str, limit: int = 320, title: str = "") -> str:
+    """The author's description as plain text without links, thanks, settings, weight advice and repeats."""
+    kept: list[str] = []
+    seen = {_norm(title)} if title else set()
+    total = 0
+    for raw in _sentences(_clean_html(text)):
+        sentence = raw
+        if title and raw.lower().startswith(title.lower() + " ") and len(raw) > len(title) + 20:
+            sentence = raw[len(title):].strip()
+        key = _norm(sentence)
+        if _BOILERPLATE.search(sentence) or len(sentence) < 3 or key in seen:
+            continue
+        seen.add(key)
+        if total + len(sentence) > limit:
+            if not kept:
+                kept.append(sentence[:limit].rsplit(" ", 1)[0] + "…")
+            break
+        kept.append(sentence)
+        total += len(sentence) + 2
+    return ". ".join(kept) + ("." if kept and not kept[-1].endswith(("…", "!", "?")) else "")
+
+
+def prompt_terms(prompt: str) -> list[str]:
+    """The informative comma-separated terms of a prompt: no ``<...>`` tags, weights or quality tags."""
+    text = _ANY_TAG.sub(" ", prompt or "")
+    text = re.sub(r"\bBREAK\b", ",", text)
+    text = re.sub(r":\s*-?\d*\.?\d+\s*\)", ")", text)  # (word:1.2) -> (word)
+    text = re.sub(r"[()\[\]{}]", " ", text).replace("\\", "")
+    terms = []
+    for raw in re.split(r"[,\n|]", text):
+        term = re.sub(r"\s+", " ", raw).strip(" .:_")
+        if term and not _QUALITY.match(term.lower()) and len(term) <= 80:
+            terms.append(term)
+    return terms
+
+
+def _dedupe(items: Iterable[str], seen: set[str]) -> list[str]:
+    out = []
+    for item in items:
+        key = _norm(item)
+        if key and key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+class OfflineRefiner(sdk.Refiner):
+    """Card → description, category, weight with rules only (the default refiner)."""
+
+    name = "offline"
+    version = "1"
+    description = "Deterministic rules over the card: cleaned description, triggers, training tags, examples."
+    env_prefix = "REFINER_OFFLINE"
+    options = (
+        sdk.Option("max_chars", int, 700, "Maximum length of the written description."),
+        sdk.Option("max_examples", int, 3, "Example prompts quoted in the description."),
+    )
+
+    def refine(self, card: sdk.AdapterCard) -> sdk.Refinement:
+        category = categorize(card)
+        return sdk.Refinement(description=self.describe(card, category), category=category,
+                              weight=recommended_weight(card))
+
+    def describe(self, card: sdk.AdapterCard, category: str = "concept") -> str:
+        limit = max(100, int(self.config["max_chars"]))
+        title = (card.title or card.name or "").strip()
+        seen = {_norm(title), _norm(card.name)} | {_norm(t) for t in card.tags}
+        parts: list[str] = []
+        desc = clean_description(card.description, limit=min(360, limit // 2), title=title)
+        if desc:
+            parts.append(desc)
+        else:
+            parts.append(f"{category.capitalize()} adapter: {title}.")
+        triggers = [t.strip() for t in card.trigger_words if t.strip() and len(t) <= 80]
+        if card.activation_text and len(card.activation_text) <= 200:
+            triggers += [t.strip() for t in re.split(r"[,\n]", card.activation_text) if t.strip()]
+        triggers = _dedupe((" ".join(prompt_terms(t)) or t for t in triggers), seen)[:6]
+        if triggers:
+            parts.append("Trigger: " + ", ".join(triggers) + ".")
+        training = [t for t in card.training_tags if len(t) <= 40 and len(t.split()) <= 5
+                    and not _QUALITY.match(t.lower())]
+        training = _dedupe(training, seen)[:8]
+        if training:
+            parts.append("Training tags: " + ", ".join(training) + ".")
+        examples = []
+        for prompt in card.example_prompts:
+            terms = _dedupe(prompt_terms(prompt), seen)
+            if terms:
+                examples.append(", ".join(terms)[:160].rstrip(", "))
+            if len(examples) >= int(self.config["max_examples"]):
+                break
+        if examples:
+            parts.append("Examples: " + "; ".join(examples) + ".")
+        text = " ".join(parts)
+        return text if len(text) <= limit else text[:limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+# -- category ---------------------------------------------------------------------------------
+
+
+def categorize(card: sdk.AdapterCard) -> str:
+    """One of :data:`sdk.CATEGORIES` from the card's tags, words and names."""
+    tags = [t.strip().lower() for t in card.tags if t.strip()]
+    for category, words in CATEGORY_TAGS:
+        if category in ("style", "object", "concept", "background"):
+            continue  # weak tags: decided by the keyword evidence below
+        if any(t in words for t in tags):
+            return category
+    title = f"{card.title} {card.name} {card.alias or ''}".replace("_", " ")
+    triggers = " , ".join(card.trigger_words)
+    description = _clean_html(card.description)[:1500]
+    scores: dict[str, float] = dict.fromkeys(_PRIORITY, 0.0)
+    for category, words in CATEGORY_TAGS:
+        if any(t in words for t in tags):
+            scores[category] += 4
+    for category, pattern in _KW.items():
+        scores[category] += 3 * len({m.lower() for m in pattern.findall(title)})
+        scores[category] += 2 * sum(1 for t in tags if pattern.search(t))
+        scores[category] += 1.5 * len({m.lower() for m in pattern.findall(triggers)})
+        per_hit = 1.0 if category in ("celebrity", "character") else 0.5
+        scores[category] += per_hit * min(3, len({m.lower() for m in pattern.findall(description)}))
+    title_style = re.search(r"\bstyle\s*(?:$|[\(\[|\-–:,])", title.strip(), re.I)
+    if title_style or re.search(r"\bin the style of\b", title, re.I):
+        scores["style"] += 3
+    if scores["utility"] >= 3:
+        return "utility"
+    name_score = _character_evidence(card)
+    if name_score >= 2 and name_score * 1.5 >= max(scores.values()):
+        return "celebrity" if scores["celebrity"] > scores["character"] else "character"
+    best = max(_PRIORITY, key=lambda c: (scores[c], -_PRIORITY.index(c)))
+    return best if scores[best] >= 1.0 else "concept"
+
+
+def _tokens(text: str) -> list[str]:
+    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
+    return [t for t in re.split(r"[^A-Za-z]+", text.lower()) if t]
+
+
+def _name_like(token: str) -> bool:
+    return len(token) >= 2 and token not in _JARGON and token not in _LEXICON
+
+
+def _character_evidence(card: sdk.AdapterCard) -> float:
+    """How much the card looks like a named character: person-name triggers that recur in the name."""
+    score = 0.0
+    names = f"{card.name} {card.alias or ''} {card.title}"
+    name_tokens = set(_tokens(names))
+    if re.search(r"\w[\w .'-]*\s\((?!sd|xl|pony|lora|v\d|illustrious)[^)]{2,40}\)", card.title or "", re.I):
+        score += 1
+    for raw in card.trigger_words[:4]:
+        trigger = raw
+        if re.search(r"\\?\([^)]+\\?\)", raw):
+            score += 1.5
+            trigger = re.sub(r"\\?\([^)]*\\?\)", " ", raw)
+        toks = [t for t in _tokens(trigger) if t not in _JARGON]
+        if not toks or len(toks) > 4 or not all(_name_like(t) for t in toks):
+            continue
+        in_name = [t for t in toks if t in name_tokens
+                   or any((len(t) >= 4 and t in n) or (len(n) >= 4 and n in t) for n in name_tokens)]
+        if len(toks) >= 2 and in_name:
+            score += 2.5
+        elif in_name:
+            others = [t for t in name_tokens if _name_like(t) and t not in toks and not any(t in x for x in toks)]
+            whole = _norm(re.sub(r"[-_ ]*\d+$", "", card.name)) == _norm(trigger)
+            score += 2 if others or whole else 1
+        break
+    stem_words = [t for t in _tokens(f"{card.name} {card.alias or ''}") if t not in _JARGON]
+    if len(stem_words) >= 2 and all(_name_like(t) for t in stem_words):
+        # A file name made of two or more name-like words; confirmed when an independent title repeats it.
+        title_tokens = set(_tokens(card.title or ""))
+        confirmed = _norm(card.title or "") != _norm(card.name) and all(t in title_tokens for t in stem_words[:2])
+        score = max(score, 2.0 if confirmed else 1.5)
+    return score
+
+
+# -- weight -----------------------------------------------------------------------------------
+
+
+def _clamp(value: float) -> float:
+    low, high = WEIGHT_RANGE
+    return round(min(high, max(low, value)), 2)
+
+
+def _number(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def weight_from_text(text: str) -> float | None:
+    """A "weight 0.6" / "strength 0.5-0.8" / "0.7 weight" phrase (a range gives its middle)."""
+    text = _clean_html(text)
+    for pattern in (_WEIGHT_PHRASE, _WEIGHT_BEFORE):
+        for match in pattern.finditer(text):
+            low, high = _number(match.group(1)), _number(match.group(2))
+            if low is None or not -3 <= low <= 3:
+                continue
+            value = (low + high) / 2 if high is not None and -3 <= high <= 3 else low
+            if value > 0:
+                return value
+    return None
+
+
+def _names_of(card: sdk.AdapterCard) -> set[str]:
+    return {n for n in (_norm(card.name), _norm(card.alias or ""), _norm(card.title),
+                        _norm((card.path or "").replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0])) if n}
+
+
+def weight_from_examples(card: sdk.AdapterCard) -> float | None:
+    """Median ``<lora:NAME:W>`` weight over example prompts that refer to this adapter."""
+    names = _names_of(card)
+    values: list[float] = []
+    for prompt in [*card.example_prompts, card.description or ""]:
+        tags = [(m.group(2), _number(m.group(3))) for m in _LORA_TAG.finditer(prompt or "")
+                if m.group(1).lower() in ("lora", "lyco")]
+        for tag_name, value in tags:
+            if value is None:
+                continue
+            key = _norm(tag_name)
+            close = key in names or any(
+                (len(key) >= 4 and len(n) >= 4 and (key in n or n in key))
+                or difflib.SequenceMatcher(None, key, n).ratio() >= 0.8 for n in names)
+            if close or (len(tags) == 1 and prompt in card.example_prompts):
+                values.append(value)
+    values = [v for v in values if 0 < v <= 3]
+    return statistics.median(values) if values else None
+
+
+def recommended_weight(card: sdk.AdapterCard) -> float:
+    """Card's preferred weight > description phrase > example prompts > 0.8, clamped to a sane range."""
+    if card.preferred_weight is not None and card.preferred_weight > 0:
+        return _clamp(card.preferred_weight)
+    for value in (weight_from_text(card.description or ""), weight_from_examples(card)):
+        if value is not None:
+            return _clamp(value)
+    return DEFAULT_WEIGHT
+
+
+@sdk.hookimpl
+def register_refiners(register):  # type: ignore[no-untyped-def]
+    register(OfflineRefiner)

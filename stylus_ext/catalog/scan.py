@@ -1,0 +1,203 @@
+"""Scan LoRA folders into the catalog, incrementally, through the ``local`` catalog source.
+
+One SELECT loads ``path → (size, stamp)`` for every installed entry; the source skips files whose
+(path, size, stamp) are unchanged without reading them, so a no-change rescan of 10,000 files is
+one directory walk. New and changed files are merged (:mod:`stylus_ext.catalog.store`), renamed
+files keep their entry (found by size + header digest or Civitai version id, no full hashing),
+vanished files leave the catalog — except under folders that could not be read. Work is committed
+in chunks: an interrupted scan keeps what it did and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stylus_ext.catalog import store
+from stylus_ext.catalog.db import Catalog, card_hash
+from stylus_ext.catalog.derive import name_problem
+
+
+@dataclass
+class ScanReport:
+    """What a scan did. ``problems`` lists (path, one-line reason) for files under the scanned folders."""
+
+    files: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    renamed: int = 0
+    kept_unreadable: int = 0
+    interrupted: bool = False
+    seconds: float = 0.0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.renamed)
+
+    def summary(self) -> str:
+        text = (f"{self.files} files: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+                f"{self.removed} removed, {self.renamed} renamed, {len(self.problems)} problems")
+        if self.kept_unreadable:
+            text += f"; {self.kept_unreadable} entries kept under unreadable folders"
+        if self.interrupted:
+            text += " (interrupted: run the scan again to finish)"
+        return text
+
+
+def progress_bar(enabled: bool, desc: str, unit: str) -> Any:
+    """A tqdm bar on stderr when ``enabled`` and stderr is a terminal, else None."""
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+
+def _under(path: str, roots: Iterable[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def scan_folders(catalog: Catalog, folders: Iterable[str | Path], *, plugins: Any = None,
+                 progress: bool = False, chunk: int = 200, source: str = "local") -> ScanReport:
+    """Scan ``folders`` (recursively) with the ``local`` source and update ``catalog``."""
+    if plugins is None:
+        from stylus_ext.plugins import get_plugins
+
+        plugins = get_plugins()
+    started = time.perf_counter()
+    roots = [os.path.abspath(os.fspath(f)) for f in folders]
+    report = ScanReport()
+    known: dict[str, tuple[int, float]] = {}
+    renames: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for path, size, mtime, header_sha in catalog.db.execute(
+            "select path, size, mtime, header_sha from adapters where path is not null"):
+        known[path] = (size, mtime)
+        if header_sha:
+            renames[(size, header_sha)].append(path)
+    seen: set[str] = set()
+    warned: dict[str, str] = {}
+
+    def unchanged(path: str, size: int, mtime: float) -> bool:
+        old = known.get(path)
+        if old is not None and old[0] == size and old[1] == mtime:
+            seen.add(path)
+            report.unchanged += 1
+            return True
+        return False
+
+    def warn(path: str, reason: str) -> None:
+        warned[os.path.abspath(path)] = reason
+
+    bar = progress_bar(progress, "scan", "files")
+
+    def on_progress(done: int, total: int | None) -> None:
+        report.files = total or done
+        if bar is not None:
+            if total is not None and bar.total != total:
+                bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    from stylus_ext import sdk
+
+    ctx = sdk.SourceContext(paths=tuple(roots), unchanged=unchanged, warn=warn, progress=on_progress)
+    backend = plugins.create("source", source)
+    conn = catalog.db.conn
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
+    pending = 0
+    try:
+        for card in backend.cards(ctx):
+            if not card.path:
+                continue
+            seen.add(card.path)
+            notes: list[str] = []
+            with store.atomic(catalog):
+                _, status = store.upsert(catalog, card, notes, renames)
+                conn.execute("delete from problems where path = ?", [card.path])
+                if card.problems or notes:
+                    conn.execute("insert or replace into problems (path, reason) values (?, ?)",
+                                 [card.path, "; ".join([*card.problems, *notes])])
+            setattr(report, status, getattr(report, status) + 1)
+            pending += 1
+            if pending >= chunk:
+                conn.commit()
+                pending = 0
+    except BaseException:
+        report.interrupted = True
+        conn.commit()  # every finished upsert is complete on its own (a partial one was rolled back)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    stale = [p for p, _ in catalog.problems() if _under(p, roots) and p not in warned and p not in seen]
+    for path in stale:  # folders readable again, files gone
+        conn.execute("delete from problems where path = ?", [path])
+    for path, reason in warned.items():
+        conn.execute("insert or replace into problems (path, reason) values (?, ?)", [path, reason])
+    conn.commit()
+
+    missing = [p for p in known if p not in seen and _under(p, roots)]
+    protected = [p for p in missing if p in warned or _under(p, [w for w in warned])]
+    report.kept_unreadable = len(protected)
+    _remove(catalog, [p for p in missing if p not in set(protected)], report)
+    if report.changed:
+        resolve_names(catalog)
+    report.problems = [(p, r) for p, r in catalog.problems() if _under(p, roots)]
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _remove(catalog: Catalog, paths: list[str], report: ScanReport) -> None:
+    if not paths:
+        return
+    ids: list[int] = []
+    for start in range(0, len(paths), 500):
+        part = paths[start:start + 500]
+        marks = ",".join("?" * len(part))
+        ids += [r[0] for r in catalog.db.execute(f"select id from adapters where path in ({marks})", part)]
+        catalog.db.execute(f"delete from problems where path in ({marks})", part)
+    report.removed = catalog.delete(ids)  # commits
+
+
+def resolve_names(catalog: Catalog) -> int:
+    """Set each installed adapter's ``<lora:NAME>``: its alias (``ss_output_name``) when that alias is
+    valid and unique among installed files, else the file stem; flag stems that several files share
+    (the WebUI loads only one of them). Returns how many entries changed."""
+    rows = list(catalog.db.execute(
+        "select id, path, name, alias, name_problem from adapters where path is not null order by path"))
+    stems = {r[0]: os.path.splitext(os.path.basename(r[1]))[0] for r in rows}
+    stem_count = Counter(stems.values())
+    alias_count = Counter(r[3] for r in rows if r[3])
+    by_stem: dict[str, list[int]] = defaultdict(list)
+    for r in rows:
+        by_stem[stems[r[0]]].append(r[0])
+    changed = 0
+    for adapter_id, _path, name, alias, problem in rows:
+        stem = stems[adapter_id]
+        new_name, new_problem = stem, name_problem(stem)
+        if alias and alias_count[alias] == 1 and stem_count.get(alias, 0) == 0 and not name_problem(alias):
+            new_name, new_problem = alias, ""
+        elif stem_count[stem] > 1 and by_stem[stem][-1] != adapter_id and not new_problem:
+            winner = next(r[1] for r in rows if r[0] == by_stem[stem][-1])
+            new_problem = f"another file has the same name ({winner}); <lora:{stem}> loads that one"
+        if (new_name, new_problem) != (name, problem or ""):
+            row = catalog.row(adapter_id)
+            if row is None:
+                continue
+            card = Catalog.row_to_card({**row, "name": new_name, "name_problem": new_problem})
+            catalog.db.execute("update adapters set name = ?, name_problem = ?, card_hash = ? where id = ?",
+                               [new_name, new_problem, card_hash(card), adapter_id])
+            changed += 1
+    catalog.db.conn.commit()
+    return changed

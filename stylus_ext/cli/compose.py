@@ -1,0 +1,95 @@
+"""``stylus compose PROMPT -n N --seed S``: concepts, adapters and reasons, then N per-image prompts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from stylus_ext.cli.common import CliContext, add_prompt_arguments, dumps, iter_prompts
+from stylus_ext.mask import STRATEGIES
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("compose", help="choose adapters for a prompt and write the per-image prompts",
+                       description="Retrieve candidates, compose (validated), mask per image seed and rewrite "
+                                   "the prompt with <lora:NAME:WEIGHT> tags. Covers the whole catalogue; "
+                                   "adapters that are not installed are marked.")
+    add_prompt_arguments(p)
+    p.add_argument("-n", "--images", type=int, default=4, metavar="N", help="number of images (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed+i (default 0)")
+    p.add_argument("--negative", default="", help="negative prompt to extend")
+    p.add_argument("--json", action="store_true", help="deterministic JSON (JSONL with --input)")
+    p.add_argument("--composer", default="offline", help="composer backend (default offline)")
+    p.add_argument("--mask", default="paper", choices=STRATEGIES, help="masking strategy (default paper)")
+    p.add_argument("--base-model", default=None, metavar="F", help="target base-model family (SD1, SDXL, Pony...)")
+    p.add_argument("--installed-only", action="store_true", help="use installed adapters only")
+    p.add_argument("--max-adapters", type=int, default=4, help="most adapters per prompt (default 4)")
+    p.add_argument("--strength", type=float, default=0.8, help="global weight multiplier (default 0.8)")
+    p.add_argument("--top-k", type=int, default=150, help="candidates retrieved per prompt (default 150)")
+    p.add_argument("--allow-nsfw", action="store_true", help="allow NSFW adapters")
+    p.add_argument("--no-characters", action="store_true", help="never use character/celebrity adapters")
+    p.add_argument("--no-triggers", action="store_true", help="do not add activation text")
+    p.add_argument("--debias", default="", help="suffix added to every rewritten prompt")
+    p.add_argument("--emphasize", action="store_true", help="re-emphasise concepts that got no adapter")
+    p.add_argument("--allow-empty-mask", action="store_true", help="allow images with no adapter at all")
+    p.set_defaults(func=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    from stylus_ext.pipeline import StylusSettings
+
+    if args.images < 0 or args.images > 10000:
+        raise ValueError("-n must be between 0 and 10000")
+    if args.max_adapters < 0:
+        raise ValueError("--max-adapters must be >= 0")
+    return StylusSettings(
+        top_k=args.top_k, composer=args.composer, max_adapters=args.max_adapters, strength=args.strength,
+        mask=args.mask, allow_empty_mask=args.allow_empty_mask, add_triggers=not args.no_triggers,
+        debias=args.debias, emphasize_unmatched=args.emphasize, base_model=args.base_model,
+        installed_only=args.installed_only, allow_nsfw=args.allow_nsfw, allow_characters=not args.no_characters)
+
+
+def format_plan(plan: dict[str, Any]) -> str:
+    lines = [f"prompt: {plan['prompt']}", f"composer: {plan['composer']}", "concepts:"]
+    if not plan["concepts"]:
+        lines.append("  (none)")
+    for c in plan["concepts"]:
+        if not c["adapters"]:
+            lines.append(f"  {c['concept']}: no adapter")
+            continue
+        lines.append(f"  {c['concept']}:")
+        for a in c["adapters"]:
+            mark = "" if a["installed"] else "  [not installed]"
+            lines.append(f"    {a['name']} ({a['weight']:g}){mark}")
+            if a.get("reason"):
+                lines.append(f"      {a['reason']}")
+    for w in plan.get("warnings", []):
+        lines.append(f"warning: {w}")
+    lines.append("images:")
+    for i, im in enumerate(plan["images"], 1):
+        lines.append(f"  [{i}] seed {im['seed']}: {im['prompt']}")
+        if im["negative_prompt"]:
+            lines.append(f"      negative: {im['negative_prompt']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from stylus_ext.pipeline import Stylus
+
+    settings = settings_from_args(args)
+    catalog = ctx.catalog(create=False)
+    stylus = Stylus(catalog, ctx.plugins, settings)
+    seeds = [args.seed + i for i in range(args.images)]
+    first = True
+    for prompt in iter_prompts(args):
+        plan = stylus.plan(prompt, seeds, args.negative)
+        if args.json or args.input:
+            print(dumps(plan))
+        else:
+            if not first:
+                print()
+            print(format_plan(plan))
+        first = False
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,60 @@
+"""``stylus index``: refine → embed → build the vector index (incremental, resumable after Ctrl-C).
+
+The refiner defaults to the catalog's current one (else ``offline``). A refiner that costs money
+per card (``vision``) is not run from here unless named with ``--refiner``: run ``stylus refine``
+for it; ``--refiner none`` skips refining. The encoder defaults to the one the index was built
+with (else ``transformers``); switching encoders re-embeds everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("index", help="refine, embed and index the catalog (incremental; resumable)",
+                       description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+    p.add_argument("--encoder", default=None, help="encoder backend (default: the index's, else transformers)")
+    p.add_argument("--refiner", default=None, help="refiner backend, or 'none' (default: the catalog's, else offline)")
+    p.add_argument("--kind", choices=("auto", "exact", "annoy"), default="auto",
+                   help="vector search: exact NumPy or Annoy (auto: exact up to 1M adapters)")
+    p.add_argument("--force", action="store_true", help="rebuild the index even when nothing changed")
+    p.set_defaults(func=run)
+
+
+def _default_refiner(catalog: Any, plugins: Any, explicit: str | None) -> str | None:
+    if explicit:
+        return None if explicit.lower() == "none" else explicit
+    current = (catalog.get_meta("refiner") or "").partition("@")[0]
+    if not current:
+        return "offline"
+    try:
+        cls = plugins.backend_class("refiner", current)
+    except LookupError:
+        return "offline"
+    if getattr(cls, "cost_guard", 0):
+        print(f"refiner {current!r} sends paid requests: not run by `stylus index` (use `stylus refine`); "
+              "its cached descriptions are used")
+        return None
+    return current
+
+
+def run(args: argparse.Namespace, ctx: Any) -> int:
+    from stylus_ext.index import read_meta
+    from stylus_ext.indexing import index_catalog
+
+    catalog = ctx.catalog()
+    try:
+        encoder = args.encoder or ((read_meta(catalog) or {}).get("encoder") or "transformers").partition(":")[0]
+        refiner = _default_refiner(catalog, ctx.plugins, args.refiner)
+        report = index_catalog(catalog, ctx.plugins, refiner=refiner, encoder=encoder, progress=True,
+                               kind=None if args.kind == "auto" else args.kind, force=args.force)
+        if report.refine is not None and hasattr(report.refine, "summary"):
+            print(report.refine.summary())
+        for note in report.notes:
+            print(f"note: {note}")
+        print(f"indexed {report.summary()}")
+    finally:
+        catalog.close()
+    return 0

@@ -1,0 +1,223 @@
+"""The composer contract: run any composer safely and validate what it answers.
+
+:func:`run_composer` runs the chosen composer (by name, through the plugin manager) in a worker
+thread under a time budget, then validates its :class:`~stylus_ext.sdk.Composition`:
+
+- malformed answers (not a Composition, concepts that are not ConceptPicks, picks without an int id)
+  are dropped with a logged reason;
+- unknown ids, ids that were not among the candidates, duplicates, banned / NSFW (unless allowed) /
+  incompatible adapters, character adapters when characters are off, adapters already tagged in
+  the prompt are dropped;
+- the caps are enforced on ANY composer's answer: 3 per concept, 2 style adapters, ``max_adapters``;
+- pinned, compatible candidates are always kept (added under a ``pinned`` concept when missing).
+
+When the composer raises, exceeds its budget, or every pick it made was dropped, the offline
+composer answers instead. An explicitly empty answer (no picks at all) is a valid "none".
+Warnings are returned for the UI and logged once per process ("told once").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from stylus_ext import sdk
+
+log = logging.getLogger("stylus")
+
+PER_CONCEPT = 3
+MAX_STYLES = 2
+FALLBACK = "offline"
+
+_told: set[str] = set()
+_told_lock = threading.Lock()
+
+
+def tell_once(message: str) -> None:
+    """Log ``message`` as a warning the first time it is seen in this process."""
+    with _told_lock:
+        if message in _told:
+            return
+        _told.add(message)
+    log.warning("%s", message)
+
+
+@dataclass
+class ComposeResult:
+    """A validated composition and how it came about."""
+
+    composition: sdk.Composition
+    composer: str  # the composer whose answer is used
+    requested: str  # the composer that was asked
+    fell_back: bool = False
+    dropped: list[str] = field(default_factory=list)  # one line per dropped pick
+    warnings: list[str] = field(default_factory=list)  # for the UI
+
+
+class ComposerTimeout(RuntimeError):
+    pass
+
+
+def call_with_budget(fn: Any, arg: Any, budget_s: float) -> Any:
+    """``fn(arg)`` in a daemon thread; raise :class:`ComposerTimeout` after ``budget_s`` seconds.
+
+    A composer that overruns is abandoned (its thread finishes in the background; its answer is
+    ignored). Exceptions raised by ``fn`` are re-raised here.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(arg)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="stylus-composer", daemon=True)
+    thread.start()
+    thread.join(max(0.0, budget_s))
+    if thread.is_alive():
+        raise ComposerTimeout(f"took longer than its {budget_s:g} s budget")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def validate(
+    answer: Any, request: sdk.ComposeRequest, *, composer: str = "?"
+) -> tuple[sdk.Composition | None, list[str], int, int]:
+    """Clean ``answer`` against ``request``.
+
+    Returns (composition or None when malformed, dropped reasons, picks the answer made, picks kept).
+    """
+    dropped: list[str] = []
+    if not isinstance(answer, sdk.Composition):
+        return None, [f"{composer}: answer is {type(answer).__name__}, not a Composition"], 0, 0
+    concepts_in = answer.concepts
+    if not isinstance(concepts_in, (tuple, list)):
+        return None, [f"{composer}: 'concepts' is {type(concepts_in).__name__}, not a list"], 0, 0
+    by_id = {c.adapter.id: c.adapter for c in request.candidates if isinstance(c, sdk.Candidate)}
+    parsed = sdk.parse_prompt(request.prompt)
+    excluded = {n.lower() for n in (*request.exclude_names, *parsed.excluded_names)}
+    used: set[int] = set()
+    styles = 0
+    total = 0
+    made = 0
+    out: list[sdk.ConceptPicks] = []
+    for cp in concepts_in:
+        if not isinstance(cp, sdk.ConceptPicks) or not isinstance(cp.concept, str) or \
+                not isinstance(cp.picks, (tuple, list)):
+            dropped.append(f"{composer}: malformed concept entry {str(cp)[:60]!r}")
+            continue
+        concept = " ".join(cp.concept.split())[:200] or "(unnamed)"
+        keep: list[sdk.Pick] = []
+        for pick in cp.picks:
+            made += 1
+            aid = getattr(pick, "adapter_id", None)
+            if not isinstance(pick, sdk.Pick) or isinstance(aid, bool) or not isinstance(aid, int):
+                dropped.append(f"{composer}: malformed pick {str(pick)[:60]!r} for {concept!r}")
+                continue
+            adapter = by_id.get(aid)
+            why = ""
+            if adapter is None:
+                why = "is not among the candidates (unknown id)"
+            elif aid in used:
+                why = "is a duplicate"
+            elif adapter.banned:
+                why = "is banned"
+            elif adapter.card.nsfw and not request.allow_nsfw:
+                why = "is NSFW (not allowed)"
+            elif not sdk.compatible(adapter.card.base_model, request.base_model):
+                why = f"is for {adapter.card.base_model}, not {request.base_model}"
+            elif (adapter.category or "").lower() in ("character", "celebrity") and not request.allow_characters:
+                why = "is a character adapter (characters are off)"
+            elif adapter.card.name.lower() in excluded:
+                why = "is already tagged in the prompt"
+            elif len(keep) >= PER_CONCEPT:
+                why = f"exceeds {PER_CONCEPT} adapters for {concept!r}"
+            elif total >= request.max_adapters and not adapter.pinned:
+                why = f"exceeds the cap of {request.max_adapters} adapters"
+            elif (adapter.category or "").lower() == "style" and styles >= MAX_STYLES and not adapter.pinned:
+                why = f"exceeds {MAX_STYLES} style adapters"
+            if why:
+                dropped.append(f"{composer}: adapter {aid} {why}; dropped")
+                continue
+            reason = " ".join(str(pick.reason or "").split())[:300]
+            keep.append(sdk.Pick(aid, reason))
+            used.add(aid)
+            total += 1
+            styles += (adapter.category or "").lower() == "style"
+        out.append(sdk.ConceptPicks(concept, tuple(keep)))
+    kept = total
+    # pinned adapters are always kept (when compatible, allowed and not already tagged)
+    missing = []
+    for cand in request.candidates:
+        a = cand.adapter
+        if a.pinned and a.id not in used and not a.banned and sdk.compatible(a.card.base_model, request.base_model) \
+                and a.card.name.lower() not in excluded and (request.allow_nsfw or not a.card.nsfw):
+            missing.append(sdk.Pick(a.id, f"pinned: '{a.title}'"))
+            used.add(a.id)
+    if missing:
+        out.append(sdk.ConceptPicks("pinned", tuple(missing)))
+    notes = tuple(str(n) for n in answer.notes) if isinstance(answer.notes, (tuple, list)) else ()
+    return sdk.Composition(tuple(out), composer, notes), dropped, made, kept
+
+
+def run_composer(
+    request: sdk.ComposeRequest,
+    composer: str = FALLBACK,
+    *,
+    plugins: Any = None,
+    options: dict[str, Any] | None = None,
+    time_budget_s: float | None = None,
+    instance: sdk.Composer | None = None,
+) -> ComposeResult:
+    """Run ``composer`` (or ``instance``) on ``request``, validate, fall back to ``offline``."""
+    if plugins is None:
+        from stylus_ext.plugins import get_plugins
+
+        plugins = get_plugins()
+    budget = request.time_budget_s if time_budget_s is None else time_budget_s
+    result = ComposeResult(sdk.Composition((), composer), composer, composer)
+    failure = ""
+    try:
+        backend = instance or plugins.create("composer", composer, **(options or {}))
+        answer = call_with_budget(backend.compose, request, budget)
+        comp, dropped, made, kept = validate(answer, request, composer=composer)
+        result.dropped.extend(dropped)
+        if comp is None:
+            failure = dropped[-1] if dropped else "malformed answer"
+        elif made and not kept:
+            failure = "every pick it made was dropped by validation"
+        else:
+            result.composition = comp
+    except ComposerTimeout as exc:
+        failure = str(exc)
+    except Exception as exc:  # noqa: BLE001 - a third-party composer must never break the pipeline
+        failure = f"{type(exc).__name__}: {exc}"
+    for line in result.dropped:
+        log.info("%s", line)
+    if result.dropped:
+        result.warnings.append(f"composer {composer!r}: {len(result.dropped)} pick(s) dropped by validation "
+                               f"(first: {result.dropped[0]})")
+    if failure:
+        message = f"composer {composer!r} failed ({failure}); using the offline composer"
+        result.warnings.append(message)
+        if composer == FALLBACK and instance is None:
+            result.composition = sdk.Composition((), FALLBACK, (message,))
+        else:
+            result.fell_back = True
+            result.composer = FALLBACK
+            try:
+                fallback = plugins.create("composer", FALLBACK)
+                comp, dropped, _, _ = validate(fallback.compose(request), request, composer=FALLBACK)
+                result.composition = comp or sdk.Composition((), FALLBACK)
+                result.dropped.extend(dropped)
+            except Exception as exc:  # noqa: BLE001
+                msg = f"the offline composer failed too ({type(exc).__name__}: {exc}); no adapters"
+                result.warnings.append(msg)
+                result.composition = sdk.Composition((), FALLBACK, (msg,))
+    for w in result.warnings:
+        tell_once(w)
+    return result

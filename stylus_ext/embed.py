@@ -1,0 +1,151 @@
+"""Embedding the catalog: one search text per adapter, vectors cached per (encoder, text hash).
+
+The dense search text is title + tags + the (refined) description, as in the reference code — no
+trigger words: they are mostly made-up tokens (``sks``, ``ohwx style``) that pull the sentence
+vector towards noise; the lexical (BM25) side of the retriever matches them instead. Tags come
+before the description so that the 256-token model limit cuts the long author prose, not the tags.
+
+Only texts whose hash is not cached for the encoder are embedded; vectors are committed in chunks,
+so an interrupted run keeps its work and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stylus_ext import sdk
+from stylus_ext.catalog.db import Catalog, text_hash
+
+log = logging.getLogger("stylus")
+
+CHUNK = 256  # texts per encoder call and per commit
+MAX_DESCRIPTION_CHARS = 1200  # ~256 tokens: the rest would be truncated by the model anyway
+
+
+@dataclass
+class EmbedReport:
+    """What :func:`embed_catalog` did; ``hashes`` maps adapter id → text hash of its vector."""
+
+    encoder: str
+    dimension: int
+    total: int = 0
+    embedded: int = 0
+    cached: int = 0
+    hashes: dict[int, str] = field(default_factory=dict)
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text or "").strip()
+
+
+def search_text(adapter: sdk.Adapter) -> str:
+    """The text embedded for an adapter: title, tags, then the refined description."""
+    title = _clean(adapter.title)
+    parts = [title] if title else []
+    tags = [t for t in (_clean(t) for t in adapter.card.tags) if t]
+    if tags:
+        parts.append("Tags: " + ", ".join(dict.fromkeys(tags)) + ".")
+    description = _clean(adapter.description)
+    if description:
+        if len(description) > MAX_DESCRIPTION_CHARS:
+            description = description[:MAX_DESCRIPTION_CHARS].rsplit(" ", 1)[0]
+        parts.append(description)
+    return " ".join(parts) or _clean(adapter.name)
+
+
+def to_blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def from_blob(blob: bytes, dim: int) -> np.ndarray:
+    vector = np.frombuffer(blob, dtype=np.float32)
+    if vector.shape[0] != dim:
+        raise ValueError(f"stored vector has {vector.shape[0]} values, expected {dim}")
+    return vector
+
+
+def cached_hashes(catalog: Catalog, encoder_identity: str) -> set[str]:
+    rows = catalog.db.execute("select text_hash from embeddings where encoder = ?", [encoder_identity])
+    return {r[0] for r in rows}
+
+
+def load_vectors(catalog: Catalog, encoder_identity: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+    """Cached vectors by text hash (missing hashes are simply absent)."""
+    wanted = list(dict.fromkeys(hashes))
+    out: dict[str, np.ndarray] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = catalog.db.execute(
+            f"select text_hash, dim, vector from embeddings where encoder = ? and text_hash in ({marks})",
+            [encoder_identity, *chunk])
+        for h, dim, blob in rows:
+            out[h] = from_blob(blob, int(dim))
+    return out
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="embedding", unit="text", disable=not enabled or not sys.stderr.isatty(),
+                file=sys.stderr)
+
+
+def embed_catalog(catalog: Catalog, encoder: sdk.Encoder, *, progress: bool = False,
+                  adapters: list[sdk.Adapter] | None = None) -> EmbedReport:
+    """Embed every adapter's :func:`search_text` that is not cached yet for ``encoder``."""
+    identity = encoder.identity
+    adapters = catalog.adapters() if adapters is None else adapters
+    texts: dict[str, str] = {}
+    report = EmbedReport(encoder=identity, dimension=0, total=len(adapters))
+    for adapter in adapters:
+        text = search_text(adapter)
+        h = text_hash(text)
+        report.hashes[adapter.id] = h
+        texts.setdefault(h, text)
+    have = cached_hashes(catalog, identity)
+    todo = [(h, t) for h, t in texts.items() if h not in have]
+    report.cached = sum(1 for h in report.hashes.values() if h in have)
+    if todo:
+        # Longest first inside each chunk is done by the encoder; sorting across chunks too keeps
+        # padding low for the whole run.
+        todo.sort(key=lambda item: len(item[1]), reverse=True)
+        with _progress(len(todo), progress) as bar:
+            for start in range(0, len(todo), CHUNK):
+                chunk = todo[start:start + CHUNK]
+                vectors = np.asarray(encoder.encode([t for _, t in chunk]), dtype=np.float32)
+                if vectors.ndim != 2 or vectors.shape[0] != len(chunk):
+                    raise RuntimeError(f"encoder {identity!r} returned {vectors.shape} for {len(chunk)} texts")
+                if not np.all(np.isfinite(vectors)):
+                    raise RuntimeError(f"encoder {identity!r} returned non-finite values")
+                dim = int(vectors.shape[1])
+                rows = [(identity, h, dim, to_blob(v)) for (h, _), v in zip(chunk, vectors, strict=True)]
+                with catalog.db.conn:
+                    catalog.db.conn.executemany(
+                        "insert or replace into embeddings (encoder, text_hash, dim, vector) values (?, ?, ?, ?)",
+                        rows)
+                bar.update(len(chunk))
+    report.embedded = len(todo)
+    row = catalog.db.execute("select dim from embeddings where encoder = ? limit 1", [identity]).fetchone()
+    report.dimension = int(row[0]) if row else 0
+    return report
+
+
+def prune_embeddings(catalog: Catalog, encoder_identity: str, keep: Iterable[str]) -> int:
+    """Delete cached vectors of ``encoder_identity`` whose text no adapter has any more."""
+    stale = cached_hashes(catalog, encoder_identity) - set(keep)
+    stale_list = sorted(stale)
+    with catalog.db.conn:
+        for start in range(0, len(stale_list), 500):
+            chunk = stale_list[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            catalog.db.execute(f"delete from embeddings where encoder = ? and text_hash in ({marks})",
+                               [encoder_identity, *chunk])
+    return len(stale_list)

@@ -1,0 +1,131 @@
+"""``stylus index``: refine → embed → build the vector index (and the lexical FTS table).
+
+Every step is incremental and resumable: refinements and embeddings are cached and committed in
+chunks, and the index is written as a new version and switched to atomically at the end — an
+interrupted run (Ctrl-C) leaves the previous index in place and the next run resumes where it
+stopped. A run with nothing changed does no model work and rewrites no index file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stylus_ext import lexical, sdk
+from stylus_ext.catalog.db import Catalog
+from stylus_ext.embed import embed_catalog, load_vectors, prune_embeddings
+from stylus_ext.index import build_index, read_meta
+
+log = logging.getLogger("stylus")
+
+
+@dataclass
+class IndexReport:
+    """What :func:`index_catalog` did."""
+
+    adapters: int = 0
+    refiner: str | None = None
+    refine: Any = None  # the refine step's own report, when it ran
+    encoder: str = ""
+    dimension: int = 0
+    embedded: int = 0
+    cached: int = 0
+    index_kind: str = ""
+    index_version: int = 0
+    rebuilt: bool = False
+    pruned: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        state = "rebuilt" if self.rebuilt else "unchanged"
+        return (f"{self.adapters} adapters; embedded {self.embedded} new text(s), {self.cached} cached "
+                f"({self.encoder}, {self.dimension}-d); index {state} "
+                f"({self.index_kind}, version {self.index_version})")
+
+
+def _plugins(plugins: Any) -> Any:
+    if plugins is None:
+        from stylus_ext.plugins import get_plugins
+
+        plugins = get_plugins()
+    return plugins
+
+
+def _refine_step(catalog: Catalog, plugins: Any, refiner: Any, progress: bool, report: IndexReport) -> None:
+    if refiner is None:
+        return
+    try:
+        refine_catalog = importlib.import_module("stylus_ext.refine").refine_catalog
+    except (ImportError, AttributeError):
+        report.notes.append("refine step not available in this version; card descriptions used as they are")
+        return
+    if isinstance(refiner, str):
+        try:
+            refiner = plugins.create("refiner", refiner)
+        except LookupError as exc:
+            report.notes.append(f"refine skipped: {exc}")
+            log.warning("refine skipped: %s", exc)
+            return
+    report.refiner = f"{refiner.name}@{refiner.version}"
+    report.refine = refine_catalog(catalog, refiner, progress=progress)
+
+
+def content_digest(encoder: str, pairs: list[tuple[int, str]]) -> str:
+    digest = hashlib.sha256(encoder.encode())
+    for adapter_id, h in pairs:
+        digest.update(f"{adapter_id}:{h};".encode())
+    return digest.hexdigest()[:24]
+
+
+def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.Refiner | None = "offline",
+                  encoder: str | sdk.Encoder = "transformers", progress: bool = False,
+                  kind: str | None = None, force: bool = False) -> IndexReport:
+    """Refine (when available), embed what changed, rebuild the index when its content changed.
+
+    ``refiner``/``encoder`` are backend names (created through ``plugins``) or instances;
+    ``refiner=None`` skips refining. ``kind`` forces ``"exact"``/``"annoy"`` (default: automatic);
+    ``force`` rebuilds the index even when nothing changed.
+    """
+    plugins = _plugins(plugins) if isinstance(refiner, str) or isinstance(encoder, str) else plugins
+    report = IndexReport()
+    _refine_step(catalog, plugins, refiner, progress, report)
+    if report.refiner is None:
+        report.refiner = catalog.get_meta("refiner")
+
+    lexical.ensure_fts(catalog, rebuild=True)
+
+    enc: sdk.Encoder = plugins.create("encoder", encoder) if isinstance(encoder, str) else encoder
+    adapters = catalog.adapters()
+    report.adapters = len(adapters)
+    embedded = embed_catalog(catalog, enc, progress=progress, adapters=adapters)
+    report.encoder, report.embedded, report.cached = embedded.encoder, embedded.embedded, embedded.cached
+    report.dimension = embedded.dimension or int(getattr(enc, "dimension", 0) or 0)
+
+    pairs = sorted(embedded.hashes.items())
+    digest = content_digest(embedded.encoder, pairs)
+    current = read_meta(catalog) or {}
+    if not force and current.get("content") == digest and (kind is None or current.get("kind") == kind):
+        from stylus_ext.index import load_index
+
+        index = load_index(catalog)
+        if index is not None:
+            report.index_kind, report.index_version = index.kind, index.version
+            index.close()
+            return report
+
+    vectors = load_vectors(catalog, embedded.encoder, [h for _, h in pairs])
+    ids = [i for i, h in pairs if h in vectors]
+    if len(ids) < len(pairs):
+        report.notes.append(f"{len(pairs) - len(ids)} adapter(s) have no vector and are left out of the index")
+    matrix = (np.stack([vectors[h] for i, h in pairs if h in vectors]) if ids
+              else np.zeros((0, report.dimension or 1), dtype=np.float32))
+    index = build_index(catalog, ids, matrix, embedded.encoder, kind=kind, extra={"content": digest})
+    report.index_kind, report.index_version, report.rebuilt = index.kind, index.version, True
+    index.close()
+    report.pruned = prune_embeddings(catalog, embedded.encoder, {h for _, h in pairs})
+    return report

@@ -1,0 +1,155 @@
+"""Prompt rewriting: ``<lora:NAME:WEIGHT>`` tags, trigger words, negative text, debias, emphasis.
+
+Idempotent: rewriting an already rewritten prompt (e.g. pasted back from an image's metadata)
+changes nothing — an adapter whose tag is already in the prompt (any weight, ``lora`` or ``lyco``)
+is not tagged again, trigger words / negative text / the debias suffix already present are not
+added again, and concepts already wrapped in ``(concept:1.1)`` stay as they are.
+
+Names: the tag uses the name the WebUI resolves (``AdapterCard.name``: file stem or unique alias).
+A name the WebUI cannot parse (``:``, ``=``, ``>``, ``<``, edge spaces, empty, or a recorded
+``name_problem``) never gets a tag: :func:`rewrite` reports it instead.
+
+Trigger words: on by default for an explicit activation text (the user's ``.json`` "activation
+text", meant to be pasted); Civitai "trained words" are added only with ``add_trained_words`` and
+only when short (≤ 4 words, no comma): long ones are whole-prompt "triggers", never added.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from stylus_ext.concepts import TAG_RE
+
+EMPHASIS = 1.1
+
+
+@dataclass(frozen=True)
+class TagSpec:
+    """One adapter to apply: its WebUI name, weight, and the texts it brings."""
+
+    name: str
+    weight: float
+    activation_text: str = ""
+    trained_words: tuple[str, ...] = ()
+    negative_text: str = ""
+    name_problem: str = ""
+
+
+@dataclass
+class Rewritten:
+    prompt: str
+    negative_prompt: str
+    skipped: list[str] = field(default_factory=list)  # adapters that could not be tagged, with why
+    skipped_names: list[str] = field(default_factory=list)
+
+
+def name_problem(name: str) -> str:
+    """Why ``<lora:NAME>`` cannot reference ``name`` ("" when it can)."""
+    if not name or not name.strip():
+        return "empty name"
+    if name != name.strip():
+        return "leading/trailing spaces"
+    bad = [c for c in ":=<>" if c in name]
+    if bad:
+        return f"contains {' '.join(repr(c) for c in bad)}"
+    if "\n" in name or "\r" in name:
+        return "contains a line break"
+    return ""
+
+
+def existing_tag_names(prompt: str) -> set[str]:
+    """Lower-case names of every ``<lora:...>``-style tag already in ``prompt``."""
+    return {m.group(2).split(":")[0].strip().lower() for m in TAG_RE.finditer(prompt or "")}
+
+
+def _contains(haystack: str, needle: str) -> bool:
+    n = " ".join(needle.lower().split())
+    if not n:
+        return True
+    h = " ".join(TAG_RE.sub(" ", haystack).lower().replace("_", " ").split())
+    n = n.replace("_", " ")
+    return re.search(r"(?<![\w])" + re.escape(n) + r"(?![\w])", h) is not None
+
+
+def _append(text: str, addition: str) -> str:
+    text = text.rstrip()
+    if not text:
+        return addition
+    return f"{text}, {addition}" if not text.endswith(",") else f"{text} {addition}"
+
+
+def _fmt(weight: float) -> str:
+    return f"{round(float(weight), 2):g}"
+
+
+def _short(word: str) -> bool:
+    return bool(word.strip()) and "," not in word and len(word.split()) <= 4 and len(word) <= 60
+
+
+def rewrite(
+    prompt: str,
+    adapters: Sequence[TagSpec],
+    *,
+    negative_prompt: str = "",
+    add_triggers: bool = True,
+    add_trained_words: bool = False,
+    add_negative: bool = True,
+    debias: str = "",
+    emphasize: Sequence[str] = (),
+) -> Rewritten:
+    """Append tags and texts for ``adapters`` to ``prompt`` (idempotent, see the module doc)."""
+    out = prompt or ""
+    neg = negative_prompt or ""
+    skipped: list[str] = []
+    skipped_names: list[str] = []
+    present = existing_tag_names(out)
+    # re-emphasis of concepts that got no adapter: wrap their first plain occurrence
+    for concept in emphasize:
+        c = " ".join(concept.split())
+        if not c or re.search(r"\(\s*" + re.escape(c) + r"\s*:\s*[\d.]+\s*\)", out, re.I):
+            continue
+        m = re.search(r"(?<![\w(])" + re.escape(c) + r"(?![\w])", out, re.I)
+        if m and not _inside_brackets(out, m.start()):
+            out = f"{out[:m.start()]}({m.group(0)}:{_fmt(EMPHASIS)}){out[m.end():]}"
+    texts: list[str] = []
+    tags: list[str] = []
+    for spec in adapters:
+        problem = spec.name_problem or name_problem(spec.name)
+        if problem:
+            skipped.append(f"{spec.name!r}: {problem}; no tag emitted")
+            skipped_names.append(spec.name)
+            continue
+        words: list[str] = []
+        if add_triggers and spec.activation_text.strip():
+            words.append(" ".join(spec.activation_text.split()))
+        if add_triggers and add_trained_words:
+            words.extend(w.strip() for w in spec.trained_words[:2] if _short(w))
+        for w in words:
+            if not _contains(out, w) and all(not _contains(t, w) for t in texts):
+                texts.append(w)
+        if spec.name.lower() not in present:
+            tags.append(f"<lora:{spec.name}:{_fmt(spec.weight)}>")
+            present.add(spec.name.lower())
+        if add_negative and spec.negative_text.strip():
+            n = " ".join(spec.negative_text.split())
+            if not _contains(neg, n):
+                neg = _append(neg, n)
+    for t in texts:
+        out = _append(out, t)
+    if debias.strip() and not _contains(out, debias.strip()):
+        out = _append(out, debias.strip())
+    if tags:
+        out = (out.rstrip() + " " if out.strip() else "") + " ".join(tags)
+    return Rewritten(out, neg, skipped, skipped_names)
+
+
+def _inside_brackets(text: str, pos: int) -> bool:
+    depth = 0
+    for ch in text[:pos]:
+        if ch in "(<[":
+            depth += 1
+        elif ch in ")>]" and depth:
+            depth -= 1
+    return depth > 0

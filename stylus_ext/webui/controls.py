@@ -1,0 +1,155 @@
+"""The Script's controls, in the order ``ui()`` returns them (= the API's ``script_args``), and
+a tolerant reader for the values the WebUI passes to ``run()``/``process()``.
+
+API callers often send ``script_args: []`` or a short list; the WebUI then hands the script fewer
+values (or, because it splices the list in, values that belong to the next script). Every value is
+therefore checked against its control's type and choices; anything missing or implausible takes
+the default. A single JSON object (``script_args: [{"mask": "all", "max_adapters": 2}]``) is
+accepted too, by control name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+MASKS = ("paper", "subsets", "all", "none")
+BASE_MODELS = ("auto", "any", "SD1", "SD2", "SDXL", "Pony", "Illustrious", "NoobAI", "Flux", "SD3")
+
+
+@dataclass(frozen=True)
+class Control:
+    name: str
+    label: str
+    kind: str  # "dropdown" | "slider" | "checkbox"
+    choices: tuple[Any, ...] = ()
+    minimum: float = 0.0
+    maximum: float = 1.0
+    step: float = 1.0
+    info: str = ""
+
+
+CONTROLS: tuple[Control, ...] = (
+    Control("mask", "Per-image adapter sets (masking)", "dropdown", MASKS,
+            info="paper: per concept one adapter, all or none — each image draws its own set; "
+                 "subsets: every subset; all: every image gets all chosen adapters; none: no adapters"),
+    Control("max_adapters", "Max adapters per prompt", "slider", minimum=0, maximum=8, step=1),
+    Control("strength", "Strength", "slider", minimum=0.0, maximum=2.0, step=0.05),
+    Control("add_triggers", "Add trigger words / activation text", "checkbox"),
+    Control("composer", "Composer", "dropdown", info="Default: the one chosen in Settings → Stylus"),
+    Control("base_model", "Base model filter", "dropdown", BASE_MODELS,
+            info="auto: the loaded checkpoint's family"),
+    Control("allow_downloads", "Allow downloading chosen Civitai adapters", "checkbox"),
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What one generation asks of Stylus (controls; unset values come from the settings)."""
+
+    enabled: bool = True
+    mask: str = "paper"
+    max_adapters: int = 4
+    strength: float = 0.8
+    add_triggers: bool = True
+    composer: str = ""  # "" = the settings' default composer
+    base_model: str = "auto"
+    allow_downloads: bool = False
+    variant: str = "dropdown"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def defaults(settings: Mapping[str, Any] | None = None) -> RunOptions:
+    """Control defaults, taken from the Stylus settings when given."""
+    s = settings or {}
+    base = RunOptions()
+    return replace(
+        base,
+        mask=s.get("mask", base.mask) if s.get("mask") in MASKS else base.mask,
+        max_adapters=_int(s.get("max_adapters"), base.max_adapters, CONTROLS[1]),
+        strength=_float(s.get("strength"), base.strength, CONTROLS[2]),
+        add_triggers=s.get("add_triggers", base.add_triggers) if isinstance(s.get("add_triggers"), bool)
+        else base.add_triggers,
+        composer="",
+    )
+
+
+def _int(value: Any, default: int, control: Control) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        return default
+    if number != int(number) or not control.minimum <= number <= control.maximum:
+        return default
+    return int(number)
+
+
+def _float(value: Any, default: float, control: Control) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        return default
+    return number if control.minimum <= number <= control.maximum else default
+
+
+def _bool(value: Any, default: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return default
+
+
+def _choice(value: Any, default: str, choices: Sequence[str]) -> str:
+    if not isinstance(value, str):
+        return default
+    if not choices:
+        return value.strip()
+    for choice in choices:
+        if value.strip().lower() == choice.lower():
+            return choice
+    return default
+
+
+def read(args: Sequence[Any], base: RunOptions, *, composers: Sequence[str] = (),
+         with_enabled: bool = False) -> RunOptions:
+    """Options from the values the WebUI passes (positional, possibly short or shifted)."""
+    args = list(args or ())
+    if with_enabled:
+        enabled = _bool(args[0], False) if args else False
+        args = args[1:]
+        base = replace(base, enabled=enabled, variant="always-on")
+    if args and isinstance(args[0], Mapping):
+        named = dict(args[0])
+        if with_enabled is False and "enabled" in named:
+            named.pop("enabled")
+        values = [named.get(c.name) for c in CONTROLS]
+        if with_enabled and "enabled" in named:
+            base = replace(base, enabled=_bool(named["enabled"], base.enabled))
+    else:
+        values = args[:len(CONTROLS)] + [None] * (len(CONTROLS) - len(args))
+    out: dict[str, Any] = {}
+    for control, value in zip(CONTROLS, values, strict=True):
+        current = getattr(base, control.name)
+        if value is None:
+            out[control.name] = current
+        elif control.kind == "checkbox":
+            out[control.name] = _bool(value, current)
+        elif control.name == "max_adapters":
+            out[control.name] = _int(value, current, control)
+        elif control.kind == "slider":
+            out[control.name] = _float(value, current, control)
+        elif control.name == "composer":
+            out[control.name] = "" if value in ("", "default") else _choice(value, current, composers)
+        else:
+            out[control.name] = _choice(value, current, control.choices)
+    return replace(base, **out)
+
+
+def as_dict(options: RunOptions) -> dict[str, Any]:
+    return {f.name: getattr(options, f.name) for f in fields(options) if f.name != "extra"}

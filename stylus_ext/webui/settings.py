@@ -1,0 +1,170 @@
+"""The "Stylus" section of the WebUI's Settings tab, and reading it back.
+
+Settings live in the WebUI's ``config.json`` — stored in plain text, returned by
+``/sdapi/v1/options`` and pasted into bug reports — so secret backend options (API keys) are never
+settings: they come from ``STYLUS_<PREFIX>_<NAME>`` or an owner-only key file (see
+:func:`stylus_ext.sdk.read_secret`); the section only shows whether each key is set.
+Backend options are derived from the backends' declared :class:`~stylus_ext.sdk.Option` lists.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stylus_ext import sdk
+from stylus_ext.webui.controls import BASE_MODELS, MASKS
+
+SECTION = ("stylus", "Stylus")
+PREFIX = "stylus_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # without PREFIX
+    default: Any
+    label: str
+    kind: str = "text"  # text | checkbox | dropdown | slider | number
+    choices: tuple[Any, ...] = ()
+    minimum: float = 0.0
+    maximum: float = 1.0
+    step: float = 1.0
+
+
+BASE_SETTINGS: tuple[Setting, ...] = (
+    Setting("catalog_path", "", "Catalog file (empty: Stylus data folder, survives extension updates)"),
+    Setting("lora_dirs", "", "Extra LoRA folders to index (separated by ';'; the WebUI's LoRA folder is always used)"),
+    Setting("auto_refresh", True, "Refresh the catalog in the background when LoRA files change", "checkbox"),
+    Setting("encoder", "transformers", "Encoder (text embeddings)", "dropdown"),
+    Setting("composer", "offline", "Default composer", "dropdown"),
+    Setting("mask", "paper", "Default masking strategy (per-image adapter sets)", "dropdown", MASKS),
+    Setting("allow_empty_mask", False, "Masking may give an image no adapter at all", "checkbox"),
+    Setting("max_adapters", 4, "Default max adapters per prompt", "slider", minimum=0, maximum=8, step=1),
+    Setting("strength", 0.8, "Default strength", "slider", minimum=0.0, maximum=2.0, step=0.05),
+    Setting("add_triggers", True, "Add trigger words / activation text by default", "checkbox"),
+    Setting("add_negative", True, "Add adapters' negative text to the negative prompt", "checkbox"),
+    Setting("allow_characters", True, "Character/celebrity adapters when the prompt names them", "checkbox"),
+    Setting("allow_nsfw", False, "Allow NSFW adapters", "checkbox"),
+    Setting("time_budget_s", 20.0, "Composer time budget (seconds; then the offline composer answers)", "slider",
+            minimum=1, maximum=120, step=1),
+    Setting("top_k", 150, "Candidates retrieved per prompt", "slider", minimum=10, maximum=500, step=10),
+)
+
+ALLOWED_BASE_MODELS = BASE_MODELS
+
+
+def backend_settings(plugins: Any, kind: str) -> list[Setting]:
+    """One setting per non-secret option of every backend of ``kind`` (``stylus_<kind>_<name>_<opt>``)."""
+    out: list[Setting] = []
+    for name in plugins.names(kind):
+        cls = plugins.backend_class(kind, name)
+        for opt in getattr(cls, "options", ()):
+            if opt.secret:
+                continue
+            key = f"{kind}_{name}_{opt.name}".replace("-", "_")
+            label = f"{kind.capitalize()} '{name}': {opt.help or opt.name}"
+            if opt.choices:
+                out.append(Setting(key, opt.default, label, "dropdown", tuple(opt.choices)))
+            elif opt.type is bool:
+                out.append(Setting(key, bool(opt.default), label, "checkbox"))
+            elif opt.type in (int, float):
+                out.append(Setting(key, opt.default if opt.default is not None else 0, label, "number"))
+            else:
+                out.append(Setting(key, "" if opt.default is None else str(opt.default), label))
+    return out
+
+
+def secret_status(plugins: Any, environ: Mapping[str, str] | None = None) -> list[tuple[str, str, bool]]:
+    """``(backend, env var, is set)`` for every secret option: values are never read out."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    rows = []
+    for kind in ("composer", "encoder", "refiner", "source"):
+        for name in plugins.names(kind):
+            cls = plugins.backend_class(kind, name)
+            for opt in getattr(cls, "options", ()):
+                if opt.secret and cls.env_prefix:
+                    var = opt.env_var(cls.env_prefix)
+                    is_set = bool(environ.get(var)) or sdk.read_secret(var, environ) is not None
+                    rows.append((f"{kind} {name}", var, is_set))
+    return rows
+
+
+def secrets_html(plugins: Any) -> str:
+    rows = secret_status(plugins)
+    if not rows:
+        return "<p>No backend needs an API key.</p>"
+    items = "".join(f"<li>{html.escape(b)}: <code>{html.escape(v)}</code> — {'set' if ok else 'not set'}</li>"
+                    for b, v, ok in rows)
+    return ("<p>API keys are never stored in the WebUI settings. Set them as environment variables, or "
+            f"in owner-only key files in <code>{html.escape(str(sdk.secrets_dir()))}</code> "
+            "(file name = variable name, chmod 600):</p><ul>" + items + "</ul>")
+
+
+def all_settings(plugins: Any | None) -> list[Setting]:
+    settings = list(BASE_SETTINGS)
+    if plugins is not None:
+        composers = tuple(plugins.names("composer")) or ("offline",)
+        encoders = tuple(plugins.names("encoder")) or ("transformers",)
+        settings = [Setting(s.key, s.default, s.label, "dropdown", composers) if s.key == "composer" else
+                    Setting(s.key, s.default, s.label, "dropdown", encoders) if s.key == "encoder" else s
+                    for s in settings]
+        settings += backend_settings(plugins, "composer") + backend_settings(plugins, "encoder")
+    return settings
+
+
+def register(shared: Any, plugins: Any | None, gr: Any) -> None:
+    """``on_ui_settings`` body: add every setting to ``shared.opts`` under the Stylus section."""
+    for s in all_settings(plugins):
+        component, args = _component(s, gr)
+        shared.opts.add_option(PREFIX + s.key, shared.OptionInfo(s.default, s.label, component, args,
+                                                                 section=SECTION))
+    html_info = getattr(shared, "OptionHTML", None)
+    if html_info is not None and plugins is not None:
+        info = html_info(secrets_html(plugins))
+        info.section = SECTION  # OptionHTML takes no section; opts.reorder() needs one on every option
+        shared.opts.add_option(PREFIX + "api_keys", info)
+
+
+def _component(s: Setting, gr: Any) -> tuple[Any, Any]:
+    if s.kind == "checkbox":
+        return gr.Checkbox, None
+    if s.kind == "dropdown":
+        return gr.Dropdown, {"choices": list(s.choices)}
+    if s.kind == "slider":
+        return gr.Slider, {"minimum": s.minimum, "maximum": s.maximum, "step": s.step}
+    if s.kind == "number":
+        return gr.Number, None
+    return gr.Textbox, None
+
+
+def current(opts_data: Mapping[str, Any] | None, plugins: Any | None = None) -> dict[str, Any]:
+    """The Stylus settings (without prefix), from ``shared.opts.data`` with defaults filled in."""
+    data = opts_data or {}
+    return {s.key: data.get(PREFIX + s.key, s.default) for s in all_settings(plugins)}
+
+
+def backend_options(values: Mapping[str, Any], plugins: Any, kind: str, name: str) -> dict[str, Any]:
+    """The non-default, non-secret option values of one backend, from the settings."""
+    try:
+        cls = plugins.backend_class(kind, name)
+    except LookupError:
+        return {}
+    out = {}
+    for opt in getattr(cls, "options", ()):
+        key = f"{kind}_{name}_{opt.name}".replace("-", "_")
+        if opt.secret or key not in values:
+            continue
+        value = values[key]
+        if value in (None, "") or value == opt.default:
+            continue
+        try:
+            out[opt.name] = opt.parse(value)
+        except ValueError:
+            continue
+    return out
+
+

@@ -1,0 +1,182 @@
+"""The "Stylus" tab: catalog status, refresh with progress, adapter table with pin/ban/weight
+override, and a prompt playground (candidates, concepts, selections, reasons).
+
+The data functions are plain (tested without gradio); :func:`build` only lays them out.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from typing import Any
+
+from stylus_ext.webui import controls
+from stylus_ext.webui.runtime import Runtime, catalog_state
+
+TABLE_HEADERS = ["id", "name", "category", "base model", "description", "pinned", "banned", "weight override",
+                 "installed"]
+
+
+def status_markdown(runtime: Runtime, refresher: Any = None) -> str:
+    state = catalog_state(runtime.catalog_path())
+    lines = [f"**Catalog:** `{state.path}`"]
+    if state.error:
+        lines.append(f"**Problem:** {state.error}")
+    elif not state.exists:
+        lines.append("No catalog yet: press *Refresh catalog* (it also runs in the background on start).")
+    else:
+        lines.append(f"**Adapters:** {state.adapters} ({state.installed} installed) — **index:** "
+                     + (f"{state.indexed} vectors, {state.index_kind}, encoder `{state.encoder}`"
+                        if state.indexed else "not built yet"))
+        try:
+            catalog = runtime.catalog()
+            adapters = catalog.adapters()
+            by_base = Counter(a.card.base_model or "unknown" for a in adapters)
+            by_cat = Counter(a.category for a in adapters)
+            lines.append("**By base model:** " + ", ".join(f"{k} {v}" for k, v in by_base.most_common()))
+            lines.append("**By category:** " + ", ".join(f"{k} {v}" for k, v in by_cat.most_common()))
+            problems = catalog.problems()
+            if problems:
+                lines.append(f"**Files with problems:** {len(problems)} (e.g. {html.escape(problems[0][1])})")
+        except Exception as exc:  # noqa: BLE001
+            lines.append(f"(counts unavailable: {exc})")
+    if refresher is not None:
+        lines.append(f"**Background refresh:** {refresher.status}")
+    return "\n\n".join(lines)
+
+
+def adapter_rows(catalog: Any, query: str = "", limit: int = 300) -> list[list[Any]]:
+    """Rows of the adapter table, filtered by a case-insensitive substring of name/title/description/tags."""
+    q = (query or "").strip().lower()
+    rows = []
+    for a in catalog.adapters():
+        hay = " ".join([a.name, a.title, a.description, " ".join(a.card.tags), a.category]).lower()
+        if q and q not in hay:
+            continue
+        rows.append([a.id, a.name, a.category, a.card.base_model, (a.description or "")[:160],
+                     a.pinned, a.banned, "" if a.weight_override is None else a.weight_override, a.installed])
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def set_controls(catalog: Any, adapter_id: Any, pinned: bool, banned: bool, weight: Any) -> str:
+    """Apply pin/ban/weight override to one adapter; a one-line result."""
+    try:
+        aid = int(adapter_id)
+    except (TypeError, ValueError):
+        return "Enter the adapter id (first column)."
+    override: float | None
+    if weight in (None, "", "none"):
+        override = None
+    else:
+        try:
+            override = float(weight)
+        except (TypeError, ValueError):
+            return f"Weight override must be a number, not {weight!r}."
+        if not -4.0 <= override <= 4.0:
+            return "Weight override must be between -4 and 4."
+    try:
+        catalog.set_controls(aid, pinned=bool(pinned), banned=bool(banned), weight_override=override)
+    except KeyError:
+        return f"No adapter with id {aid}."
+    return f"Adapter {aid}: pinned={bool(pinned)}, banned={bool(banned)}, weight override={override}."
+
+
+def playground(prompt: str, options: controls.RunOptions, runtime: Runtime, *, seeds: tuple[int, ...] = (1, 2, 3, 4),
+               candidates: int = 10) -> str:
+    """HTML: retrieval candidates, concepts with chosen adapters and reasons, per-image prompts."""
+    if not (prompt or "").strip():
+        return "<p>Write a prompt first.</p>"
+    state = runtime.state()
+    if not state.ready:
+        return f"<p>No index yet ({html.escape(state.error or 'press Refresh catalog in the Stylus tab')}).</p>"
+    st = runtime.pipeline_settings(options)
+    stylus = runtime.pipeline(st)
+    found = stylus.retrieve(prompt)[:candidates]
+    selection = stylus.select(prompt)
+    images = stylus.images(selection, list(seeds))
+    e = html.escape
+    base = e(str(st.base_model or "any"))
+    parts = [f"<p><b>Composer:</b> {e(str(selection.composer))} — <b>base model:</b> {base}</p>"]
+    parts.append("<p><b>Concepts and selections</b></p><ul>")
+    for concept, chosen in selection.concepts:
+        picks = "; ".join(f"{e(c.adapter.name)} — {e(c.reason)}" for c in chosen) or "<i>no adapter</i>"
+        parts.append(f"<li><b>{e(concept)}</b>: {picks}</li>")
+    parts.append("</ul>")
+    for w in selection.warnings:
+        parts.append(f"<p>⚠ {e(w)}</p>")
+    parts.append("<p><b>Top candidates</b></p><ol>")
+    parts += [f"<li>{e(c.adapter.name)} ({e(c.adapter.category)}, score {c.score:.3f})</li>" for c in found]
+    parts.append("</ol><p><b>Per-image prompts</b></p><ul>")
+    parts += [f"<li>seed {img.seed}: <code>{e(img.prompt)}</code></li>" for img in images]
+    parts.append("</ul>")
+    return "".join(parts)
+
+
+def build() -> list[tuple[Any, str, str]]:
+    """``on_ui_tabs`` callback."""
+    import gradio as gr
+
+    from stylus_ext.webui.lora_source import get_refresher
+    from stylus_ext.webui.runtime import get_runtime
+
+    rt = get_runtime()
+    refresher = get_refresher()
+
+    def refresh() -> str:
+        import time
+
+        refresher.start("from the Stylus tab")
+        deadline = time.monotonic() + 600
+        while refresher.running and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return status_markdown(rt, refresher)
+
+    def search(query: str) -> list[list[Any]]:
+        return adapter_rows(rt.catalog(), query)
+
+    def apply(aid: Any, pinned: bool, banned: bool, weight: Any, query: str) -> tuple[str, list[list[Any]]]:
+        msg = set_controls(rt.catalog(), aid, pinned, banned, weight)
+        rt.invalidate()
+        return msg, adapter_rows(rt.catalog(), query)
+
+    def play(prompt: str, mask: str, max_adapters: float, strength: float, composer: str) -> str:
+        options = controls.read([mask, max_adapters, strength, None, composer], rt.default_options(),
+                                composers=rt.composer_names())
+        try:
+            return playground(prompt, options, rt)
+        except Exception as exc:  # noqa: BLE001
+            return f"<p>Stylus failed: {html.escape(str(exc))}</p>"
+
+    with gr.Blocks(analytics_enabled=False) as tab:
+        with gr.Row():
+            status = gr.Markdown(status_markdown(rt, refresher))
+        with gr.Row():
+            refresh_btn = gr.Button("Refresh catalog (scan + index)")
+            status_btn = gr.Button("Update status")
+        with gr.Tab("Adapters"):
+            query = gr.Textbox(label="Search", placeholder="name, tag, description…")
+            table = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, wrap=True)
+            with gr.Row():
+                aid = gr.Number(label="Adapter id", precision=0)
+                pinned = gr.Checkbox(label="Pinned")
+                banned = gr.Checkbox(label="Banned")
+                weight = gr.Textbox(label="Weight override (empty = none)")
+                apply_btn = gr.Button("Apply")
+            result = gr.Markdown()
+        with gr.Tab("Playground"):
+            prompt = gr.Textbox(label="Prompt", lines=2)
+            with gr.Row():
+                mask = gr.Dropdown(label="Masking", choices=list(controls.MASKS), value="paper")
+                max_a = gr.Slider(label="Max adapters", minimum=0, maximum=8, step=1, value=4)
+                strength = gr.Slider(label="Strength", minimum=0, maximum=2, step=0.05, value=0.8)
+                composer = gr.Dropdown(label="Composer", choices=["default", *rt.composer_names()], value="default")
+            run_btn = gr.Button("Compose (no generation)")
+            out = gr.HTML()
+        refresh_btn.click(fn=refresh, inputs=[], outputs=[status])
+        status_btn.click(fn=lambda: status_markdown(rt, refresher), inputs=[], outputs=[status])
+        query.submit(fn=search, inputs=[query], outputs=[table])
+        apply_btn.click(fn=apply, inputs=[aid, pinned, banned, weight, query], outputs=[result, table])
+        run_btn.click(fn=play, inputs=[prompt, mask, max_a, strength, composer], outputs=[out])
+    return [(tab, "Stylus", "stylus")]

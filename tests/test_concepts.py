@@ -1,0 +1,97 @@
+"""Prompt → concepts: kinds, WebUI syntax, existing tags, determinism and speed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from stylus_ext.concepts import head_noun, parse_prompt, singular
+
+
+def kinds(prompt: str) -> dict[str, str]:
+    return {c.text: c.kind for c in parse_prompt(prompt).concepts}
+
+
+def test_natural_sentence_splits_subjects_settings_and_style():
+    k = kinds("two dogs playing in the snow, studio ghibli style")
+    assert k["studio ghibli"] == "style"
+    assert k["snow"] == "setting"
+    assert any("dog" in t and kind == "subject" for t, kind in k.items())
+
+
+@pytest.mark.parametrize(("prompt", "style"), [
+    ("portrait of a woman in the style of Alphonse Mucha", "alphonse mucha"),
+    ("a cat that looks like a cloud", "cloud"),
+    ("a watercolor painting of a fox", "watercolor painting"),
+    ("a knight, pixel art", "pixel art"),
+    ("sunflowers, painting by Vincent van Gogh", "vincent van gogh"),
+    ("a robot, vaporwave aesthetic", "vaporwave"),
+])
+def test_style_phrases(prompt, style):
+    assert kinds(prompt).get(style) == "style"
+
+
+def test_quality_tags_kept_apart_and_do_not_pull_adapters():
+    parsed = parse_prompt("masterpiece, best quality, ultra detailed, 8k, 1girl, red dress")
+    q = [c.text for c in parsed.concepts if c.kind == "quality"]
+    assert {"masterpiece", "best quality", "ultra detailed", "8k"} <= set(q)
+    assert [c.text for c in parsed.topical] == ["1girl", "red dress"]
+
+
+def test_weight_syntax_removed_and_weights_recorded():
+    parsed = parse_prompt("(red hair:1.3), ((smile)), [blue eyes], (freckles)")
+    by = {c.text: c for c in parsed.concepts}
+    assert set(by) == {"red hair", "smile", "blue eyes", "freckles"}
+    assert by["red hair"].weight == pytest.approx(1.3)
+    assert by["smile"].weight == pytest.approx(1.21)
+    assert by["blue eyes"].weight < 1
+    # spans point back into the original prompt
+    for c in parsed.concepts:
+        s, e = c.span
+        assert c.text.split()[0] in parsed.prompt[s:e].lower()
+
+
+def test_alternation_editing_break_and_and():
+    k = kinds("[cat|dog] BREAK [castle:ruins:0.5] AND a forest background")
+    assert {"cat", "dog", "castle", "ruins"} <= set(k)
+    assert k["forest background"] == "setting"
+    assert not any(ch.isdigit() for t in k for ch in t)
+
+
+def test_existing_network_tags_are_kept_and_excluded():
+    prompt = "a castle <lora:ghibli_bg_v2:0.7>, <lyco:Pixel-Art:1> night sky <hypernet:foo:0.5>"
+    parsed = parse_prompt(prompt)
+    assert [t.name for t in parsed.tags] == ["ghibli_bg_v2", "Pixel-Art", "foo"]
+    assert parsed.tags[0].weight == pytest.approx(0.7)
+    assert parsed.tags[0].text == "<lora:ghibli_bg_v2:0.7>"
+    assert parsed.excluded_names == ("foo", "ghibli_bg_v2", "pixel-art")
+    texts = [c.text for c in parsed.concepts]
+    assert not any("lora" in t or "ghibli" in t for t in texts)
+    assert "castle" in texts
+
+
+def test_escaped_brackets_and_underscores():
+    k = kinds(r"hatsune_miku, artist \(style\), 1girl")
+    assert "hatsune miku" in k
+
+
+def test_empty_and_garbage_input_never_crash():
+    for p in ["", "   ", ",,,", "(((", ")]>", "<lora:>", "<lora::>", "[a|", "\x00\x01", "a" * 5000]:
+        parse_prompt(p)
+    assert parse_prompt("").concepts == ()
+
+
+def test_deterministic_and_fast():
+    prompt = ("masterpiece, best quality, (a knight:1.2) riding a horse through a misty forest at dawn, "
+              "[oil painting|watercolor], in the style of John Singer Sargent <lora:foo:0.5>")
+    first = parse_prompt(prompt)
+    t0 = time.perf_counter()
+    for _ in range(200):
+        assert parse_prompt(prompt) == first
+    assert (time.perf_counter() - t0) / 200 < 0.001
+
+
+def test_word_helpers():
+    assert singular("puppies") == "puppy" and singular("women") == "woman" and singular("glass") == "glass"
+    assert head_noun("a big red bus driving") == "bus"

@@ -1,0 +1,146 @@
+"""The vector index: exact and Annoy, recall, atomic versioned replacement, encoder checks."""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+import pytest
+
+from stylus_ext import index as vindex
+from stylus_ext.catalog.db import Catalog
+
+
+def _data(n=3000, dim=32, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((30, dim))
+    data = centers[rng.integers(0, 30, n)] + 1.0 * rng.standard_normal((n, dim))
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    return np.arange(100, 100 + n), data.astype(np.float32), rng
+
+
+def test_exact_search_is_exact(tmp_path):
+    ids, data, rng = _data()
+    cat = Catalog(tmp_path / "c.db")
+    idx = vindex.build_index(cat, ids, data, "enc:a", kind="exact")
+    assert idx.kind == "exact" and idx.count == len(ids)
+    q = rng.standard_normal(data.shape[1])
+    got, sims = idx.query(q, 10)
+    brute = data @ (q / np.linalg.norm(q))
+    assert list(got) == list(ids[np.argsort(-brute)[:10]])
+    assert np.allclose(sims, np.sort(brute)[::-1][:10], atol=1e-5)
+    assert np.all(np.diff(sims) <= 1e-7)
+    # restricted search only returns allowed ids
+    allowed = set(ids[::7].tolist())
+    got, _ = idx.query(q, 20, allowed=allowed)
+    assert set(got.tolist()) <= allowed and len(got) == 20
+
+
+def test_annoy_recall_at_150(tmp_path):
+    pytest.importorskip("annoy")
+    ids, data, rng = _data()
+    cat = Catalog(tmp_path / "c.db")
+    exact = vindex.build_index(cat, ids, data, "enc:a", kind="exact")
+    queries = data[rng.integers(0, len(ids), 20)] + 0.05 * rng.standard_normal((20, data.shape[1]))
+    truth = [set(exact.query(q, 150)[0].tolist()) for q in queries]
+    exact.close()
+    ann = vindex.build_index(cat, ids, data, "enc:a", kind="annoy", n_trees=20)
+    assert ann.kind == "annoy"
+    recall = np.mean([len(t & set(ann.query(q, 150)[0].tolist())) / 150 for q, t in zip(queries, truth)])
+    assert recall >= 0.99
+    # similarities are exact re-scores, best first
+    got, sims = ann.query(queries[0], 5)
+    assert np.allclose(sims, data[got - 100] @ (queries[0] / np.linalg.norm(queries[0])), atol=1e-5)
+    assert np.all(np.diff(sims) <= 1e-7)
+
+
+def test_rebuild_keeps_open_reader_valid_and_cleans_up(tmp_path):
+    ids, data, rng = _data(500)
+    cat = Catalog(tmp_path / "c.db")
+    vindex.build_index(cat, ids, data, "enc:a")
+    reader = vindex.load_index(cat)
+    q = data[3]
+    before = reader.query(q, 5)[0].tolist()
+    new_data = np.roll(data, 1, axis=0)  # different vectors for the same ids
+    newer = vindex.build_index(cat, ids, new_data, "enc:a")
+    assert newer.version == reader.version + 1
+    assert reader.query(q, 5)[0].tolist() == before  # the old reader still answers from its version
+    assert vindex.load_index(cat).query(q, 1)[0][0] == ids[4]
+    names = sorted(p.name for p in tmp_path.iterdir() if ".vectors." in p.name or ".ids." in p.name)
+    assert names == [f"c.db.ids.{newer.version}.npy", f"c.db.vectors.{newer.version}.npy"]
+    assert not list(tmp_path.glob("*.tmp"))
+    reader.close()
+
+
+def test_interrupted_build_leaves_previous_index(tmp_path, monkeypatch):
+    ids, data, _ = _data(200)
+    cat = Catalog(tmp_path / "c.db")
+    first = vindex.build_index(cat, ids, data, "enc:a")
+    first.close()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vindex.os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        vindex.build_index(cat, ids, data[::-1], "enc:a")
+    monkeypatch.undo()
+    idx = vindex.load_index(cat)
+    assert idx.version == first.version and idx.query(data[0], 1)[0][0] == ids[0]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_encoder_mismatch_is_refused(tmp_path):
+    ids, data, _ = _data(100)
+    cat = Catalog(tmp_path / "c.db")
+    vindex.build_index(cat, ids, data, "transformers:sentence-transformers/all-MiniLM-L6-v2")
+    with pytest.raises(vindex.IndexMismatchError, match="re-index"):
+        vindex.load_index(cat, encoder="openai:text-embedding-3-small")
+    idx = vindex.load_index(cat, encoder="transformers:sentence-transformers/all-MiniLM-L6-v2")
+    with pytest.raises(vindex.IndexMismatchError):
+        idx.query(np.ones(7), 3)  # wrong dimension
+
+
+def test_fallback_to_exact_when_annoy_missing(tmp_path, monkeypatch):
+    ids, data, _ = _data(300)
+    real_import = builtins.__import__
+
+    def no_annoy(name, *args, **kwargs):
+        if name == "annoy":
+            raise ImportError("no annoy here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_annoy)
+    cat = Catalog(tmp_path / "c.db")
+    idx = vindex.build_index(cat, ids, data, "enc:a", kind="annoy")
+    assert idx.kind == "exact"
+    assert idx.query(data[10], 1)[0][0] == ids[10]
+
+
+def test_annoy_index_loads_exact_without_annoy(tmp_path, monkeypatch):
+    pytest.importorskip("annoy")
+    ids, data, _ = _data(300)
+    cat = Catalog(tmp_path / "c.db")
+    vindex.build_index(cat, ids, data, "enc:a", kind="annoy", n_trees=5).close()
+    monkeypatch.setattr(vindex, "_annoy", lambda: None)
+    idx = vindex.load_index(cat)
+    assert idx.kind == "exact" and idx.query(data[5], 1)[0][0] == ids[5]
+
+
+def test_missing_or_damaged_files_mean_no_index(tmp_path):
+    ids, data, _ = _data(50)
+    cat = Catalog(tmp_path / "c.db")
+    assert vindex.load_index(cat) is None
+    idx = vindex.build_index(cat, ids, data, "enc:a")
+    for p in idx.paths:
+        p.write_bytes(b"garbage")
+    idx.close()
+    assert vindex.load_index(cat) is None
+
+
+def test_vectors_for(tmp_path):
+    ids, data, _ = _data(50)
+    cat = Catalog(tmp_path / "c.db")
+    idx = vindex.build_index(cat, ids, data, "enc:a")
+    got = idx.vectors_for([ids[3], 99999, ids[0]])
+    assert np.allclose(got[0], data[3]) and not got[1].any() and np.allclose(got[2], data[0])

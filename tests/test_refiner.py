@@ -1,0 +1,147 @@
+"""The built-in ``offline`` refiner: description, category and weight from the card alone."""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from stylus_ext import sdk
+from stylus_ext.catalog.reader import read_lora_card
+from stylus_ext.sample import ADAPTERS
+
+ROOT = Path(__file__).resolve().parents[1]
+USER_TABLE = Path("/work/shared/data/sd_tools_user_lora_table.json")
+for candidate in (ROOT / "shared" / "data", ROOT.parent / "shared" / "data"):
+    if (candidate / USER_TABLE.name).exists():
+        USER_TABLE = candidate / USER_TABLE.name
+
+
+@pytest.fixture(scope="module")
+def refiner(plugins):
+    return plugins.create("refiner", "offline")
+
+
+def card(**fields) -> sdk.AdapterCard:
+    return sdk.AdapterCard(**{"source": "test", "name": "x", **fields})
+
+
+def test_plugin_imports_only_the_sdk() -> None:
+    tree = ast.parse((ROOT / "plugins" / "offline_refiner.py").read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m and m.startswith("stylus_ext")} == {"stylus_ext"}
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "stylus_ext"
+             for a in n.names}
+    assert names == {"sdk"}
+
+
+def test_sample_folder_categories_and_weights(refiner, sample_folder: Path) -> None:
+    expected = {a[0]: a for a in ADAPTERS}
+    wrong, weights = [], []
+    for path in sorted(sample_folder.rglob("*.safetensors")):
+        if path.stem not in expected:
+            continue
+        c = read_lora_card(str(path))
+        result = refiner.refine(c)
+        assert result.category in sdk.CATEGORIES
+        if result.category != expected[path.stem][3]:
+            wrong.append((path.stem, expected[path.stem][3], result.category))
+        want = expected[path.stem][8].get("w")
+        if want is not None:
+            weights.append(abs(result.weight - want) <= 0.06)
+    assert len(wrong) <= 3, wrong
+    assert sum(weights) >= 0.9 * len(weights)
+
+
+def test_user_table_characters_are_characters(refiner) -> None:
+    if not USER_TABLE.exists():
+        pytest.skip("shared data table not present")
+    items = json.loads(USER_TABLE.read_text(encoding="utf-8"))["items"]
+    counts = Counter()
+    for item in items:
+        slug = (item.get("civitai_url") or "").split("/")[-1].split("?")[0]
+        title = slug.replace("-", " ").title() if slug and not slug.isdigit() else item["lora_name"]
+        c = card(name=item["lora_name"], title=title,
+                 trigger_words=tuple(item["character_trigger_tags"] + item["outfit_trigger_tags"]))
+        counts[refiner.refine(c).category] += 1
+    assert counts["character"] >= 0.85 * len(items), counts
+
+
+@pytest.mark.parametrize(("fields", "category"), [
+    ({"title": "Add More Details - Detail Tweaker", "tags": ("style", "detail")}, "utility"),
+    ({"title": "LCM LoRA SD1.5", "description": "Generate in 4 steps."}, "utility"),
+    ({"title": "Hyper-SD 8 step"}, "utility"),
+    ({"title": "Sailor Moon (Usagi Tsukino)", "tags": ("anime", "character")}, "character"),
+    ({"title": "Some Actress", "tags": ("celebrity", "woman")}, "celebrity"),
+    ({"title": "Gothic Lolita Dress", "tags": ("clothing",)}, "clothing"),
+    ({"title": "Moebius Comic Style"}, "style"),
+    ({"title": "Watercolor", "description": "Soft watercolor painting with paper texture."}, "style"),
+    ({"title": "Futuristic Cityscape Background"}, "background"),
+    ({"title": "Old Lighthouse", "description": "Stone lighthouses on rocky shores."}, "building"),
+    ({"title": "Vintage Motorcycle"}, "vehicle"),
+    ({"title": "Shiba Inu", "description": "A cute dog breed from Japan, a loyal pet."}, "animal"),
+    ({"title": "Hands on Hips Pose"}, "pose"),
+    ({"title": "Glowing Runes", "description": "Adds magic glowing runes effect."}, "concept"),
+    ({"title": "zzqx", "description": ""}, "concept"),
+])
+def test_category_rules(refiner, fields, category) -> None:
+    assert refiner.refine(card(**fields)).category == category
+
+
+def test_weight_precedence(refiner) -> None:
+    examples = ("masterpiece, a cat, <lora:catLora:0.6>", "a cat, <lora:catLora:0.7>", "<lora:catLora:1.0>, cat")
+    base = {"name": "cat_lora_v2", "alias": "catLora", "example_prompts": examples}
+    assert refiner.refine(card(**base)).weight == 0.7  # median of the examples naming this adapter
+    assert refiner.refine(card(**base, description="Recommended weight: 0.55")).weight == 0.55
+    assert refiner.refine(card(**base, description="strength 0.4-0.6 works best")).weight == 0.5
+    assert refiner.refine(card(**base, description="weight 0.5", preferred_weight=0.9)).weight == 0.9
+    # "preferred weight" 0 means "default" in the WebUI's card editor.
+    assert refiner.refine(card(**base, preferred_weight=0.0)).weight == 0.7
+    assert refiner.refine(card(name="plain")).weight == 0.8
+    # Tags of other adapters in a shared prompt are ignored; a renamed file is still matched when close.
+    shared = ("a cat <lora:otherThing:0.3> <lora:detail_slider:1.4>", "a cat <lora:cat_lora_v1:0.9>")
+    assert refiner.refine(card(name="cat_lora_v2", example_prompts=shared)).weight == 0.9
+    assert refiner.refine(card(name="big", preferred_weight=7.0)).weight == 1.5
+    assert refiner.refine(card(name="tiny", preferred_weight=0.01)).weight == 0.1
+
+
+def test_description_is_informative_and_clean(refiner) -> None:
+    c = card(
+        name="ghibli_bg", title="Ghibli Background", tags=("style", "lora", "anime"),
+        description="<p>Painted anime backgrounds with lush hills and big clouds.</p>"
+                    "<p>Support me on https://patreon.com/someone !</p><p>Use sampler DPM++ 2M, 25 steps.</p>",
+        trigger_words=("ghibli style",),
+        training_tags=("masterpiece", "scenery", "cloud", "a very long caption sentence that is not a tag at "
+                       "all and goes on", "grass"),
+        example_prompts=("masterpiece, best quality, (ghibli style:1.2), a village by the sea, BREAK summer, "
+                         "<lora:ghibli_bg:0.8>",),
+    )
+    text = refiner.refine(c).description
+    assert "lush hills" in text and "ghibli style" in text
+    assert "village by the sea" in text and "summer" in text
+    assert "scenery" in text and "grass" in text
+    for junk in ("<lora", "patreon", "masterpiece", "best quality", "sampler", "1.2", "caption sentence", "BREAK"):
+        assert junk not in text, junk
+    assert text == refiner.refine(c).description  # deterministic
+
+
+def test_description_length_and_fallback(plugins) -> None:
+    short = plugins.create("refiner", "offline", max_chars=150)
+    long_card = card(title="Long", description="Words about the thing. " * 100,
+                     example_prompts=tuple(f"subject number {i}, scene {i}" for i in range(20)))
+    assert len(short.refine(long_card).description) <= 150
+    empty = short.refine(card(name="mystery_thing", title="Mystery Thing"))
+    assert "Mystery Thing" in empty.description
+
+
+def test_hostile_card_values_do_not_crash(refiner) -> None:
+    weird = card(title="(" * 500, description="<" * 10000 + "weight: 9e999", tags=("",) * 3,
+                 trigger_words=("\\(" * 50,), example_prompts=("<lora:x:abc>", "<lora::>", ":" * 100),
+                 training_tags=("",))
+    result = refiner.refine(weird)
+    assert result.category in sdk.CATEGORIES
+    assert 0.1 <= result.weight <= 1.5

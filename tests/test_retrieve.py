@@ -1,0 +1,181 @@
+"""The hybrid retriever on a small catalog of realistic cards: fusion quality, filters, hostile prompts."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+from helpers_search import CAPTIONS, CARDS, TAG_PROMPTS, build_catalog
+
+from stylus_ext import lexical
+from stylus_ext.catalog.db import Catalog
+from stylus_ext.retrieve import Retriever
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory, plugins, encoder):
+    folder = tmp_path_factory.mktemp("retrieve")
+    catalog, ids = build_catalog(folder / "catalog.db", plugins, encoder)
+    catalog.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    catalog.close()
+    return folder / "catalog.db", ids
+
+
+@pytest.fixture
+def cat(master, tmp_path):
+    path, ids = master
+    dest = tmp_path / "copy"
+    shutil.copytree(path.parent, dest)
+    catalog = Catalog(dest / path.name)
+    yield catalog, ids
+    catalog.close()
+
+
+def _mrr(retriever, prompts, ids):
+    total = 0.0
+    for prompt, key in prompts:
+        got = [c.adapter.id for c in retriever.search(prompt, 10)]
+        total += 1 / (got.index(ids[key]) + 1) if ids[key] in got else 0.0
+    return total / len(prompts)
+
+
+def test_hybrid_beats_dense_and_lexical_alone(cat, encoder):
+    catalog, ids = cat
+    shared: dict = {}  # prompt vectors computed once for the three retrievers
+    hybrid = Retriever(catalog, encoder=encoder, vector_cache=shared)
+    dense = Retriever(catalog, encoder=encoder, vector_cache=shared, weights={"caption": (1, 0, 0), "tags": (1, 0, 0)})
+    words = Retriever(catalog, encoder=encoder, vector_cache=shared, weights={"caption": (0, 1, 1), "tags": (0, 1, 1)})
+    scores = {name: (_mrr(r, TAG_PROMPTS, ids), _mrr(r, CAPTIONS, ids))
+              for name, r in (("hybrid", hybrid), ("dense", dense), ("lexical", words))}
+    # The measured pattern: words win on tag prompts, meaning wins on captions ...
+    assert scores["lexical"][0] > scores["dense"][0]
+    assert scores["dense"][1] > scores["lexical"][1]
+    # ... and the hybrid is at least as good as the better one on each kind, better overall.
+    assert scores["hybrid"][0] >= scores["lexical"][0] and scores["hybrid"][1] >= scores["dense"][1]
+    overall = {k: sum(v) for k, v in scores.items()}
+    assert overall["hybrid"] > max(overall["dense"], overall["lexical"]), scores
+
+
+def test_candidate_scores(cat, encoder):
+    catalog, ids = cat
+    r = Retriever(catalog, encoder=encoder)
+    found = r.search("a kitten napping on a couch by the window", 5)
+    assert found[0].adapter.id == ids["cat"]
+    assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
+    assert all(0 <= c.score <= 1 and 0 <= c.lexical < 1 for c in found)
+    # similarity is the true cosine between the prompt and the stored adapter vector
+    vec = r.encode(["a kitten napping on a couch by the window"])[0]
+    stored = r.vectors_for([c.adapter.id for c in found])
+    assert np.allclose([c.similarity for c in found], stored @ vec, atol=1e-5)
+    assert found[0].lexical > 0  # "kitten" is on the card
+
+
+def test_quality_tags_and_lora_syntax_do_not_matter(cat, encoder):
+    catalog, _ = cat
+    r = Retriever(catalog, encoder=encoder)
+    plain = [c.adapter.id for c in r.search("1girl, hanfu, hair ornament, chinese clothes", 5)]
+    noisy = [c.adapter.id for c in r.search(
+        "masterpiece, best quality, highres, 8k, (1girl:1.2), <lora:foo:0.7>, [hanfu], (hair ornament), "
+        "chinese clothes, absurdres", 5)]
+    assert plain == noisy
+
+
+def test_style_detection():
+    assert lexical.is_tag_style("1girl, long hair, beach, sunset")
+    assert lexical.is_tag_style("score_9, score_8_up, pony")
+    assert not lexical.is_tag_style("a cat sitting on a red couch")
+    assert not lexical.is_tag_style("a castle on a hill, at sunset, in the style of studio ghibli, very detailed")
+    assert lexical.clean_prompt("masterpiece, best quality, <lora:x:1>, (red dress:1.3)") == "red dress"
+
+
+@pytest.mark.parametrize("prompt", ['"AND OR NOT (*', "NEAR(a b)", "title:cat", "{tags}: x", "^cat*", "'; drop table",
+                                    "", "   ", ",,,", '"""', "a" * 5000, "猫 ネコ", "\x00\x01"])
+def test_hostile_prompts_never_raise(cat, encoder, prompt):
+    catalog, _ = cat
+    r = Retriever(catalog, encoder=encoder)
+    result = r.search(prompt, 5)
+    assert isinstance(result, list) and len(result) <= 5
+    # the terms we send are always valid FTS5
+    terms = lexical.query_terms(prompt)
+    if terms:
+        catalog.db.execute("select count(*) from adapters_fts where adapters_fts match ?",
+                           [lexical.fts_query(terms, lexical.CARD_COLUMNS)]).fetchone()
+
+
+def test_base_model_filter_is_hard_across_groups_soft_within(cat, encoder):
+    catalog, ids = cat
+    r = Retriever(catalog, encoder=encoder)
+    for c in r.search("a sport motorcycle on a road", 40, base_model="SD1"):
+        assert c.adapter.card.base_model in ("SD1", "unknown")
+    assert ids["bike"] not in [c.adapter.id for c in r.search("a sport motorcycle on a road", 40, base_model="SD1")]
+    # within the SDXL group: Pony and SDXL maid outfits both stay; the target's family ranks first
+    for target, first in (("Pony", "pony_outfit"), ("SDXL", "xl_maid")):
+        got = [c.adapter.id for c in r.search("1girl, maid, apron, frills", 5, base_model=target)]
+        assert got[0] == ids[first] and {ids["pony_outfit"], ids["xl_maid"]} <= set(got)
+    # unknown target passes everything
+    assert ids["bike"] in [c.adapter.id for c in r.search("a sport motorcycle", 40, base_model="mystery")]
+
+
+def test_installed_banned_unreferenceable_pinned(cat, encoder):
+    catalog, ids = cat
+    r = Retriever(catalog, encoder=encoder)
+    owls = [c.adapter.id for c in r.search("an owl perched on a branch", 30)]
+    assert ids["installed_owl"] in owls and ids["bad_name"] not in owls  # ':' in an installed name
+    only = r.search("an owl perched on a branch", 30, installed_only=True)
+    assert only and all(c.adapter.installed for c in only)
+    catalog.set_controls(ids["installed_owl"], banned=True)
+    catalog.set_controls(ids["detail"], pinned=True)
+    got = [c.adapter.id for c in r.search("an owl perched on a branch", 3)]
+    assert ids["installed_owl"] not in got
+    assert ids["detail"] in got and len(got) == 4  # pinned is always offered, on top of k
+    pinned = [c for c in r.search("an owl perched on a branch", 3) if c.adapter.id == ids["detail"]][0]
+    assert pinned.adapter.pinned
+
+
+def test_fts_follows_catalog_changes(cat, encoder):
+    catalog, ids = cat
+    r = Retriever(catalog, encoder=encoder)
+    catalog.update_fields(ids["bike"], trigger_words='["zxqvroom"]')
+    assert r.search("1girl, zxqvroom, road", 3)[0].adapter.id == ids["bike"]
+    catalog.delete([ids["bike"]])
+    assert ids["bike"] not in [c.adapter.id for c in r.search("1girl, zxqvroom, road", 30)]
+
+
+def test_not_indexed_catalog_is_lexical_only(tmp_path):
+    catalog = Catalog(tmp_path / "c.db")
+    cid = catalog.insert_card(CARDS["mecha"])
+    r = Retriever(catalog)
+    got = r.search("mecha, beam saber", 5)
+    assert [c.adapter.id for c in got] == [cid] and got[0].similarity == 0.0
+
+
+def test_prompt_vector_cache(cat, encoder):
+    catalog, _ = cat
+    cache: dict = {}
+    r = Retriever(catalog, encoder=encoder, vector_cache=cache)
+    r.search("a giant robot", 3)
+    assert "a giant robot" in cache
+    cache["a giant robot"] = np.zeros_like(cache["a giant robot"])  # the cached vector is the one used
+    assert all(c.similarity == 0.0 for c in r.search("a giant robot", 3))
+
+
+def test_encoder_mismatch(cat, encoder):
+    catalog, _ = cat
+    from stylus_ext.index import IndexMismatchError
+
+    class Other:
+        identity = "other:model"
+
+    with pytest.raises(IndexMismatchError):
+        Retriever(catalog, encoder=Other())  # type: ignore[arg-type]
+
+
+def test_catalog_without_fts_table_gets_one(tmp_path):
+    catalog = Catalog(tmp_path / "c.db")
+    catalog.insert_card(CARDS["corgi"])
+    with pytest.raises(sqlite3.OperationalError):
+        catalog.db.execute("select * from adapters_fts").fetchall()
+    Retriever(catalog)
+    assert catalog.db.execute("select count(*) from adapters_fts").fetchone()[0] == 1

@@ -1,0 +1,58 @@
+"""Prompt rewriting: tags, triggers, negatives, debias, emphasis; idempotence; unparseable names."""
+
+from __future__ import annotations
+
+from stylus_ext.concepts import parse_prompt
+from stylus_ext.rewrite import TagSpec, name_problem, rewrite
+
+SPECS = [
+    TagSpec("ghibli_bg", 0.64, activation_text="ghibli style", trained_words=("ghibli",),
+            negative_text="3d render"),
+    TagSpec("watercolor_v2", 0.32, trained_words=("watercolor, masterpiece, 1girl, long prompt", "wc")),
+]
+
+
+def test_tags_triggers_and_negative():
+    out = rewrite("a castle on a hill", SPECS, negative_prompt="blurry")
+    assert out.prompt == "a castle on a hill, ghibli style <lora:ghibli_bg:0.64> <lora:watercolor_v2:0.32>"
+    assert out.negative_prompt == "blurry, 3d render"
+    off = rewrite("a castle", SPECS, add_triggers=False, add_negative=False)
+    assert "ghibli style" not in off.prompt and off.negative_prompt == ""
+
+
+def test_trained_words_only_short_ones_and_only_on_request():
+    out = rewrite("a castle", SPECS, add_trained_words=True)
+    assert ", wc" in out.prompt and "long prompt" not in out.prompt
+
+
+def test_idempotent_on_pasted_back_prompt():
+    once = rewrite("a castle, (sky:1.1)", SPECS, negative_prompt="blurry", debias="high quality",
+                   emphasize=["castle"])
+    twice = rewrite(once.prompt, SPECS, negative_prompt=once.negative_prompt, debias="high quality",
+                    emphasize=["castle"])
+    assert twice.prompt == once.prompt and twice.negative_prompt == once.negative_prompt
+    assert once.prompt.count("<lora:ghibli_bg") == 1 and "(castle:1.1)" in once.prompt
+    # the tag already present with another weight or as lyco is not duplicated either
+    pasted = "a castle <lyco:ghibli_bg:1.0>"
+    assert rewrite(pasted, SPECS[:1], add_triggers=False).prompt == pasted
+    # and the concept parser excludes it from selection
+    assert "ghibli_bg" in parse_prompt(once.prompt).excluded_names
+
+
+def test_trigger_already_present_not_added():
+    out = rewrite("a castle, Ghibli Style", SPECS[:1])
+    assert out.prompt.lower().count("ghibli style") == 1
+
+
+def test_unparseable_names_never_tagged():
+    bad = [TagSpec("bad:name", 0.5), TagSpec(" edge", 0.5), TagSpec("a>b", 0.5), TagSpec("", 0.5),
+           TagSpec("fine", 0.5, name_problem="alias is ambiguous")]
+    out = rewrite("a cat", [*bad, TagSpec("good", 0.5)])
+    assert out.prompt == "a cat <lora:good:0.5>"
+    assert len(out.skipped) == 5 and out.skipped_names[0] == "bad:name"
+    assert name_problem("ok_name-v2.1") == ""
+
+
+def test_debias_and_empty_prompt():
+    out = rewrite("", [TagSpec("x", 0.5)], debias="realistic, high quality")
+    assert out.prompt == "realistic, high quality <lora:x:0.5>"
