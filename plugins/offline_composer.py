@@ -22,13 +22,18 @@ No network, no language model, tens of milliseconds for 150 candidates. Steps:
      ``max_adapters`` in total; second and third picks of a concept must be close to its best.
 4. Pinned, compatible adapters are always kept (assigned to the concept they fit best).
 
-Calibration (MiniLM ``all-MiniLM-L6-v2``, concept text vs the adapter search text embedded by the
-index): on the labelled set of ``benchmarks/data`` (generated catalogue of ~250 cards, see
-``benchmarks/bench_compose.py --calibrate``) correct (concept, adapter) pairs have cosine
-similarities mostly 0.35–0.75, wrong pairs that share no words mostly below 0.40, while wrong pairs
-of the "okapi for giraffe" kind (same family, different thing) reach 0.45–0.60. Hence: with a lexical
-anchor a pair needs ``min_similarity`` = 0.30; without one it needs ``synonym_similarity`` = 0.62,
-above almost all wrong pairs — a confident "none" beats a bad pick, so unrelated prompts get nothing.
+Calibration (MiniLM ``all-MiniLM-L6-v2``; cosine of a concept's embedding vs the adapter's indexed
+search text; ``python benchmarks/bench_compose.py --calibrate``). On the generated catalogue (240
+cards with distractors, 154 labelled prompts) the best concept↔adapter cosine of RIGHT adapters is
+p5 0.51 / p50 0.63 / p95 0.76; WRONG adapters that share the concept's head word ("Sand Castle" for
+castle, "Wheat Field" for field) p25 0.39 / p50 0.42 / p95 0.53; WRONG adapters sharing no head word
+p95 0.30 / p99 0.37 (the sample catalogue gives the same picture: right p5 0.48, wrong-free p99 0.36).
+Hence ``min_similarity`` = 0.40 for pairs anchored by the head word or a trigger (cuts ~half of the
+wrong anchored pairs, loses <5 % of right ones) and ``synonym_similarity`` = 0.60 without an anchor
+(far above the 0.37 p99 of unrelated pairs, so unrelated prompts get NO adapters; only
+near-synonyms pass — an "okapi" card reaches ~0.53 for "giraffe" and is refused). Each specific word
+one side has and the other lacks costs ``NARROW_PENALTY`` (0.05) of similarity; two or more such
+words on the adapter's title (or any for a generic medium word such as "photo") drop the anchor.
 """
 
 from __future__ import annotations
@@ -50,18 +55,23 @@ for the and of a an in with art new edition pack set type test trained training 
 celebrity realistic anime photorealistic better best quality detail details detailed high embedding
 """
 GENERIC = frozenset(_GENERIC_TEXT.split())
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 UTILITY_WORDS = ("slider", "tweaker", "detailer", "lcm", "turbo", "hyper", "lightning", "offset noise",
                  "add detail", "more details", "contrast fix")
 STYLE_CATEGORIES = frozenset({"style"})
 CHARACTER_CATEGORIES = frozenset({"character", "celebrity"})
 #: Head words of titles that say "what kind of adapter", not "what thing" ("Cafe Interior" is a cafe).
-GENERIC_HEADS = frozenset(
+GENERIC_HEADS = _wordset(
     "background backgrounds scenery scene landscape interior exterior effect effects aesthetic pose outfit "
-    "costume look vibe theme world print render xl collection pack mix tweak slider".split())
+    "costume look vibe theme world print render xl collection pack mix tweak slider")
 #: Medium words so generic that only an adapter named exactly for them fits ("photo" ≠ "Polaroid Photo").
-GENERIC_MEDIA = frozenset(
-    "photo photograph photography painting drawing illustration render art 3d realistic cinematic".split())
-NUMBERS = frozenset("one two three four five six seven eight nine ten dozen 1 2 3 4 5".split())
+GENERIC_MEDIA = _wordset("photo photograph photography painting drawing illustration render art 3d realistic cinematic")
+NUMBERS = _wordset("one two three four five six seven eight nine ten dozen 1 2 3 4 5")
 #: Acceptance similarity lost per specific word on one side that the other lacks.
 NARROW_PENALTY = 0.05
 ADJECTIVES = sdk.CONCEPT_ADJECTIVES
@@ -152,7 +162,8 @@ def _prompt_words(prompt: str) -> set[str]:
 def _names_character(p: _Profile, prompt_words: set[str]) -> str:
     """The evidence that the prompt names this character (a trigger or its whole title/name), else ""."""
     for raw, words in p.triggers:
-        if words <= prompt_words:
+        # only a trigger that carries the character's name: "twintails" or "aqua hair" name nobody
+        if words <= prompt_words and words & (p.head_title | p.name):
             return f"trigger '{raw}'"
     for words in (p.head_title, p.name):
         if words and words <= prompt_words:
@@ -238,10 +249,10 @@ def compose(
                     if words <= cwords or (head and head in words and words <= prompt_words):
                         evidence, anchored = f"trigger '{raw}'", True
                         break
-                if not anchored and head and head in (p.title | p.name):
-                    # the head must be the adapter's own head noun: "Giraffe Plush Toy" is a toy
-                    if p.title_head in (head, "") or p.title_head in cwords:
-                        evidence, anchored = f"title '{head}'", True
+                # the head must be the adapter's own head noun: "Giraffe Plush Toy" is a toy
+                if not anchored and head and head in (p.title | p.name) and (
+                        p.title_head in (head, "") or p.title_head in cwords):
+                    evidence, anchored = f"title '{head}'", True
                 if not anchored and head and head in p.tags:
                     evidence, anchored = f"tag '{head}'", True
             is_style_adapter = p.category in STYLE_CATEGORIES
@@ -253,7 +264,7 @@ def compose(
             # narrower / different: specific words on one side that the other side lacks
             extras = p.specifics - prompt_words - cwords
             missing = qualifiers - p.words
-            if anchored and p.category not in CHARACTER_CATEGORIES and (
+            if anchored and not evidence.startswith("trigger") and p.category not in CHARACTER_CATEGORIES and (
                     len(extras) >= 2 or (generic_medium and extras)):
                 anchored = False  # "Lighthouse Keeper Portrait" for "portrait", "Polaroid Photo" for "photo"
                 evidence = ""

@@ -56,6 +56,10 @@ class StylusSettings:
     allow_nsfw: bool = False
     allow_characters: bool = True  # character/celebrity adapters only when the prompt names them
     time_budget_s: float = 20.0
+    #: A prompt that already carries ``<lora:...>`` tags of catalogue adapters (written by the user, or
+    #: pasted back from an image's metadata) is taken as composed: nothing is added, so re-running a
+    #: pasted-back prompt reproduces it. True: compose around those tags (their adapters excluded).
+    compose_tagged: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,18 @@ class Stylus:
             encode=self._encode if vectors is not None else None, max_adapters=s.max_adapters, allow_nsfw=s.allow_nsfw,
             allow_characters=s.allow_characters, base_model=s.base_model, time_budget_s=s.time_budget_s)
 
+    def tagged_adapters(self, prompt: str) -> list[str]:
+        """Names in the prompt's ``<lora:...>``-style tags that are adapters of this catalogue."""
+        names = sdk.parse_prompt(prompt).excluded_names
+        if not names:
+            return []
+        marks = ",".join("?" * len(names))
+        rows = self.catalog.db.execute(
+            f"select distinct lower(name), lower(coalesce(alias, '')) from adapters "
+            f"where lower(name) in ({marks}) or lower(alias) in ({marks})", [*names, *names]).fetchall()
+        known = {n for row in rows for n in row if n}
+        return [n for n in names if n in known]
+
     def select(self, prompt: str) -> Selection:
         key = (prompt, repr(self.settings))
         with self._lock:
@@ -170,6 +186,14 @@ class Stylus:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         s = self.settings
+        tagged = [] if s.compose_tagged else self.tagged_adapters(prompt)
+        if tagged:
+            note = (f"the prompt already carries adapter tags ({', '.join(tagged[:3])}): taken as composed, "
+                    f"nothing added")
+            selection = Selection(prompt, (), "none", (), (note,))
+            with self._lock:
+                self._cache[key] = selection
+            return selection
         candidates = self.retrieve(prompt)
         request = self.request(prompt, candidates)
         result = run_composer(request, s.composer, plugins=self.plugins, options=s.composer_options,
@@ -244,4 +268,4 @@ def plan_dict(selection: Selection, images: Sequence[ImagePlan], settings: Stylu
                            "adapters": [_adapter_entry(by_id[a.id], a.weight, concept=a.concept)
                                         for a in im.adapters if a.id in by_id]})
     return {"prompt": selection.prompt, "composer": selection.composer, "concepts": concepts,
-            "images": out_images, "warnings": list(selection.warnings)}
+            "images": out_images, "warnings": list(selection.warnings), "notes": list(selection.notes)}

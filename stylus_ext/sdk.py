@@ -60,7 +60,7 @@ def compatible(adapter_family: str | None, target_family: str | None) -> bool:
     Unknown on either side passes: a wrong "no" loses a good adapter, a wrong "yes" is pruned later.
     """
     a, t = base_model_group(adapter_family), base_model_group(target_family)
-    return a == "unknown" or t == "unknown" or a == t
+    return "unknown" in (a, t) or a == t
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,9 +88,7 @@ class Option:
 
     def parse(self, raw: Any) -> Any:
         """Convert a raw value (an env string, a CLI string, a settings value) to ``type``."""
-        if raw is None or isinstance(raw, self.type) and not isinstance(raw, bool) or (
-            self.type is bool and isinstance(raw, bool)
-        ):
+        if raw is None or (isinstance(raw, self.type) and (self.type is bool) == isinstance(raw, bool)):
             value = raw
         elif self.type is bool:
             value = str(raw).strip().lower() in ("1", "true", "yes", "on")
@@ -174,7 +172,7 @@ class Backend:
     def __init__(self, **values: Any) -> None:
         self.config: dict[str, Any] = resolve_options(self.options, self.env_prefix, values)
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release resources (models, sessions). Called when the host unloads the backend."""
 
 
@@ -428,7 +426,8 @@ __all__ += [
 # same deterministic chunker the built-in ``offline`` composer uses. ``parse_prompt(prompt)`` returns
 # a ``ParsedPrompt`` (``.concepts``: ``Concept(text, kind, span, weight, head)``; ``.tags``: the
 # ``<lora:...>`` tags already in the prompt; ``.excluded_names``); ``content_words`` / ``head_noun`` /
-# ``singular`` are the word helpers it matches with; ``CONCEPT_ADJECTIVES`` the colour/size/mood words. Imported at the bottom: ``concepts`` needs no SDK.
+# ``singular`` are the word helpers it matches with; ``CONCEPT_ADJECTIVES`` the colour/size/mood words.
+# Imported at the bottom: ``concepts`` needs no SDK.
 # --------------------------------------------------------------------------------------------
 
 from stylus_ext.concepts import ADJECTIVES as CONCEPT_ADJECTIVES  # noqa: E402

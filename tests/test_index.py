@@ -55,7 +55,7 @@ def test_annoy_recall_at_150(tmp_path):
 
 
 def test_rebuild_keeps_open_reader_valid_and_cleans_up(tmp_path):
-    ids, data, rng = _data(500)
+    ids, data, _ = _data(500)
     cat = Catalog(tmp_path / "c.db")
     vindex.build_index(cat, ids, data, "enc:a")
     reader = vindex.load_index(cat)
@@ -144,3 +144,57 @@ def test_vectors_for(tmp_path):
     idx = vindex.build_index(cat, ids, data, "enc:a")
     got = idx.vectors_for([ids[3], 99999, ids[0]])
     assert np.allclose(got[0], data[3]) and not got[1].any() and np.allclose(got[2], data[0])
+
+
+def test_embed_resumes_after_interrupt(tmp_path, encoder, monkeypatch):
+    from helpers_search import CARDS
+
+    from stylus_ext import embed
+
+    class Flaky:
+        """The real encoder, interrupted (Ctrl-C) on its second call."""
+
+        def __init__(self):
+            self.calls, self.texts = 0, 0
+            self.identity = encoder.identity
+
+        def encode(self, texts):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+            self.texts += len(texts)
+            return encoder.encode(texts)
+
+    monkeypatch.setattr(embed, "CHUNK", 4)
+    cat = Catalog(tmp_path / "c.db")
+    for c in list(CARDS.values())[:10]:
+        cat.insert_card(c)
+    flaky = Flaky()
+    with pytest.raises(KeyboardInterrupt):
+        embed.embed_catalog(cat, flaky)
+    assert cat.db["embeddings"].count == 4  # the first chunk was committed
+    again = Flaky()
+    again.calls = 5  # no more interruptions
+    report = embed.embed_catalog(cat, again)
+    assert report.embedded == 6 and report.cached == 4 and again.texts == 6
+    assert embed.embed_catalog(cat, again).embedded == 0
+
+
+def test_index_catalog_is_incremental(tmp_path, plugins, encoder):
+    from helpers_search import CARDS
+
+    from stylus_ext.indexing import index_catalog
+    from stylus_ext.retrieve import Retriever
+
+    cat = Catalog(tmp_path / "c.db")
+    ids = [cat.insert_card(c) for c in list(CARDS.values())[:6]]
+    first = index_catalog(cat, plugins, encoder=encoder)
+    assert first.rebuilt and first.embedded == 6 and first.adapters == 6
+    same = index_catalog(cat, plugins, encoder=encoder)
+    assert not same.rebuilt and same.embedded == 0 and same.index_version == first.index_version
+    card = cat.adapter(cat.row(ids[2])).card
+    cat.update_card(ids[2], type(card)(**{**card.__dict__, "title": "Submarine under the ocean"}))
+    changed = index_catalog(cat, plugins, encoder=encoder)
+    assert changed.rebuilt and changed.embedded == 1 and changed.index_version == first.index_version + 1
+    top = Retriever(cat, encoder=encoder).search("a submarine deep in the sea", 1)[0]
+    assert top.adapter.id == ids[2]

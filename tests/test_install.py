@@ -55,6 +55,11 @@ def test_too_old_versions_are_upgraded_but_pins_never_touched() -> None:
     assert plan.install == ["pluggy>=1.3"]
 
 
+def test_environment_markers_are_respected() -> None:
+    plan = installer.plan(['tomli>=2; python_version < "3.0"', "pluggy>=1.3"], {}, version_of=lambda n: None)
+    assert plan.install == ["pluggy>=1.3"]
+
+
 def test_run_installs_once_then_nothing(tmp_path: Path) -> None:
     installed = dict(A1111)
     calls: list[str] = []

@@ -59,12 +59,23 @@ def test_select_is_cached_and_images_reuse_it(stylus):
     assert len(plans) == 3 and all(p.seed in (1, 2, 3) for p in plans)
 
 
-def test_pasted_back_prompt_does_not_duplicate_tags(stylus):
-    plan = stylus.plan("a red fox in an enchanted forest", seeds=[5])
-    pasted = plan["images"][0]["prompt"]
-    again = stylus.plan(pasted, seeds=[5])
-    for a in plan["images"][0]["adapters"]:
-        assert again["images"][0]["prompt"].count(f"<lora:{a['name']}:") == 1
+def test_pasted_back_prompt_is_reproduced_unchanged(stylus, sample_catalog, plugins):
+    plan = stylus.plan("a red fox in an enchanted forest", seeds=[5, 6], negative_prompt="blurry")
+    for image in plan["images"]:
+        assert image["adapters"]
+        again = stylus.plan(image["prompt"], seeds=[image["seed"]], negative_prompt=image["negative_prompt"])
+        assert again["images"][0]["prompt"] == image["prompt"]
+        assert again["images"][0]["negative_prompt"] == image["negative_prompt"]
+        assert again["notes"] and "taken as composed" in again["notes"][0]
+    # composing around existing tags: never duplicated, never selected again
+    around = Stylus(Catalog(sample_catalog), plugins, StylusSettings(compose_tagged=True))
+    pasted = "a red fox in an enchanted forest <lora:red_fox:0.5>"
+    out = around.plan(pasted, seeds=[1, 2, 3])
+    assert "red_fox" not in names(out)
+    assert all(im["prompt"].count("<lora:red_fox:") == 1 for im in out["images"])
+    # a tag that names no catalogue adapter does not stop composition
+    other = stylus.plan("a red fox in an enchanted forest <lora:somebody_elses:0.7>", seeds=[1])
+    assert "red_fox" in names(other)
 
 
 def test_base_model_installed_only_and_strategies(sample_catalog, plugins):

@@ -124,8 +124,9 @@ def test_builtin_plugins_use_only_the_public_sdk():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("stylus_ext"):
-                assert node.module == "stylus_ext" and [a.name for a in node.names] == ["sdk"] or \
-                    node.module == "stylus_ext.sdk", f"{path.name} imports {node.module}"
+                ok = node.module == "stylus_ext.sdk" or (
+                    node.module == "stylus_ext" and [a.name for a in node.names] == ["sdk"])
+                assert ok, f"{path.name} imports {node.module}"
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     assert not alias.name.startswith("stylus_ext") or alias.name == "stylus_ext.sdk", \

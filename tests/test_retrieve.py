@@ -130,7 +130,7 @@ def test_installed_banned_unreferenceable_pinned(cat, encoder):
     got = [c.adapter.id for c in r.search("an owl perched on a branch", 3)]
     assert ids["installed_owl"] not in got
     assert ids["detail"] in got and len(got) == 4  # pinned is always offered, on top of k
-    pinned = [c for c in r.search("an owl perched on a branch", 3) if c.adapter.id == ids["detail"]][0]
+    pinned = next(c for c in r.search("an owl perched on a branch", 3) if c.adapter.id == ids["detail"])
     assert pinned.adapter.pinned
 
 

@@ -251,6 +251,7 @@ def test_stylus_error_generates_from_user_prompt_with_warning(ui: WebUI, monkeyp
     assert len(processed.images) == 4
     assert all(im.prompt == CASTLE and im.active == {} for im in processed.images)
     assert "Stylus error (RuntimeError: composer exploded)" in processed.comments
+    assert all("Stylus warning: " in im.infotext for im in processed.images), "API callers see it too"
     assert not ui.errors
 
 

@@ -293,3 +293,43 @@ def test_ui_builds_without_side_effects(webui: WebUI, sample_catalog: Path, plug
     assert d1 == d2 and d1[0]["value"] == "subsets", "defaults come from the settings"
     assert len(d1) == len(CONTROLS)
     assert not Path(sample_catalog).with_name("index").exists()
+
+
+def test_encoder_settings_reach_the_sdk(plugins: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STYLUS_ENCODER_BATCH_SIZE", raising=False)
+    monkeypatch.setattr(runtime, "_USER_ENV", frozenset())
+    r = runtime.Runtime(opts=lambda: {"stylus_encoder_transformers_batch_size": 8}, plugins=lambda: plugins)
+    assert r.apply_encoder_settings() == "transformers"
+    assert os.environ["STYLUS_ENCODER_BATCH_SIZE"] == "8"
+    assert plugins.create("encoder", "transformers").config["batch_size"] == 8
+    r2 = runtime.Runtime(opts=lambda: {}, plugins=lambda: plugins)
+    r2.apply_encoder_settings()
+    assert "STYLUS_ENCODER_BATCH_SIZE" not in os.environ
+
+
+def test_callbacks_build_tab_settings_and_routes(webui: WebUI, sample_catalog: Path, plugins: Any,  # noqa: F811
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from stylus_ext.webui import callbacks
+
+    data = {"stylus_catalog_path": str(sample_catalog), "stylus_auto_refresh": False}
+    webui.shared.opts.data.update(data)
+    runtime.set_runtime(runtime.Runtime(plugins=lambda: plugins))
+    callbacks.on_ui_settings()
+    webui.shared.opts.reorder()
+    assert "stylus_mask" in webui.shared.opts.data_labels
+    [(_blocks, title, elem_id)] = callbacks.on_ui_tabs()
+    assert (title, elem_id) == ("Stylus", "stylus")
+    fastapi = types.ModuleType("fastapi")
+    fastapi.Body = lambda default=None, **kw: default  # type: ignore[attr-defined]
+    responses = types.ModuleType("fastapi.responses")
+    responses.JSONResponse = dict  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fastapi", fastapi)
+    monkeypatch.setitem(sys.modules, "fastapi.responses", responses)
+    routes: list[str] = []
+    app = types.SimpleNamespace(add_api_route=lambda path, fn, methods: routes.append(f"{methods[0]} {path}"))
+    callbacks.on_app_started(None, app)
+    assert routes == ["POST /stylus/v1/compose", "GET /stylus/v1/catalog"]
+    assert runtime.get_runtime().on_missing_index is not None

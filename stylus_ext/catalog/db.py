@@ -214,7 +214,7 @@ class Catalog:
     # -- user controls ---------------------------------------------------------------------
 
     def set_controls(self, adapter_id: int, *, pinned: bool | None = None, banned: bool | None = None,
-                     weight_override: float | None | bool = False) -> None:
+                     weight_override: float | bool | None = False) -> None:
         """Pin/ban/override weight. ``weight_override=None`` clears it; ``False`` leaves it."""
         fields: dict[str, Any] = {}
         if pinned is not None:

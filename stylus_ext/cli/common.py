@@ -52,8 +52,8 @@ def iter_prompts(args: argparse.Namespace) -> Iterator[str]:
     if args.input:
         stream: IO[str] = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
         with stream:
-            for number, line in enumerate(stream, 1):
-                line = line.strip()
+            for number, raw in enumerate(stream, 1):
+                line = raw.strip()
                 if not line:
                     continue
                 if line.startswith("{"):

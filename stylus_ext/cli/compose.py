@@ -33,6 +33,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--debias", default="", help="suffix added to every rewritten prompt")
     p.add_argument("--emphasize", action="store_true", help="re-emphasise concepts that got no adapter")
     p.add_argument("--allow-empty-mask", action="store_true", help="allow images with no adapter at all")
+    p.add_argument("--compose-tagged", action="store_true",
+                   help="compose even when the prompt already has <lora:...> tags of catalogue adapters "
+                        "(default: such a prompt is taken as composed, e.g. pasted back from an image)")
     p.set_defaults(func=run)
 
 
@@ -47,7 +50,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         top_k=args.top_k, composer=args.composer, max_adapters=args.max_adapters, strength=args.strength,
         mask=args.mask, allow_empty_mask=args.allow_empty_mask, add_triggers=not args.no_triggers,
         debias=args.debias, emphasize_unmatched=args.emphasize, base_model=args.base_model,
-        installed_only=args.installed_only, allow_nsfw=args.allow_nsfw, allow_characters=not args.no_characters)
+        installed_only=args.installed_only, allow_nsfw=args.allow_nsfw, allow_characters=not args.no_characters,
+        compose_tagged=args.compose_tagged)
 
 
 def format_plan(plan: dict[str, Any]) -> str:
@@ -66,6 +70,8 @@ def format_plan(plan: dict[str, Any]) -> str:
                 lines.append(f"      {a['reason']}")
     for w in plan.get("warnings", []):
         lines.append(f"warning: {w}")
+    for n in plan.get("notes", []):
+        lines.append(f"note: {n}")
     lines.append("images:")
     for i, im in enumerate(plan["images"], 1):
         lines.append(f"  [{i}] seed {im['seed']}: {im['prompt']}")

@@ -6,6 +6,23 @@ values (or, because it splices the list in, values that belong to the next scrip
 therefore checked against its control's type and choices; anything missing or implausible takes
 the default. A single JSON object (``script_args: [{"mask": "all", "max_adapters": 2}]``) is
 accepted too, by control name.
+
+API ``script_args`` for ``script_name: "stylus"`` (all optional, in this order):
+
+=====  ================  ======================================================  ==========
+pos    name              values                                                  default
+=====  ================  ======================================================  ==========
+0      mask              "paper" | "subsets" | "all" | "none"                    setting
+1      max_adapters      0–8                                                     setting (4)
+2      strength          0.0–2.0                                                 setting (0.8)
+3      add_triggers      true | false                                            setting
+4      composer          "" / "default" or a composer name                       setting
+5      base_model        "auto" (loaded checkpoint) | "any" | SD1, SDXL, ...     "auto"
+6      allow_downloads   true | false (Civitai downloads, when available)        false
+=====  ================  ======================================================  ==========
+
+``alwayson_scripts: {"stylus (always on)": {"args": [true, ...same order...]}}`` — the first value
+switches it on (off by default).
 """
 
 from __future__ import annotations

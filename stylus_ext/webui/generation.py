@@ -12,7 +12,6 @@ if anything changed them after planning, so the tags that are parsed are the pla
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +150,10 @@ def prepare(p: Any, options: controls.RunOptions, runtime: Runtime, *, family: s
             p.all_hr_negative_prompts = list(new_hr_neg)
     setattr(p, STATE_ATTR, state)
     _record_infotext(p, state)
+    params = getattr(p, "extra_generation_params", None)
+    if result.warnings and isinstance(params, dict):
+        # also in the infotext: API callers see it there (the UI shows the comments too)
+        params["Stylus warning"] = " | ".join(w.removeprefix("Stylus: ") for w in result.warnings)[:300]
     for w in state.warnings:
         comment(p, w)
     return state
@@ -226,6 +229,3 @@ def apply_batch(p: Any, batch_number: int, prompts: list[str], runtime: Runtime)
         comment(p, f"Stylus: batch {int(batch_number) + 1}: prompts were changed after Stylus planned the batches; "
                    "only the first image's adapters apply to this batch")
 
-
-def prompts_for(p: Any) -> Sequence[str]:
-    return list(getattr(p, "all_prompts", None) or [])

@@ -135,6 +135,17 @@ def satisfied(spec: str, version_of: Callable[[str], str | None] = installed_ver
     return not req.specifier or req.specifier.contains(version, prereleases=True)
 
 
+def applies(spec: str) -> bool:
+    """False when the requirement's environment marker excludes this Python/platform."""
+    try:
+        from packaging.requirements import Requirement
+
+        marker = Requirement(spec).marker
+    except Exception:  # noqa: BLE001 - no packaging or an odd spec: assume it applies
+        return True
+    return marker is None or bool(marker.evaluate())
+
+
 @dataclass
 class InstallPlan:
     install: list[str] = field(default_factory=list)
@@ -155,6 +166,8 @@ def plan(
     result = InstallPlan()
     for spec in dependencies:
         name = requirement_name(spec)
+        if not applies(spec):
+            continue
         if name in PROTECTED:
             result.skipped_protected.append(spec)
         elif not satisfied(spec, version_of):

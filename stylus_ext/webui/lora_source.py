@@ -177,8 +177,8 @@ class Refresher:
                 scan = scan_folders(catalog, paths, plugins=self.runtime.plugins)
                 renamed = reconcile(catalog)
                 self.status = "indexing"
-                index = index_catalog(catalog, self.runtime.plugins,
-                                      encoder=str(values.get("encoder") or "transformers"))
+                encoder = self.runtime.apply_encoder_settings(values)
+                index = index_catalog(catalog, self.runtime.plugins, encoder=encoder)
             finally:
                 catalog.close()
             self.runtime.invalidate()
@@ -205,9 +205,10 @@ _refresher: Refresher | None = None
 
 def get_refresher() -> Refresher:
     global _refresher
-    if _refresher is None:
-        from stylus_ext.webui.runtime import get_runtime
+    from stylus_ext.webui.runtime import get_runtime
 
-        _refresher = Refresher(get_runtime())
+    rt = get_runtime()
+    if _refresher is None or (_refresher.runtime is not rt and not _refresher.running):
+        _refresher = Refresher(rt)
     return _refresher
 

@@ -8,6 +8,7 @@ prompts) and a one-line warning that the glue shows in the UI and the console.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from stylus_ext.webui import compat, controls
 from stylus_ext.webui import settings as stylus_settings
 
 log = logging.getLogger("stylus")
+#: Environment variables the user set before the WebUI started: they win over the settings.
+_USER_ENV = frozenset(os.environ)
 
 
 @dataclass
@@ -158,9 +161,33 @@ class Runtime:
     def state(self, values: Mapping[str, Any] | None = None) -> CatalogState:
         return catalog_state(self.catalog_path(values))
 
+    def apply_encoder_settings(self, values: Mapping[str, Any] | None = None) -> str:
+        """Make the encoder options from the settings visible to every encoder the SDK creates (the
+        index build and the retriever both resolve options from ``STYLUS_ENCODER_*``). Variables the
+        user set before starting the WebUI win. Returns the encoder name."""
+        values = self.values() if values is None else values
+        name = str(values.get("encoder") or "transformers")
+        try:
+            cls = self.plugins.backend_class("encoder", name)
+        except LookupError:
+            return name
+        chosen = stylus_settings.backend_options(values, self.plugins, "encoder", name)
+        for opt in getattr(cls, "options", ()):
+            if opt.secret or not cls.env_prefix:
+                continue
+            var = opt.env_var(cls.env_prefix)
+            if var in _USER_ENV:
+                continue
+            if opt.name in chosen:
+                os.environ[var] = str(chosen[opt.name])
+            else:
+                os.environ.pop(var, None)
+        return name
+
     def pipeline(self, st: Any, values: Mapping[str, Any] | None = None) -> Any:
         from stylus_ext.pipeline import Stylus
 
+        self.apply_encoder_settings(values)
         catalog = self.catalog(values)
         key = (str(self._catalog_path), repr(st))
         with self._lock:

@@ -53,7 +53,7 @@ def build(script: Any, is_img2img: bool, *, always_on: bool) -> list[Any]:
     if prompt is not None:
         args = out[1:] if always_on else out
         preview.click(fn=lambda text, *vals: preview_html(text, list(vals)), inputs=[prompt, *args],
-                      outputs=[info], show_progress=False)
+                      outputs=[info], show_progress="hidden")
     return out
 
 
