@@ -100,6 +100,7 @@ def validate(
     by_id = {c.adapter.id: c.adapter for c in request.candidates if isinstance(c, sdk.Candidate)}
     parsed = sdk.parse_prompt(request.prompt)
     excluded = {n.lower() for n in (*request.exclude_names, *parsed.excluded_names)}
+    prompt_words = set(sdk.content_words(request.prompt.replace("_", " ")))
     used: set[int] = set()
     styles = 0
     total = 0
@@ -132,6 +133,11 @@ def validate(
                 why = f"is for {adapter.card.base_model}, not {request.base_model}"
             elif (adapter.category or "").lower() in ("character", "celebrity") and not request.allow_characters:
                 why = "is a character adapter (characters are off)"
+            elif (adapter.category or "").lower() in ("character", "celebrity") and not adapter.pinned and \
+                    not _named(adapter, prompt_words):
+                why = "is a character/celebrity the prompt does not name"
+            elif (adapter.category or "").lower() == "utility" and not adapter.pinned:
+                why = "is a utility adapter (used only when pinned)"
             elif adapter.card.name.lower() in excluded:
                 why = "is already tagged in the prompt"
             elif len(keep) >= PER_CONCEPT:
@@ -162,6 +168,25 @@ def validate(
         out.append(sdk.ConceptPicks("pinned", tuple(missing)))
     notes = tuple(str(n) for n in answer.notes) if isinstance(answer.notes, (tuple, list)) else ()
     return sdk.Composition(tuple(out), composer, notes), dropped, made, kept
+
+
+_NOT_NAMES_TEXT = ("character characters celebrity original oc lora style anime realistic version "
+                   "sd sdxl xl pony v1 v2 v3 v4 girl boy woman man")
+_NOT_NAMES = frozenset(_NOT_NAMES_TEXT.split())
+
+
+def _named(adapter: sdk.Adapter, prompt_words: set[str]) -> bool:
+    """Lenient check that the prompt names this character: one of its name words appears in the prompt.
+
+    (The offline composer is stricter; this is the safety net for LLM / third-party composers, whose
+    picks can be steered by card text.)
+    """
+    first = adapter.title.replace("|", "(").split("(")[0]
+    words = set(sdk.content_words(f"{first} {adapter.card.name}".replace("_", " ")))
+    for trigger in (*adapter.card.trigger_words, adapter.card.activation_text):
+        words |= set(sdk.content_words(str(trigger))) & set(sdk.content_words(adapter.title))
+    words = {w for w in words if len(w) > 2 and w not in _NOT_NAMES and not w.isdigit()}
+    return bool(words & prompt_words)
 
 
 def run_composer(

@@ -332,7 +332,7 @@ class _Builder:
         if kind not in ("style", "quality") and _is_quality(text):
             kind = "quality"
         if kind == "subject":
-            if len(words) == 1 and words[0] in ADJECTIVES:
+            if all(w in ADJECTIVES for w in words):
                 kind = "attribute"
             elif len(words) == 1 and _is_verb(words[0]):
                 kind = "action"
@@ -414,8 +414,11 @@ def _chunk_words(b: _Builder, words: list[tuple[str, int, int]]) -> None:
         chunk = []
         kind = "subject"
 
-    for w, s, e in words:
+    for k, (w, s, e) in enumerate(words):
         lw = w.lower()
+        if lw in ("and", "or") and chunk and all(x.lower() in ADJECTIVES for x, _, _ in chunk) and \
+                k + 1 < len(words) and words[k + 1][0].lower() in ADJECTIVES:
+            continue  # "orange and white cat": coordinated adjectives stay with their noun
         if lw in PREPOSITIONS or lw in CONJUNCTIONS or lw in AUX:
             if lw == "of" and chunk and " ".join(x.lower() for x, _, _ in chunk) in MEDIUM_SET:
                 flush()  # "a watercolor painting of a fox": the medium, then the subject

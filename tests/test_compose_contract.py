@@ -119,6 +119,17 @@ def test_caps_enforced_on_any_composer(pm, request_):
     assert len(picked_ids(run(pm, req, "styles").composition)) == 2  # at most two style adapters
 
 
+def test_validation_drops_unnamed_characters_and_unpinned_utility():
+    ads = [make_adapter(1, "Hatsune Miku (Vocaloid)", category="character", triggers=["twintails"]),
+           make_adapter(2, "Detail Slider", category="utility"), make_adapter(3, "Castle")]
+    answer = sdk.Composition((sdk.ConceptPicks("x", (sdk.Pick(1, ""), sdk.Pick(2, ""), sdk.Pick(3, ""))),))
+    comp, dropped, _, _ = validate(answer, sdk.ComposeRequest("a girl with twintails at a castle",
+                                                              tuple(sdk.Candidate(a) for a in ads)))
+    assert picked_ids(comp) == [3] and len(dropped) == 2
+    comp, _, _, _ = validate(answer, sdk.ComposeRequest("miku at a castle", tuple(sdk.Candidate(a) for a in ads)))
+    assert picked_ids(comp) == [1, 3]
+
+
 def test_validation_drops_banned_nsfw_and_incompatible():
     ads = [make_adapter(1, "A"), make_adapter(2, "B", banned=True), make_adapter(3, "C", nsfw=True),
            make_adapter(4, "D", base_model="SDXL"), make_adapter(5, "E", category="character"),
