@@ -142,17 +142,22 @@ class VectorIndex:
 
     def query(self, vec: Any, k: int, *, allowed: Any = None, search_k: int | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` adapter ids and cosine similarities; ``allowed`` (adapter ids) restricts them."""
+        """Top-``k`` adapter ids and cosine similarities; ``allowed`` (adapter ids, or a row mask from
+        :meth:`mask_for`) restricts them."""
         q = self._prepare(vec)
         k = max(0, min(int(k), self.count))
         if k == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        mask = None
-        if allowed is not None:
-            mask = np.isin(self.ids, np.asarray(list(allowed), dtype=np.int64))
+        mask = self.mask_for(allowed) if allowed is not None else None
         if self._annoy is None:
             return self._exact(q, k, mask)
         return self._approximate(q, k, mask, search_k)
+
+    def mask_for(self, allowed: Any) -> np.ndarray:
+        """Row mask for ``allowed`` adapter ids (a row mask passes through unchanged)."""
+        if isinstance(allowed, np.ndarray) and allowed.dtype == bool and allowed.shape == self.ids.shape:
+            return allowed
+        return np.isin(self.ids, np.fromiter((int(i) for i in allowed), dtype=np.int64))
 
     def _exact(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         sims = self.vectors @ q

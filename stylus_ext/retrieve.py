@@ -94,6 +94,7 @@ class Retriever:
         self._cache_size = cache_size
         self._filter_key: tuple[int, int] | None = None
         self._rows: dict[int, dict[str, Any]] = {}
+        self._allowed: dict[tuple[Any, ...], Any] = {}  # filter → allowed ids / index row mask
 
     # -- embeddings ------------------------------------------------------------------------
 
@@ -132,7 +133,22 @@ class Retriever:
             self._rows = {int(r[0]): {"base_model": r[1] or "unknown", "installed": bool(r[2]), "banned": bool(r[3]),
                                       "pinned": bool(r[4]), "name_problem": r[5]} for r in rows}
             self._filter_key = key
+            self._allowed.clear()
         return self._rows
+
+    def _mask(self, base_model: str | None, installed_only: bool, allowed: set[int]) -> np.ndarray:
+        key = ("mask", base_model, installed_only)
+        if key not in self._allowed:
+            self._allowed[key] = self.index.mask_for(allowed)  # type: ignore[union-attr,assignment]
+        return self._allowed[key]  # type: ignore[return-value]
+
+    def _allowed_ids(self, base_model: str | None, installed_only: bool) -> set[int]:
+        """Ids passing the hard filters, cached per filter until the catalog changes."""
+        rows = self._filter_rows()
+        key = (base_model, installed_only)
+        if key not in self._allowed:
+            self._allowed[key] = {i for i, r in rows.items() if self._passes(r, base_model, installed_only)}
+        return self._allowed[key]
 
     @staticmethod
     def _passes(row: dict[str, Any], base_model: str | None, installed_only: bool) -> bool:
@@ -176,7 +192,7 @@ class Retriever:
         """Top-``k`` candidates for ``prompt`` (plus pinned adapters), best first."""
         k = max(0, int(k))
         rows = self._filter_rows()
-        allowed = {i for i, r in rows.items() if self._passes(r, base_model, installed_only)}
+        allowed = self._allowed_ids(base_model, installed_only)
         if not allowed:
             return []
         style = "tags" if lexical.is_tag_style(prompt) else "caption"
@@ -189,12 +205,15 @@ class Retriever:
         dense_sims: dict[int, float] = {}
         if self.index is not None and self.index.count and w_dense > 0 and re.search(r"\w", cleaned):
             query_vec = self.encode([cleaned])[0]
-            restrict = None if len(allowed) == len(rows) else allowed
+            restrict = None if len(allowed) == len(rows) else self._mask(base_model, installed_only, allowed)
             ids, sims = self.index.query(query_vec, pool, allowed=restrict)
             dense_sims = {int(i): float(s) for i, s in zip(ids, sims, strict=True)}
             rankings.append((w_dense, dict(dense_sims)))
 
         terms = lexical.query_terms(prompt)
+        n_terms = len(terms)
+        if w_card > 0 or w_examples > 0:
+            terms = lexical.prune_common(self.catalog, terms, len(rows))
         where, params = self._sql_filter(base_model, installed_only)
         bm25: dict[int, float] = {}
         for weight, examples in ((w_card, False), (w_examples, True)):
@@ -220,7 +239,6 @@ class Retriever:
         chosen = order + pinned
         if query_vec is not None:
             self._complete_sims(chosen, query_vec, dense_sims)
-        n_terms = len(terms)
         adapters = self._adapters(chosen)
         return [sdk.Candidate(adapter=adapters[i], score=float(scored.get(i, 0.0)),
                               similarity=float(dense_sims.get(i, 0.0)),

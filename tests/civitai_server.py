@@ -30,7 +30,13 @@ def make_blob(seed: int, n: int = 64) -> bytes:
     """Bytes of a tiny real safetensors LoRA file (distinct per seed)."""
     rng = np.random.default_rng(seed)
     tensors = {"lora_unet_down.lora_down.weight": rng.standard_normal((4, n)).astype(np.float32)}
-    return st_save(tensors, metadata={"ss_output_name": f"fake{seed}", "ss_base_model_version": "sd_v1"})
+    raw = st_save(tensors, metadata={"ss_output_name": f"fake{seed}", "ss_base_model_version": "sd_v1"})
+    # safetensors writes header keys in no fixed order: re-serialise sorted so that the same seed
+    # gives the same bytes on every server (tensor offsets are relative to the data, so they hold).
+    n = int.from_bytes(raw[:8], "little")
+    header = json.dumps(json.loads(raw[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + raw[8 + n:]
 
 
 def autov3(blob: bytes) -> str:

@@ -222,7 +222,7 @@ def test_api_key_is_not_sent_to_other_hosts(fake, catalog, tmp_path) -> None:
         catalog.update_fields(adapter_id, download_url=f"{other.origin}/api/download/models/51002")
         client = fast_client(fake, api_key=SECRET)
         result = download_adapter(catalog, adapter_id, tmp_path / "Lora", client=client)
-        assert result.status == "downloaded"
+        assert result.status == "downloaded", result
         assert other.requests_to("download") and other.requests_to("file")
         assert all("Authorization" not in r["headers"] for r in other.log)
         assert fake.requests_to("version")[-1]["headers"]["Authorization"] == f"Bearer {SECRET}"

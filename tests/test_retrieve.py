@@ -179,3 +179,14 @@ def test_catalog_without_fts_table_gets_one(tmp_path):
         catalog.db.execute("select * from adapters_fts").fetchall()
     Retriever(catalog)
     assert catalog.db.execute("select count(*) from adapters_fts").fetchone()[0] == 1
+
+
+def test_common_terms_are_pruned_on_big_catalogs(tmp_path):
+    catalog = Catalog(tmp_path / "c.db")
+    for i in range(10):
+        catalog.insert_card(CARDS["corgi"].__class__(source="x", name=f"l{i}", title=f"girl portrait {i}",
+                                                     description="kimono" if i == 3 else "dress"))
+    lexical.ensure_fts(catalog)
+    assert lexical.prune_common(catalog, ["girl", "kimono"], 10, min_total=0) == ["kimono"]
+    assert lexical.prune_common(catalog, ["girl", "portrait"], 10, min_total=0) in (["girl"], ["portrait"])
+    assert lexical.prune_common(catalog, ["girl", "kimono"], 10) == ["girl", "kimono"]  # small: untouched
