@@ -38,6 +38,7 @@ words on the adapter's title (or any for a generic medium word such as "photo") 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ CHARACTER_CATEGORIES = frozenset({"character", "celebrity"})
 #: Head words of titles that say "what kind of adapter", not "what thing" ("Cafe Interior" is a cafe).
 GENERIC_HEADS = _wordset(
     "background backgrounds scenery scene landscape interior exterior effect effects aesthetic pose outfit "
-    "costume look vibe theme world print render xl collection pack mix tweak slider")
+    "costume look vibe theme world print render xl collection pack mix tweak slider 3d 2d cg")
 #: Medium words so generic that only an adapter named exactly for them fits ("photo" ≠ "Polaroid Photo").
 GENERIC_MEDIA = _wordset("photo photograph photography painting drawing illustration render art 3d realistic cinematic")
 NUMBERS = _wordset("one two three four five six seven eight nine ten dozen 1 2 3 4 5")
@@ -77,6 +78,7 @@ NARROW_PENALTY = 0.05
 ADJECTIVES = sdk.CONCEPT_ADJECTIVES
 _VERSION_RE = re.compile(r"^v?\d+(?:\.\d+)*[a-z]?$")
 _TITLE_SPLIT = re.compile(r"\s*[|\-–—(\[:/]\s*")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # "FluffyCat" → "Fluffy Cat"; "LoRA", "GhibliBG" stay
 
 
 def _verb(word: str) -> bool:
@@ -84,7 +86,13 @@ def _verb(word: str) -> bool:
 
 
 def _tokens(text: str) -> list[str]:
-    return [w for w in sdk.content_words(text.replace("_", " ")) if w not in GENERIC and not _VERSION_RE.match(w)]
+    text = _CAMEL.sub(" ", text.replace("_", " "))
+    return [w for w in sdk.content_words(text) if w not in GENERIC and not _VERSION_RE.match(w)]
+
+
+def _compounds(words: Sequence[str]) -> set[str]:
+    """Adjacent words written as one ("low poly" → "lowpoly", "pixel art" → "pixelart"), as file names do."""
+    return {a + b for a, b in itertools.pairwise(words)}
 
 
 @dataclass
@@ -228,8 +236,11 @@ def compose(
     # ---- score every admissible pair ------------------------------------------------------------
     pairs: list[tuple[float, int, int, str]] = []  # (-score, concept index, candidate index, reason)
     for ci, concept in enumerate(concepts):
-        cwords = set(sdk.content_words(concept.text))
+        ordered = sdk.content_words(concept.text)
+        cwords = set(ordered)
         head = concept.head
+        compounds = _compounds(ordered)
+        head_forms = {head} | {c for c in compounds if head and c.endswith(head)}
         # the concept's own qualifiers ("stop" in "stop sign"): nouns, not colours/sizes/verbs/numbers
         qualifiers = {w for w in cwords - {head} if w not in ADJECTIVES and w not in NUMBERS and not _verb(w)}
         generic_medium = concept.kind == "style" and cwords <= GENERIC_MEDIA
@@ -250,9 +261,10 @@ def compose(
                         evidence, anchored = f"trigger '{raw}'", True
                         break
                 # the head must be the adapter's own head noun: "Giraffe Plush Toy" is a toy
-                if not anchored and head and head in (p.title | p.name) and (
-                        p.title_head in (head, "") or p.title_head in cwords):
-                    evidence, anchored = f"title '{head}'", True
+                titled = head_forms & (p.title | p.name)
+                if not anchored and head and titled and (
+                        p.title_head in head_forms or p.title_head in ("", *cwords)):
+                    evidence, anchored = f"title '{sorted(titled)[0]}'", True
                 if not anchored and head and head in p.tags:
                     evidence, anchored = f"tag '{head}'", True
             is_style_adapter = p.category in STYLE_CATEGORIES
@@ -262,7 +274,7 @@ def compose(
             if is_style_adapter and concept.kind not in ("style", "setting") and not anchored:
                 continue  # a style adapter for a subject concept needs the subject's own word
             # narrower / different: specific words on one side that the other side lacks
-            extras = p.specifics - prompt_words - cwords
+            extras = p.specifics - prompt_words - cwords - compounds
             missing = qualifiers - p.words
             if anchored and not evidence.startswith("trigger") and p.category not in CHARACTER_CATEGORIES and (
                     len(extras) >= 2 or (generic_medium and extras)):

@@ -82,16 +82,34 @@ def content_digest(encoder: str, pairs: list[tuple[int, str]]) -> str:
     return digest.hexdigest()[:24]
 
 
-def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.Refiner | None = "offline",
+def default_refiner(catalog: Catalog, plugins: Any) -> str | None:
+    """The refiner an unattended re-index runs: the catalog's current one, else ``offline``.
+
+    A refiner that costs money per card (``cost_guard``, e.g. ``vision``) is never run implicitly:
+    ``None`` (its cached descriptions stay in use; ``stylus refine`` runs it on purpose).
+    """
+    current = (catalog.get_meta("refiner") or "").partition("@")[0]
+    if not current:
+        return "offline"
+    try:
+        cls = plugins.backend_class("refiner", current)
+    except LookupError:
+        return "offline"
+    return None if getattr(cls, "cost_guard", 0) else current
+
+
+def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.Refiner | None = "auto",
                   encoder: str | sdk.Encoder = "transformers", progress: bool = False,
                   kind: str | None = None, force: bool = False) -> IndexReport:
     """Refine (when available), embed what changed, rebuild the index when its content changed.
 
     ``refiner``/``encoder`` are backend names (created through ``plugins``) or instances;
-    ``refiner=None`` skips refining. ``kind`` forces ``"exact"``/``"annoy"`` (default: automatic);
-    ``force`` rebuilds the index even when nothing changed.
+    ``refiner="auto"`` picks :func:`default_refiner`, ``None`` skips refining. ``kind`` forces
+    ``"exact"``/``"annoy"`` (default: automatic); ``force`` rebuilds the index even when nothing changed.
     """
     plugins = _plugins(plugins) if isinstance(refiner, str) or isinstance(encoder, str) else plugins
+    if refiner == "auto":
+        refiner = default_refiner(catalog, plugins)
     report = IndexReport()
     _refine_step(catalog, plugins, refiner, progress, report)
     if report.refiner is None:

@@ -118,3 +118,18 @@ def test_speed_with_150_candidates(composer, encoder):
     for _ in range(5):
         composer.compose(req)
     assert (time.perf_counter() - t0) / 5 < 0.2  # generous bound; the benchmark reports the real figure
+
+
+def test_file_names_written_as_one_word_or_camel_case_still_match(composer, encoder):
+    """Cards with no title/tags are named by their file: "lowpoly_3d_render", "PixelArtStyle"."""
+    bare = [
+        make_adapter(1, "lowpoly_3d_render", category="style", description="Low Poly 3D Render. Faceted, flat shaded."),
+        make_adapter(2, "PixelArtStyle", category="style", description="Pixel Art Style. 16-bit sprites."),
+        make_adapter(3, "corgi_dog", category="animal", description="Corgi dog."),
+    ]
+    by = picks_by_concept(compose(composer, encoder, "a corgi dog on the beach, low poly", bare))
+    assert by.get("low poly") == [1]
+    by = picks_by_concept(compose(composer, encoder, "a castle on a hill, pixel art", bare))
+    assert by.get("pixel art") == [2]
+    # the join never invents evidence: "poly" alone is not "lowpoly"
+    assert picked_ids(compose(composer, encoder, "a poly bag of groceries", bare)) == []

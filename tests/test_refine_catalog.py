@@ -130,3 +130,15 @@ def test_real_offline_refiner_on_the_sample_folder(tmp_path: Path, sample_folder
     assert by_name["hatsune_miku_v3"].category == "character"
     assert "<lora" not in by_name["watercolor_style_v2"].description
     cat.close()
+
+
+def test_unattended_reindex_keeps_the_users_refiner_and_never_runs_a_paid_one(tmp_path, plugins):
+    from stylus_ext.catalog.db import Catalog
+    from stylus_ext.indexing import default_refiner
+
+    catalog = Catalog(tmp_path / "c.db")
+    assert default_refiner(catalog, plugins) == "offline"
+    catalog.set_meta("refiner", "vision@1")  # refined on purpose with the paid VLM refiner
+    assert default_refiner(catalog, plugins) is None
+    catalog.set_meta("refiner", "gone@3")  # a plugin that is no longer installed
+    assert default_refiner(catalog, plugins) == "offline"

@@ -23,21 +23,10 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _default_refiner(catalog: Any, plugins: Any, explicit: str | None) -> str | None:
-    if explicit:
-        return None if explicit.lower() == "none" else explicit
-    current = (catalog.get_meta("refiner") or "").partition("@")[0]
-    if not current:
-        return "offline"
-    try:
-        cls = plugins.backend_class("refiner", current)
-    except LookupError:
-        return "offline"
-    if getattr(cls, "cost_guard", 0):
-        print(f"refiner {current!r} sends paid requests: not run by `stylus index` (use `stylus refine`); "
-              "its cached descriptions are used")
-        return None
-    return current
+def _refiner_choice(explicit: str | None) -> str | None:
+    if not explicit:
+        return "auto"
+    return None if explicit.lower() == "none" else explicit
 
 
 def run(args: argparse.Namespace, ctx: Any) -> int:
@@ -47,7 +36,7 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
     catalog = ctx.catalog()
     try:
         encoder = args.encoder or ((read_meta(catalog) or {}).get("encoder") or "transformers").partition(":")[0]
-        refiner = _default_refiner(catalog, ctx.plugins, args.refiner)
+        refiner = _refiner_choice(args.refiner)
         report = index_catalog(catalog, ctx.plugins, refiner=refiner, encoder=encoder, progress=True,
                                kind=None if args.kind == "auto" else args.kind, force=args.force)
         if report.refine is not None and hasattr(report.refine, "summary"):
