@@ -109,7 +109,10 @@ class ImagePlan:
 class Stylus:
     """Facade over a catalog: see the module docstring. Thread-safe for concurrent ``select`` calls."""
 
-    def __init__(self, catalog: Any, plugins: Any = None, settings: StylusSettings | None = None) -> None:
+    def __init__(self, catalog: Any, plugins: Any = None, settings: StylusSettings | None = None, *,
+                 retriever: Any = None) -> None:
+        """``retriever`` shares one :class:`~stylus_ext.retrieve.Retriever` (one encoder load) between
+        pipelines with different settings over the same catalog."""
         if isinstance(catalog, (str, Path)):
             from stylus_ext.catalog.db import Catalog
 
@@ -121,7 +124,7 @@ class Stylus:
             plugins = get_plugins()
         self.plugins = plugins
         self.settings = settings or StylusSettings()
-        self._retriever: Any = None
+        self._retriever: Any = retriever
         self._lock = threading.RLock()
         self._cache: OrderedDict[tuple[str, str], Selection] = OrderedDict()
 

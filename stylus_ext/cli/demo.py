@@ -64,10 +64,9 @@ class _Runner:
         if base not in self._stylus:
             from stylus_ext.pipeline import Stylus, StylusSettings
 
-            stylus = Stylus(self.catalog, self.plugins, StylusSettings(base_model=base))
-            if hasattr(stylus, "_retriever"):  # share one retriever (one encoder load) across base models
-                stylus._retriever = self.retriever()
-            self._stylus[base] = stylus
+            # one retriever (one encoder load) shared across base models
+            self._stylus[base] = Stylus(self.catalog, self.plugins, StylusSettings(base_model=base),
+                                        retriever=self.retriever())
         return self._stylus[base]
 
     def retriever(self) -> Any:

@@ -192,14 +192,12 @@ class Runtime:
         key = (str(self._catalog_path), repr(st))
         with self._lock:
             if key not in self._cache:
-                stylus = Stylus(catalog, self.plugins, st)
                 # Share the retriever (encoder model, index) between settings variants: changing a
                 # slider must not load the text encoder again.
                 donor = next((v for (path, _), v in self._cache.items()
                               if path == key[0] and v.settings.encoder == st.encoder), None)
-                if donor is not None and getattr(donor, "_retriever", None) is not None:
-                    stylus._retriever = donor._retriever
-                self._cache[key] = stylus
+                self._cache[key] = Stylus(catalog, self.plugins, st,
+                                          retriever=donor.retriever if donor is not None else None)
             return self._cache[key]
 
     def plan_images(self, prompts: Sequence[str], negatives: Sequence[str], seeds: Sequence[int],
