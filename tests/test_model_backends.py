@@ -226,6 +226,8 @@ def test_cli_compose_with_the_openai_composer(server, sample_catalog, monkeypatc
     assert plan["composer"] == "openai"
     chosen = [a for c in plan["concepts"] for a in c["adapters"]]
     assert len(chosen) == 1 and chosen[0]["reason"] == "first"
+    first = next(c for c in shown if c["n"] == 1)
+    assert chosen[0]["title"] == first["title"]  # candidate number 1 mapped back to its catalog entry
     assert KEY not in out.out + out.err
     # the server goes away: the CLI still answers, with the offline composer and a warning
     server.chat_default = "garbage"
