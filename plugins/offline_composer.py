@@ -28,6 +28,8 @@ cards with distractors, 154 labelled prompts) the best concept↔adapter cosine 
 p5 0.51 / p50 0.63 / p95 0.76; WRONG adapters that share the concept's head word ("Sand Castle" for
 castle, "Wheat Field" for field) p25 0.39 / p50 0.42 / p95 0.53; WRONG adapters sharing no head word
 p95 0.30 / p99 0.37 (the sample catalogue gives the same picture: right p5 0.48, wrong-free p99 0.36).
+A concept that IS one of the adapter's trigger phrases (coined tokens such as "aachloe" on thin
+cards score only 0.22–0.37 against the card text) needs just ``trigger_similarity`` = 0.20.
 Hence ``min_similarity`` = 0.40 for pairs anchored by the head word or a trigger (cuts ~half of the
 wrong anchored pairs, loses <5 % of right ones) and ``synonym_similarity`` = 0.60 without an anchor
 (far above the 0.37 p99 of unrelated pairs, so unrelated prompts get NO adapters; only
@@ -154,6 +156,7 @@ class OfflineComposer(sdk.Composer):
     options = (
         sdk.Option("min_similarity", float, 0.40, "Least cosine for a pair anchored by a shared head word."),
         sdk.Option("synonym_similarity", float, 0.60, "Least cosine for a pair without shared words."),
+        sdk.Option("trigger_similarity", float, 0.20, "Least cosine when the concept is exactly a trigger word."),
         sdk.Option("per_concept", int, 3, "Most adapters per concept (0–3 in the paper)."),
         sdk.Option("max_styles", int, 2, "Most style adapters in total."),
         sdk.Option("margin", float, 0.10, "Extra picks of a concept must score within this of its best."),
@@ -164,19 +167,13 @@ class OfflineComposer(sdk.Composer):
 
 
 def _prompt_words(prompt: str) -> set[str]:
-    return set(sdk.content_words(prompt.replace("_", " ")))
+    return sdk.prompt_words(prompt)
 
 
-def _names_character(p: _Profile, prompt_words: set[str]) -> str:
-    """The evidence that the prompt names this character (a trigger or its whole title/name), else ""."""
-    for raw, words in p.triggers:
-        # only a trigger that carries the character's name: "twintails" or "aqua hair" name nobody
-        if words <= prompt_words and words & (p.head_title | p.name):
-            return f"trigger '{raw}'"
-    for words in (p.head_title, p.name):
-        if words and words <= prompt_words:
-            return f"name '{' '.join(sorted(words))}'"
-    return ""
+def _character_evidence(adapter: sdk.Adapter, prompt_words: set[str]) -> tuple[str, set[str]]:
+    card = adapter.card
+    triggers = (*card.trigger_words, card.activation_text)
+    return sdk.character_evidence(adapter.title, card.alias or card.name, triggers, prompt_words)
 
 
 def compose(
@@ -184,6 +181,7 @@ def compose(
     *,
     min_similarity: float = 0.40,
     synonym_similarity: float = 0.60,
+    trigger_similarity: float = 0.20,
     per_concept: int = 3,
     max_styles: int = 2,
     margin: float = 0.10,
@@ -233,6 +231,9 @@ def compose(
             for j in range(len(request.candidates)):
                 sims[ci, j] = max(0.0, float(request.candidates[j].similarity))
 
+    characters = {j: _character_evidence(request.candidates[j].adapter, prompt_words)
+                  for j in rows if profiles[j].category in CHARACTER_CATEGORIES}
+
     # ---- score every admissible pair ------------------------------------------------------------
     pairs: list[tuple[float, int, int, str]] = []  # (-score, concept index, candidate index, reason)
     for ci, concept in enumerate(concepts):
@@ -244,21 +245,24 @@ def compose(
         # the concept's own qualifiers ("stop" in "stop sign"): nouns, not colours/sizes/verbs/numbers
         qualifiers = {w for w in cwords - {head} if w not in ADJECTIVES and w not in NUMBERS and not _verb(w)}
         generic_medium = concept.kind == "style" and cwords <= GENERIC_MEDIA
+        cwords_split = sdk.prompt_words(concept.text)
         for j in rows:
             p = profiles[j]
             sim = float(sims[ci, j])
             evidence = ""
-            anchored = False
+            anchored = exact = False
             if p.category in CHARACTER_CATEGORIES:
-                named = _names_character(p, prompt_words)
-                if not named or not (p.head_title & cwords or any(ws & cwords for _, ws in p.triggers)
-                                     or p.name & cwords):
+                named, named_words = characters[j]
+                if not named or not named_words & cwords_split:
                     continue  # never by similarity; and only for the concept that holds the name
                 evidence, anchored = named, True
             else:
                 for raw, words in p.triggers:
                     if words <= cwords or (head and head in words and words <= prompt_words):
                         evidence, anchored = f"trigger '{raw}'", True
+                        # the concept IS the trigger ("aaillya", "ukiyo-e"): the words decide, the
+                        # similarity to a thin card's text barely matters
+                        exact = words == cwords and not words <= ADJECTIVES
                         break
                 # the head must be the adapter's own head noun: "Giraffe Plush Toy" is a toy
                 titled = head_forms & (p.title | p.name)
@@ -280,11 +284,12 @@ def compose(
                     len(extras) >= 2 or (generic_medium and extras)):
                 anchored = False  # "Lighthouse Keeper Portrait" for "portrait", "Polaroid Photo" for "photo"
                 evidence = ""
-            penalty = NARROW_PENALTY * (min(len(extras), 2) + min(len(missing), 1))
+            penalty = 0.0 if exact else NARROW_PENALTY * (min(len(extras), 2) + min(len(missing), 1))
             overlap = len(cwords & p.words) / max(1, len(cwords))
             adjusted = sim - penalty
             if anchored:
-                if adjusted < min_similarity and p.category not in CHARACTER_CATEGORIES:
+                bar = trigger_similarity if exact else min_similarity
+                if adjusted < bar and p.category not in CHARACTER_CATEGORIES:
                     continue
             elif adjusted < synonym_similarity:
                 continue

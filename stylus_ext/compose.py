@@ -100,7 +100,7 @@ def validate(
     by_id = {c.adapter.id: c.adapter for c in request.candidates if isinstance(c, sdk.Candidate)}
     parsed = sdk.parse_prompt(request.prompt)
     excluded = {n.lower() for n in (*request.exclude_names, *parsed.excluded_names)}
-    prompt_words = set(sdk.content_words(request.prompt.replace("_", " ")))
+    prompt_words = sdk.prompt_words(request.prompt)
     used: set[int] = set()
     styles = 0
     total = 0
@@ -170,23 +170,12 @@ def validate(
     return sdk.Composition(tuple(out), composer, notes), dropped, made, kept
 
 
-_NOT_NAMES_TEXT = ("character characters celebrity original oc lora style anime realistic version "
-                   "sd sdxl xl pony v1 v2 v3 v4 girl boy woman man")
-_NOT_NAMES = frozenset(_NOT_NAMES_TEXT.split())
-
-
 def _named(adapter: sdk.Adapter, prompt_words: set[str]) -> bool:
-    """Lenient check that the prompt names this character: one of its name words appears in the prompt.
-
-    (The offline composer is stricter; this is the safety net for LLM / third-party composers, whose
-    picks can be steered by card text.)
-    """
-    first = adapter.title.replace("|", "(").split("(")[0]
-    words = set(sdk.content_words(f"{first} {adapter.card.name}".replace("_", " ")))
-    for trigger in (*adapter.card.trigger_words, adapter.card.activation_text):
-        words |= set(sdk.content_words(str(trigger))) & set(sdk.content_words(adapter.title))
-    words = {w for w in words if len(w) > 2 and w not in _NOT_NAMES and not w.isdigit()}
-    return bool(words & prompt_words)
+    """The prompt names this character: the offline composer's rule, plus a single name word (lenient)."""
+    card = adapter.card
+    triggers = (*card.trigger_words, card.activation_text)
+    return bool(sdk.character_evidence(adapter.title, card.alias or card.name, triggers, prompt_words,
+                                       lenient=True)[0])
 
 
 def run_composer(
@@ -227,10 +216,12 @@ def run_composer(
         result.warnings.append(f"composer {composer!r}: {len(result.dropped)} pick(s) dropped by validation "
                                f"(first: {result.dropped[0]})")
     if failure:
-        message = f"composer {composer!r} failed ({failure}); using the offline composer"
+        last_resort = composer == FALLBACK and instance is None
+        message = f"composer {composer!r} failed ({failure}); " + (
+            "no adapters" if last_resort else "using the offline composer")
         result.warnings.append(message)
-        if composer == FALLBACK and instance is None:
-            result.composition = sdk.Composition((), FALLBACK, (message,))
+        if last_resort:
+            result.composition = sdk.Composition((), FALLBACK)
         else:
             result.fell_back = True
             result.composer = FALLBACK

@@ -430,6 +430,9 @@ __all__ += [
 # Imported at the bottom: ``concepts`` needs no SDK.
 # --------------------------------------------------------------------------------------------
 
+# ``character_evidence(title, name, triggers, prompt_words)`` → ``(evidence, words)``: does the prompt
+# name this character? (one rule for every composer; ``words_of`` splits names like "ai-hayasaka_v2").
+from stylus_ext.characters import character_evidence, prompt_words, words_of  # noqa: E402
 from stylus_ext.concepts import ADJECTIVES as CONCEPT_ADJECTIVES  # noqa: E402
 from stylus_ext.concepts import (  # noqa: E402
     Concept,
@@ -443,8 +446,18 @@ from stylus_ext.concepts import (  # noqa: E402
 )
 
 __all__ += [
-    "CONCEPT_ADJECTIVES", "Concept", "NetworkTag", "ParsedPrompt", "content_words", "head_noun", "parse_prompt",
-    "singular", "split_concepts",
+    "CONCEPT_ADJECTIVES",
+    "Concept",
+    "NetworkTag",
+    "ParsedPrompt",
+    "character_evidence",
+    "content_words",
+    "head_noun",
+    "parse_prompt",
+    "prompt_words",
+    "singular",
+    "split_concepts",
+    "words_of",
 ]
 
 # --------------------------------------------------------------------------------------------

@@ -65,3 +65,13 @@ def sample_catalog(tmp_path: Path, _sample_catalog_master: Path) -> Path:
     dest = tmp_path / "catalog"
     shutil.copytree(_sample_catalog_master.parent, dest)
     return dest / _sample_catalog_master.name
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout (the project's redistributable prompt sets)."""
+    root = Path(__file__).resolve().parents[1]
+    for candidate in (root.parent / "shared" / "data", root / "shared" / "data"):
+        if candidate.is_dir():
+            return candidate
+    pytest.skip("../shared/data is not present beside this checkout")

@@ -1,0 +1,95 @@
+"""Does a prompt name a character? One rule, shared by the offline composer and by the validation
+every composer's answer goes through (character/celebrity adapters hijack images: the paper allows
+them only when the prompt names the character).
+
+The evidence, strongest first:
+
+1. a trigger phrase that carries the name — the first phrase of the activation text / trained words
+   (booru convention: the character tag comes first; "aachloe", "hatsune miku") unless it only
+   describes looks ("twintails", "aqua hair"), and any phrase sharing a word with the adapter's name —
+   when all its words are in the prompt;
+2. the title's first segment ("Hatsune Miku | Vocaloid" → "hatsune miku"), all its words;
+3. the file name's distinctive words ("ai-hayasaka-ponyxl-lora-nochekaiser" → ai, hayasaka,
+   nochekaiser): two of them, or the only one, in the prompt — a lone common word ("shadow" of
+   "shadow-alpha-…") never names anybody.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from stylus_ext.concepts import ADJECTIVES, content_words
+
+_SEPARATORS = re.compile(r"[_\-.+]+")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z][a-z]|[A-Z]+\b)")  # "LatifaFleuranzaXL" → Latifa Fleuranza XL
+_HAS_DIGIT = re.compile(r"\d")
+
+def _wordset(text: str) -> frozenset[str]:
+    """The words as written and as :func:`content_words` gives them (singular: "twintails" → "twintail")."""
+    return frozenset(w for t in text.split() for w in (t, *content_words(t)))
+
+
+#: Words of file names and titles that are not part of anybody's name.
+NOT_NAMES = _wordset("""
+character characters celebrity original oc lora loras lycoris locon loha lokr dora style anime realistic
+version ver sd sd1 sd15 sdxl xl pdxl ponyxl pony illustrious noobai flux il nai v pred epoch final
+girl boy woman man female male outfit costume cosplay uniform pack set mix model the of and by for
+""")
+
+#: Booru tags that describe looks, never who it is.
+APPEARANCE = _wordset("""
+hair eyes eye twintails ponytail twin tails braid braids bangs ahoge bob cut long short medium
+dress skirt shirt uniform school serafuku kimono armor gloves thighhighs pantyhose boots hat ribbon
+bow jacket coat hoodie sweater swimsuit bikini glasses earrings necklace horns tail ears wings halo
+1girl 2girls 1boy solo smile breasts large small chest
+""")
+
+
+def words_of(text: str, *, camel: bool = True) -> list[str]:
+    """Content words of a name, title, trigger or prompt: ``_ - . +`` split, and camelCase split
+    (``camel=False`` keeps "LatifaFleuranza" whole, as a lower-cased prompt has it)."""
+    text = _SEPARATORS.sub(" ", text)
+    return content_words(_CAMEL.sub(" ", text) if camel else text)
+
+
+def prompt_words(prompt: str) -> set[str]:
+    """The words :func:`character_evidence` looks for: both split and whole camelCase forms."""
+    return set(words_of(prompt)) | set(words_of(prompt, camel=False))
+
+
+def name_words(text: str) -> set[str]:
+    """Distinctive words of a file name / title (no versions, numbers, base models or generic words)."""
+    return {w for w in words_of(text) if len(w) > 1 and w not in NOT_NAMES and not _HAS_DIGIT.search(w)}
+
+
+def _phrases(triggers: Iterable[str]) -> list[str]:
+    return [p.strip() for t in triggers for p in str(t).split(",") if p.strip()]
+
+
+def character_evidence(title: str, name: str, triggers: Iterable[str], prompt_words: set[str], *,
+                       lenient: bool = False) -> tuple[str, set[str]]:
+    """``(evidence, matched words)`` when the prompt (its content words) names this character, else ``("", set())``.
+
+    ``title``, ``name`` (file stem / alias) and ``triggers`` (trained words, then activation text) are
+    the adapter's; ``prompt_words`` come from :func:`prompt_words`. ``lenient`` also accepts a single
+    name word ("miku" for "Hatsune Miku"): the safety net applied to other composers' picks.
+    """
+    names = name_words(name)
+    title_words = name_words(title.replace("|", "(").split("(")[0]) if title else set()
+    phrases = _phrases(triggers)
+    for i, phrase in enumerate(phrases):
+        forms = [{w for w in words_of(phrase, camel=c) if len(w) > 1} for c in (True, False)]
+        words = next((f for f in forms if f and f <= prompt_words), None)
+        if words is None:
+            continue
+        looks_only = all(w in APPEARANCE or w in ADJECTIVES or w in NOT_NAMES for w in forms[0])
+        proper_noun = all(w[:1].isupper() for w in phrase.split())  # "Thorn Princess"
+        if (not looks_only and (i == 0 or proper_noun)) or forms[0] & (names | title_words):
+            return f"trigger '{phrase}'", words
+    if title_words and title_words <= prompt_words:
+        return f"name '{' '.join(sorted(title_words))}'", title_words
+    hit = (names | title_words) & prompt_words
+    if hit and (lenient or len(hit) >= 2 or hit in (names, title_words)):
+        return f"name '{' '.join(sorted(hit))}'", hit
+    return "", set()
