@@ -116,6 +116,18 @@ def test_every_image_gets_its_own_adapters_batch4_x2(ui: WebUI) -> None:
     assert not ui.errors
 
 
+def test_main_infotext_records_the_first_images_choices(ui: WebUI) -> None:
+    """The grid's / gallery's main infotext (``use_main_prompt``, built from the last batch's lists) has
+    image 1's seed: its Stylus record must be image 1's too, not the last batch's."""
+    runner = ui.runner()
+    processed = ui.generate(runner, runner.ui_args("Stylus"), prompt=CASTLE, seed=100, batch_size=2, n_iter=2)
+    assert len({tuple(sorted(im.active)) for im in processed.images}) > 1, "needs different sets"
+    main = parse_generation_parameters(processed.info)
+    first = parse_generation_parameters(processed.images[0].infotext)
+    assert main["Seed"] == first["Seed"]
+    assert main["Stylus seed"] == main["Seed"] and main["Stylus"] == first["Stylus"], (main, first)
+
+
 def test_grouping_keeps_batch_size_when_sets_allow(ui: WebUI) -> None:
     runner = ui.runner()
     processed = ui.generate(runner, runner.ui_args("Stylus", mask="all"), prompt=CASTLE, seed=7, batch_size=4,
@@ -137,6 +149,25 @@ def test_hires_pass_gets_the_same_adapters(ui: WebUI) -> None:
     for im in processed.images:
         assert im.hr_active == im.active == expected_active(ui, CASTLE, im.seed)
     assert all("highly detailed" in x for x in ui.last_p.all_hr_prompts)
+
+
+def test_hires_prompt_infotext_is_each_images_own(ui: WebUI) -> None:
+    """The WebUI's "Hires prompt" infotext indexes the job's hires prompts with the batch-local index;
+    after regrouping, images must still record (and paste back) their OWN hires prompt."""
+    runner = ui.runner()
+    for extra in ({}, {"hr_prompt": "a castle, highly detailed"}):
+        processed = ui.generate(runner, runner.ui_args("Stylus"), prompt=CASTLE, seed=100, batch_size=2, n_iter=2,
+                                enable_hr=True, **extra)
+        assert len({tuple(sorted(im.active)) for im in processed.images}) > 1, "needs different sets"
+        for im in processed.images:
+            params = parse_generation_parameters(im.infotext)
+            hr = params.get("Hires prompt")
+            if not extra:
+                assert hr is None, f"seed {im.seed}: hires prompt equals the prompt, yet recorded {hr!r}"
+                continue
+            assert "highly detailed" in hr and lora_count(hr) == lora_count(im.prompt), (im.prompt, hr)
+            pasted, _ = ui.paste(runner, im.infotext)
+            assert "<lora:" not in pasted["Hires prompt"], pasted["Hires prompt"]
 
 
 class DynamicPromptsLike(Script):

@@ -205,8 +205,13 @@ def test_runtime_reports_broken_catalog(tmp_path: Path, plugins: Any) -> None:
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"this is not sqlite at all" * 100)
     r = runtime.Runtime(opts=lambda: {"stylus_catalog_path": str(bad)}, plugins=lambda: plugins)
+    started: list[str] = []
+    r.on_missing_index = started.append
     result = r.plan_images(["a cat"], [""], [1], RunOptions())
     assert result.plans == [None] and "catalog unusable" in result.warnings[0]
+    # a background refresh cannot repair an unreadable file: no false promise, no futile retry per image
+    assert "background" not in result.warnings[0] and "move or delete" in result.warnings[0]
+    assert started == [] and bad.read_bytes().startswith(b"this is not sqlite"), "nothing lost"
 
 
 def test_tab_functions(rt: runtime.Runtime) -> None:
@@ -333,3 +338,35 @@ def test_callbacks_build_tab_settings_and_routes(webui: WebUI, sample_catalog: P
     callbacks.on_app_started(None, app)
     assert routes == ["POST /stylus/v1/compose", "GET /stylus/v1/catalog"]
     assert runtime.get_runtime().on_missing_index is not None
+
+
+def test_tab_table_keeps_headers_and_loads_fresh(webui: WebUI, sample_catalog: Path, plugins: Any,  # noqa: F811
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adapter table shows its column names (also for an empty result) and, like the status, is
+    filled when the page loads — not frozen at UI build time, which comes before the first refresh."""
+    import sys
+
+    gr = sys.modules["gradio"]
+    made: dict[str, list[Any]] = {}
+    for name in ("Dataframe", "Markdown", "Textbox"):
+        base = getattr(gr, name)
+
+        def record(*args: Any, _base: Any = base, _name: str = name, **kwargs: Any) -> Any:
+            component = _base(*args, **kwargs)
+            made.setdefault(_name, []).append(component)
+            return component
+
+        monkeypatch.setattr(gr, name, record)
+    webui.shared.opts.data.update({"stylus_catalog_path": str(sample_catalog), "stylus_auto_refresh": False})
+    runtime.set_runtime(runtime.Runtime(plugins=lambda: plugins))
+    tab.build()
+    [table] = made["Dataframe"]
+    value = table.value() if callable(table.value) else table.value
+    assert isinstance(value, dict) and value["headers"] == tab.TABLE_HEADERS, value
+    assert "FluffyCat" in [row[1] for row in value["data"]], "the table is filled on load"
+    search = next(t for t in made["Textbox"] if t.label == "Search")
+    [(_, event)] = [e for e in search.events if e[0] == "click"]
+    empty = event["fn"]("no adapter is called like this")
+    assert empty["headers"] == tab.TABLE_HEADERS, "an empty result keeps the column names"
+    status = made["Markdown"][0]
+    assert callable(status.value) and "By base model" in status.value()

@@ -464,6 +464,23 @@ class Processing:
         self.all_hr_negative_prompts = (self.hr_negative_prompt if isinstance(self.hr_negative_prompt, list)
                                         else n * [self.hr_negative_prompt])
 
+    def init(self) -> None:
+        """``StableDiffusionProcessingTxt2Img.init`` (called after every ``process()``): the hires
+        infotext callables, indexing the job-wide hires lists with the index ``create_infotext`` gets."""
+        if not self.enable_hr:
+            return
+
+        def get_hr_prompt(p: Any, index: int, prompt_text: str, **kwargs: Any) -> str | None:
+            hr_prompt = p.all_hr_prompts[index]
+            return hr_prompt if hr_prompt != prompt_text else None
+
+        def get_hr_negative_prompt(p: Any, index: int, negative_prompt: str, **kwargs: Any) -> str | None:
+            hr_negative_prompt = p.all_hr_negative_prompts[index]
+            return hr_negative_prompt if hr_negative_prompt != negative_prompt else None
+
+        self.extra_generation_params["Hires prompt"] = get_hr_prompt
+        self.extra_generation_params["Hires negative prompt"] = get_hr_negative_prompt
+
     def parse_extra_network_prompts(self) -> None:
         self.prompts, self.extra_network_data = parse_prompts(self.prompts)
         if self.enable_hr:
@@ -502,13 +519,16 @@ def quote(text: Any) -> Any:
 def create_infotext(p: Processing, all_prompts: list[str], all_seeds: list[int], all_subseeds: list[int],
                     comments: Any = None, iteration: int = 0, position_in_batch: int = 0, use_main_prompt: bool = False,
                     index: int | None = None, all_negative_prompts: list[str] | None = None) -> str:
-    if index is None:
+    if use_main_prompt:
+        index = 0
+    elif index is None:
         index = position_in_batch + iteration * p.batch_size
     if all_negative_prompts is None:
         all_negative_prompts = p.all_negative_prompts
-    prompt_text = all_prompts[index]
+    prompt_text = p.main_prompt if use_main_prompt else all_prompts[index]
     negative_prompt = all_negative_prompts[index]
-    generation_params: dict[str, Any] = {"Steps": p.steps, "Seed": all_seeds[index], **p.extra_generation_params}
+    seed = p.all_seeds[0] if use_main_prompt else all_seeds[index]
+    generation_params: dict[str, Any] = {"Steps": p.steps, "Seed": seed, **p.extra_generation_params}
     for key, value in list(generation_params.items()):
         try:
             if isinstance(value, list):
@@ -542,6 +562,7 @@ class Processed:
     infotexts: list[str]
     comments: str
     batch_size: int
+    info: str = ""  # the grid's / gallery's main infotext (use_main_prompt) when there are several images
 
 
 def make_processing(webui: WebUI) -> types.ModuleType:
@@ -573,6 +594,7 @@ def make_processing(webui: WebUI) -> types.ModuleType:
         p.all_subseeds = [int(p.subseed if p.subseed >= 0 else 99) + x for x in range(n)]
         if p.scripts is not None:
             p.scripts.process(p)
+        p.init()
         images: list[Image] = []
         infotexts: list[str] = []
         for it in range(p.n_iter):
@@ -605,8 +627,12 @@ def make_processing(webui: WebUI) -> types.ModuleType:
                 images.append(Image(seed=seed_j, prompt=p.all_prompts[index],
                                     negative_prompt=p.all_negative_prompts[index], active=dict(active),
                                     hr_active=dict(hr_active) if hr_active is not None else None, infotext=text))
+        # the grid's infotext: written after the loop from the LAST batch's lists, with use_main_prompt
+        info = (create_infotext(p, p.prompts, p.seeds, p.subseeds, use_main_prompt=True,
+                                all_negative_prompts=p.negative_prompts) if len(images) > 1
+                else (infotexts[0] if infotexts else ""))
         res = Processed(images, list(p.all_prompts), list(p.all_seeds), infotexts,
-                        "".join(f"{c}\n" for c in p.comments), p.batch_size)
+                        "".join(f"{c}\n" for c in p.comments), p.batch_size, info)
         if p.scripts is not None:
             p.scripts.postprocess(p, res)
         return res

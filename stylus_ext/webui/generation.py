@@ -159,29 +159,33 @@ def prepare(p: Any, options: controls.RunOptions, runtime: Runtime, *, family: s
     return state
 
 
+def _image_index(p: Any, state: RunState, kw: dict[str, Any]) -> int | None:
+    """The image's position in the job, from ``create_infotext``'s locals. The WebUI writes each
+    image's infotext from the BATCH lists with the batch-local index (and params.txt / Processed
+    from the whole-job lists); the grid's / "main" infotext (``use_main_prompt``) is the first image's."""
+    index, p_ = kw.get("index"), kw.get("p", p)
+    if kw.get("use_main_prompt"):
+        return 0 if state.plans else None
+    if index is None:
+        return None
+    seeds = kw.get("all_seeds")
+    n = len(state.plans)
+    if seeds is not None and len(seeds) != n:
+        index = int(getattr(p_, "iteration", 0)) * int(p_.batch_size) + int(index)
+    return int(index) if 0 <= int(index) < n else None
+
+
 def _record_infotext(p: Any, state: RunState) -> None:
     params = getattr(p, "extra_generation_params", None)
     if not isinstance(params, dict) or all(x is None for x in state.plans):
         return
 
-    def image(kw: dict[str, Any]) -> int | None:
-        """The image's position in the job. The WebUI writes each image's infotext from the BATCH
-        lists with the batch-local index (and params.txt / Processed from the whole-job lists)."""
-        index, p_ = kw.get("index"), kw.get("p", p)
-        if index is None:
-            return None
-        seeds = kw.get("all_seeds")
-        n = len(state.plans)
-        if seeds is not None and len(seeds) != n:
-            index = int(getattr(p_, "iteration", 0)) * int(p_.batch_size) + int(index)
-        return int(index) if 0 <= int(index) < n else None
-
     def choices(**kw: Any) -> str | None:
-        i = image(kw)
+        i = _image_index(p, state, kw)
         return state.describe(i) if i is not None else None
 
     def seed(**kw: Any) -> int | None:
-        i = image(kw)
+        i = _image_index(p, state, kw)
         if i is None or state.plans[i] is None:
             return None
         return int(state.plans[i].seed)
@@ -191,11 +195,37 @@ def _record_infotext(p: Any, state: RunState) -> None:
     params["Stylus seed"] = seed
 
 
+def _fix_hires_infotext(p: Any, state: RunState) -> None:
+    """The WebUI's own "Hires prompt"/"Hires negative prompt" infotext callables (set in ``p.init()``,
+    after ``process()``) index ``p.all_hr_prompts`` with the BATCH-local index: with n_iter > 1 (or
+    after regrouping) images record another image's hires prompt — and its LoRA tags, which pasting
+    back would then re-apply. Replace them with callables that use the image's position in the job."""
+    params = getattr(p, "extra_generation_params", None)
+    if state.hr_prompts is None or not isinstance(params, dict):
+        return
+    for key, attr, text_key in (("Hires prompt", "all_hr_prompts", "prompt_text"),
+                                ("Hires negative prompt", "all_hr_negative_prompts", "negative_prompt")):
+        current = params.get(key)
+        if not callable(current) or getattr(current, "_stylus", False):
+            continue
+
+        def value(_attr: str = attr, _text_key: str = text_key, **kw: Any) -> str | None:
+            i = _image_index(p, state, kw)
+            values = getattr(kw.get("p", p), _attr, None)
+            if i is None or not isinstance(values, list) or i >= len(values):
+                return None
+            return values[i] if values[i] != kw.get(_text_key) else None
+
+        value._stylus = True  # type: ignore[attr-defined]
+        params[key] = value
+
+
 def apply_batch(p: Any, batch_number: int, prompts: list[str], runtime: Runtime) -> None:
     """``before_process_batch``: make the batch's prompts (mutated in place) the planned ones."""
     state: RunState | None = getattr(p, STATE_ATTR, None)
     if state is None:
         return
+    _fix_hires_infotext(p, state)
     start = int(batch_number) * int(p.batch_size)
     changed: list[int] = []
     for j, prompt in enumerate(prompts):

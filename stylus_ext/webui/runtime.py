@@ -208,7 +208,11 @@ class Runtime:
             values = self.values()
             state = self.state(values)
             if not state.ready:
-                reason = state.error or ("no adapter index yet" if state.exists else "no catalog yet")
+                if state.error:  # a refresh cannot repair an unreadable file: say what to do instead
+                    return PlanResult([None] * n, [f"Stylus: {state.error} — move or delete that file (Stylus "
+                                                   "then rebuilds it) or choose another catalog location in "
+                                                   "Settings → Stylus; this generation uses your prompt as is."])
+                reason = "no adapter index yet" if state.exists else "no catalog yet"
                 if self.on_missing_index is not None:
                     self.on_missing_index(reason)
                 return PlanResult([None] * n, [f"Stylus: {reason} — building it in the background; "

@@ -60,6 +60,12 @@ def adapter_rows(catalog: Any, query: str = "", limit: int = 300) -> list[list[A
     return rows
 
 
+def table_value(rows: list[list[Any]]) -> dict[str, Any]:
+    """The Dataframe value with its column names: a plain (or empty) list would lose the headers
+    (gradio shows "1 2 3 ..."); a ``{"headers", "data"}`` dict keeps them on gradio 3.41 and 4.x."""
+    return {"headers": list(TABLE_HEADERS), "data": rows or [[""] * len(TABLE_HEADERS)]}
+
+
 def set_controls(catalog: Any, adapter_id: Any, pinned: bool, banned: bool, weight: Any) -> str:
     """Apply pin/ban/weight override to one adapter; a one-line result."""
     try:
@@ -133,13 +139,19 @@ def build() -> list[tuple[Any, str, str]]:
             time.sleep(0.5)
         return status_markdown(rt, refresher)
 
-    def search(query: str) -> list[list[Any]]:
-        return adapter_rows(rt.catalog(), query)
+    def search(query: str = "") -> dict[str, Any]:
+        try:
+            return table_value(adapter_rows(rt.catalog(), query))
+        except Exception:  # noqa: BLE001 - a broken catalog shows an empty table (the status says why)
+            return table_value([])
 
-    def apply(aid: Any, pinned: bool, banned: bool, weight: Any, query: str) -> tuple[str, list[list[Any]]]:
+    def status_now() -> str:
+        return status_markdown(rt, refresher)
+
+    def apply(aid: Any, pinned: bool, banned: bool, weight: Any, query: str) -> tuple[str, dict[str, Any]]:
         msg = set_controls(rt.catalog(), aid, pinned, banned, weight)
         rt.invalidate()
-        return msg, adapter_rows(rt.catalog(), query)
+        return msg, search(query)
 
     def play(prompt: str, mask: str, max_adapters: float, strength: float, composer: str) -> str:
         options = controls.read([mask, max_adapters, strength, None, composer], rt.default_options(),
@@ -151,13 +163,14 @@ def build() -> list[tuple[Any, str, str]]:
 
     with gr.Blocks(analytics_enabled=False) as tab:
         with gr.Row():
-            status = gr.Markdown(status_markdown(rt, refresher))
+            # callables: re-evaluated on every page load (the UI is built before the first refresh)
+            status = gr.Markdown(status_now)
         with gr.Row():
             refresh_btn = gr.Button("Refresh catalog (scan + index)")
             status_btn = gr.Button("Update status")
         with gr.Tab("Adapters"):
             query = gr.Textbox(label="Search", placeholder="name, tag, description…")
-            table = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, wrap=True)
+            table = gr.Dataframe(headers=TABLE_HEADERS, value=search, interactive=False, wrap=True)
             with gr.Row():
                 aid = gr.Number(label="Adapter id", precision=0)
                 pinned = gr.Checkbox(label="Pinned")
@@ -175,7 +188,7 @@ def build() -> list[tuple[Any, str, str]]:
             run_btn = gr.Button("Compose (no generation)")
             out = gr.HTML()
         refresh_btn.click(fn=refresh, inputs=[], outputs=[status])
-        status_btn.click(fn=lambda: status_markdown(rt, refresher), inputs=[], outputs=[status])
+        status_btn.click(fn=status_now, inputs=[], outputs=[status])
         query.submit(fn=search, inputs=[query], outputs=[table])
         apply_btn.click(fn=apply, inputs=[aid, pinned, banned, weight, query], outputs=[result, table])
         run_btn.click(fn=play, inputs=[prompt, mask, max_a, strength, composer], outputs=[out])
