@@ -155,6 +155,9 @@ class OpenAIClient:
     def post(self, path: str, payload: dict[str, Any], *, deadline: float | None = None) -> dict[str, Any]:
         """POST ``payload`` to ``<root>/<path>`` and return the decoded JSON object."""
         url = f"{self.root}/{path.lstrip('/')}"
+        if not self._key and urlparse(self.root).hostname == "api.openai.com":  # the default base URL
+            raise LLMError(f"{url}: OpenAI needs an API key (its *_API_KEY environment variable or key file, see "
+                           "docs/backends.md), or set base_url to a local server (Ollama, LM Studio, ...)")
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         last = "no attempt made"
         for attempt in range(self.max_retries + 1):

@@ -13,7 +13,7 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``STYLUS_HOME``, else the platform's per-user data folder + ``/stylus``."""
     environ = os.environ if environ is None else environ
     if environ.get("STYLUS_HOME"):
-        return Path(environ["STYLUS_HOME"])
+        return Path(environ["STYLUS_HOME"]).expanduser()  # a quoted "~/..." in a launcher script
     if sys.platform == "win32":
         base = Path(environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
     elif sys.platform == "darwin":
@@ -26,4 +26,4 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
 def default_catalog_path(environ: Mapping[str, str] | None = None) -> Path:
     """``STYLUS_CATALOG``, else ``<data dir>/catalog.db``."""
     environ = os.environ if environ is None else environ
-    return Path(environ.get("STYLUS_CATALOG") or data_dir(environ) / "catalog.db")
+    return Path(environ.get("STYLUS_CATALOG") or data_dir(environ) / "catalog.db").expanduser()

@@ -8,6 +8,7 @@ user plugins folder (default ``<data dir>/plugins``). ``STYLUS_TRACE_HOOKS=1`` l
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import logging
 import os
@@ -51,7 +52,7 @@ def builtin_plugins_dir() -> Path:
 
 def user_plugins_dir(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
-    return Path(environ.get("STYLUS_PLUGINS_DIR") or data_dir(environ) / "plugins")
+    return Path(environ.get("STYLUS_PLUGINS_DIR") or data_dir(environ) / "plugins").expanduser()
 
 
 @dataclass
@@ -85,9 +86,9 @@ class PluginManager:
         environ = os.environ if environ is None else environ
         self.pm = pluggy.PluginManager(sdk.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        if environ.get("STYLUS_TRACE_HOOKS"):
-            self.pm.trace.root.setwriter(lambda msg: log.info("hook: %s", msg.rstrip()))
-            self.pm.enable_tracing()
+        # Hooks are called one implementation at a time (isolation), so pluggy's own tracing never
+        # fires: trace() writes straight to stderr (the CLI configures logging after loading plugins).
+        self.tracing = bool(environ.get("STYLUS_TRACE_HOOKS"))
         env_disabled = [n.strip() for n in environ.get("STYLUS_DISABLE_PLUGINS", "").split(",")]
         self.disabled = {n for n in [*(disabled or ()), *env_disabled] if n}
         self.infos: list[PluginInfo] = []
@@ -142,7 +143,10 @@ class PluginManager:
                        and getattr(getattr(self.pm.hook, n, None), "spec", None) is None]
             if unknown:
                 self.pm.unregister(module)
-                raise ValueError(f"unknown hook(s) {', '.join(unknown)}")
+                hooks = [n for n in dir(hookspecs) if n.startswith("register_")]
+                hints = [f"{n} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(n, hooks, 1))
+                         else n for n in unknown]
+                raise ValueError(f"unknown hook(s) {', '.join(hints)}")
             info.hooks = sorted(impl.function.__name__ for impl in _impls_of(self.pm, module))
         except Exception as exc:  # noqa: BLE001 - one broken plugin must never take the host down
             info.error = f"{type(exc).__name__}: {exc}"
@@ -162,7 +166,9 @@ class PluginManager:
 
             try:
                 impl.function(register=register)
+                self.trace(f"{hook} of {impl.plugin_name} registered {[c.name for c in registered]}")
             except Exception as exc:  # noqa: BLE001
+                self.trace(f"{hook} of {impl.plugin_name} raised {type(exc).__name__}")
                 msg = f"{hook}: {type(exc).__name__}: {exc}"
                 if info:
                     info.error = (info.error + "; " if info.error else "") + msg
@@ -176,6 +182,11 @@ class PluginManager:
                 self._owner[(kind, cls.name)] = impl.plugin_name
                 if info:
                     info.backends.setdefault(kind, []).append(cls.name)
+
+    def trace(self, message: str) -> None:
+        """One ``stylus: hook: ...`` line on stderr when ``STYLUS_TRACE_HOOKS`` is set."""
+        if self.tracing:
+            print(f"stylus: hook: {message}", file=sys.stderr, flush=True)
 
     def _info(self, name: str) -> PluginInfo | None:
         return next((i for i in self.infos if i.name == name and not i.error.startswith("a plugin")), None)

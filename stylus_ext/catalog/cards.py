@@ -117,8 +117,9 @@ class ImportReport:
 
 
 def import_cards(catalog: Any, paths: Iterable[str | Path], *, plugins: Any = None,
-                 progress: bool = False, chunk: int = 500) -> ImportReport:
-    """Import Civitai JSON card files through the ``civitai-json`` source; commits every ``chunk``."""
+                 progress: bool = False, chunk: int = 500, source: str = "civitai-json") -> ImportReport:
+    """Import card files through the ``civitai-json`` source (or another ``"cards"`` source); commits every
+    ``chunk``."""
     from stylus_ext.catalog import store
     from stylus_ext.catalog.scan import progress_bar
 
@@ -143,10 +144,10 @@ def import_cards(catalog: Any, paths: Iterable[str | Path], *, plugins: Any = No
             bar.refresh()
 
     ctx = sdk.SourceContext(paths=tuple(paths), warn=warn, progress=on_progress)
-    source = plugins.create("source", "civitai-json")
+    backend = plugins.create("source", source)
     pending = 0
     try:
-        for card in source.cards(ctx):
+        for card in backend.cards(ctx):
             report.cards += 1
             with store.atomic(catalog):
                 _, status = store.upsert(catalog, card)

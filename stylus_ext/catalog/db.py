@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -82,11 +83,20 @@ class Catalog:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise CatalogError(f"no catalog at {self.path} (run `stylus scan` or `stylus demo` first)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CatalogError(f"cannot create the catalog folder {self.path.parent} ({exc.strerror or exc}); "
+                               "choose another --catalog or STYLUS_CATALOG") from exc
         try:
             conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
+            if not os.access(self.path.parent, os.W_OK) or (self.path.exists() and not os.access(self.path, os.W_OK)):
+                raise CatalogError(f"cannot open the catalog {self.path}: it or its folder is read-only (SQLite "
+                                   "writes beside it); choose another --catalog or STYLUS_CATALOG") from exc
+            if isinstance(exc, sqlite3.OperationalError) and self.path.is_dir():
+                raise CatalogError(f"{self.path} is a folder; --catalog takes a file path") from exc
             raise CatalogError(f"{self.path} is not a Stylus catalog ({exc})") from exc
         self.db = sqlite_utils.Database(conn)
         self._migrate()

@@ -8,8 +8,10 @@ more through the ``register_commands`` hook.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,6 +43,9 @@ def build_parser(ctx: CliContext) -> argparse.ArgumentParser:
             continue
         module.add_parser(sub)
     ctx.register_plugin_commands(sub)
+    for command in set(sub.choices.values()):  # `stylus search X --catalog F` works too (a common slip)
+        with contextlib.suppress(argparse.ArgumentError):
+            command.add_argument("--catalog", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -50,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="stylus: %(levelname)s: %(message)s", stream=sys.stderr)
-    ctx.catalog_path = args.catalog or str(default_catalog_path())
+    ctx.catalog_path = os.path.expanduser(args.catalog) if args.catalog else str(default_catalog_path())
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -59,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stylus: interrupted; work done so far is saved and the next run resumes it", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `stylus compose --input big.txt | head`: the reader left; stop quietly
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     except (ValueError, LookupError, OSError, RuntimeError) as exc:
         if args.verbose > 1:
             raise

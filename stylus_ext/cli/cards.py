@@ -10,15 +10,26 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("import-cards", help="import Civitai model JSON files/folders (adapters not installed)")
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="JSON/JSONL files or folders of them: /api/v1/models items or pages, model-version JSON")
+    p.add_argument("--source", default="civitai-json", metavar="NAME",
+                   help="a 'cards' catalog source from a plugin (default civitai-json; see `stylus plugins`)")
     p.set_defaults(func=run)
+
+
+def source_class(plugins: Any, name: str) -> type:
+    """The ``cards`` source named ``name`` (a third-party one too); a source of the other kind is an error."""
+    cls = plugins.backend_class("source", name)
+    if getattr(cls, "kind", "files") != "cards":
+        raise ValueError(f"source {name!r} is a {cls.kind!r} source: use `stylus scan --source {name}`")
+    return cls
 
 
 def run(args: argparse.Namespace, ctx: Any) -> int:
     from stylus_ext.catalog.cards import import_cards
 
+    source_class(ctx.plugins, args.source)
     catalog = ctx.catalog()
     try:
-        report = import_cards(catalog, args.paths, plugins=ctx.plugins, progress=True)
+        report = import_cards(catalog, args.paths, plugins=ctx.plugins, progress=True, source=args.source)
     finally:
         catalog.close()
     print(f"imported {report.summary()}")

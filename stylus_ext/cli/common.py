@@ -37,6 +37,7 @@ class CliContext:
         for impl in self.plugins.pm.hook.register_commands.get_hookimpls():
             try:
                 impl.function(subparsers=subparsers)
+                getattr(self.plugins, "trace", lambda _m: None)(f"register_commands of {impl.plugin_name}")
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the CLI
                 log.warning("plugin %s could not add its commands: %s", impl.plugin_name, exc)
 
@@ -49,26 +50,51 @@ def add_prompt_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def iter_prompts(args: argparse.Namespace) -> Iterator[str]:
+    """Prompts from ``args.prompt`` or ``--input``; a bad line is skipped with a one-line warning.
+
+    Lines are decoded one by one (a byte that is not UTF-8 costs that line, not the file); a UTF-8
+    byte-order mark is ignored; a JSON object needs a non-empty string ``prompt``.
+    """
     if args.input:
-        stream: IO[str] = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+        stream: IO[bytes] = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")  # noqa: SIM115
         with stream:
             for number, raw in enumerate(stream, 1):
-                line = raw.strip()
+                try:
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+                except UnicodeDecodeError as exc:
+                    log.warning("%s:%d: not UTF-8 text (byte %d); skipped", args.input, number, exc.start)
+                    continue
                 if not line:
                     continue
                 if line.startswith("{"):
                     try:
                         prompt = json.loads(line)["prompt"]
                     except (json.JSONDecodeError, KeyError, TypeError):
-                        log.warning("%s:%d: not a JSON object with a 'prompt' field; skipped", args.input, number)
+                        prompt = None
+                    if not isinstance(prompt, str) or not prompt.strip():
+                        log.warning("%s:%d: not a JSON object with a 'prompt' text; skipped", args.input, number)
                         continue
-                    yield str(prompt)
+                    yield prompt
                 else:
                     yield line
-    elif args.prompt:
+    elif args.prompt and args.prompt.strip():
         yield args.prompt
     else:
-        raise ValueError("give a PROMPT or --input FILE")
+        raise ValueError("give a PROMPT or --input FILE" if not args.prompt else "the prompt is empty")
+
+
+def base_model_arg(value: str) -> str | None:
+    """``--base-model`` value → a family name (``sdxl``, ``SD 1.5``, ``Pony`` ...); ``any`` → no filter."""
+    from stylus_ext.catalog.derive import family_from_raw
+    from stylus_ext.sdk import BASE_MODEL_GROUPS
+
+    if value.strip().lower() in ("any", "all", "none"):
+        return None
+    family = family_from_raw(value)
+    if family is None:
+        known = ", ".join(f for f in BASE_MODEL_GROUPS if f != "unknown")
+        raise argparse.ArgumentTypeError(f"unknown base model {value!r} (use one of {known}, or 'any')")
+    return family
 
 
 def dumps(obj: Any) -> str:

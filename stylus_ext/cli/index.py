@@ -33,8 +33,11 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
     from stylus_ext.index import read_meta
     from stylus_ext.indexing import index_catalog
 
-    catalog = ctx.catalog()
+    catalog = ctx.catalog(create=False)
     try:
+        if not catalog.db["adapters"].count and read_meta(catalog) is None:  # nothing to index, nothing stale
+            print("note: the catalog has no adapters yet: run `stylus scan DIR` or `stylus import-cards PATH` first")
+            return 0
         encoder = args.encoder or ((read_meta(catalog) or {}).get("encoder") or "transformers").partition(":")[0]
         refiner = _refiner_choice(args.refiner)
         report = index_catalog(catalog, ctx.plugins, refiner=refiner, encoder=encoder, progress=True,

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from stylus_ext import lexical, sdk
-from stylus_ext.cli.common import add_prompt_arguments, dumps, iter_prompts
+from stylus_ext.cli.common import add_prompt_arguments, base_model_arg, dumps, iter_prompts
 
 
 def add_parser(sub: Any) -> None:
@@ -14,7 +14,7 @@ def add_parser(sub: Any) -> None:
     add_prompt_arguments(p)
     p.add_argument("-k", type=int, default=20, help="how many candidates (default 20; the composer gets 150)")
     p.add_argument("--json", action="store_true", help="JSON output (JSONL with --input)")
-    p.add_argument("--base-model", metavar="FAMILY", default=None,
+    p.add_argument("--base-model", metavar="FAMILY", default=None, type=base_model_arg,
                    help="target checkpoint family (SD1, SDXL, Pony, Illustrious, Flux, ...): drops "
                         "incompatible adapters, prefers the same family")
     p.add_argument("--installed-only", action="store_true", help="only adapters installed locally")
