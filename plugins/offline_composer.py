@@ -322,12 +322,18 @@ def compose(
         used.add(a.id)
         total += 1
         styles += profiles[j].category in STYLE_CATEGORIES
+    # versions of one character (same naming words: "ai hayasaka" s1 and s3) are one choice, not two
+    same_character = {request.candidates[j].adapter.id: frozenset(words)
+                      for j, (evidence, words) in characters.items() if evidence}
+    taken_characters: set[frozenset[str]] = set()
     # two passes: every concept gets its best adapter first, then second/third picks (coverage first)
     for first_pass in (True, False):
         for neg, ci, aid, reason in pairs:
             if aid in used or total >= request.max_adapters or len(chosen[ci]) >= per_concept:
                 continue
             if first_pass and chosen[ci]:
+                continue
+            if same_character.get(aid) in taken_characters:
                 continue
             score = -neg
             if ci in best and score < best[ci] - margin:
@@ -336,6 +342,8 @@ def compose(
             if is_style and styles >= max_styles:
                 continue
             chosen[ci].append((aid, reason))
+            if aid in same_character:
+                taken_characters.add(same_character[aid])
             best.setdefault(ci, score)
             used.add(aid)
             total += 1

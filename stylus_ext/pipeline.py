@@ -206,7 +206,10 @@ class Stylus:
         for cp in result.composition.concepts:
             picks = tuple(Chosen(by_id[p.adapter_id], cp.concept, p.reason) for p in cp.picks)
             concepts.append((cp.concept, picks))
-        selection = Selection(prompt, tuple(concepts), result.composer, tuple(result.warnings),
+        warnings = tuple(result.warnings)
+        if getattr(self.retriever, "index", True) is None:
+            warnings += ("the catalog has no vector index yet (run `stylus index`): composed on word evidence only",)
+        selection = Selection(prompt, tuple(concepts), result.composer, warnings,
                               tuple(result.composition.notes), result.fell_back)
         with self._lock:
             self._cache[key] = selection

@@ -133,3 +133,16 @@ def test_file_names_written_as_one_word_or_camel_case_still_match(composer, enco
     assert by.get("pixel art") == [2]
     # the join never invents evidence: "poly" alone is not "lowpoly"
     assert picked_ids(compose(composer, encoder, "a poly bag of groceries", bare)) == []
+
+
+def test_two_versions_of_one_character_are_one_choice(composer, encoder):
+    versions = [
+        make_adapter(1, "ai-hayasaka-ponyxl-lora-nochekaiser", category="character", triggers=["ai hayasaka"]),
+        make_adapter(2, "ai-hayasaka-s3-ponyxl-lora-nochekaiser", category="character", triggers=["ai hayasaka"]),
+        make_adapter(3, "Kaguya_Shinomiya", category="character", triggers=["kaguya shinomiya"]),
+    ]
+    ids = picked_ids(compose(composer, encoder, "1girl, ai hayasaka, smile", versions))
+    assert len(ids) == 1 and ids[0] in (1, 2)
+    # two different characters named together are both chosen
+    ids = picked_ids(compose(composer, encoder, "ai hayasaka and kaguya shinomiya, 2girls", versions))
+    assert 3 in ids and len(set(ids) & {1, 2}) == 1

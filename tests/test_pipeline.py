@@ -96,3 +96,14 @@ def test_composer_failure_falls_back_with_warning(sample_catalog, plugins):
     assert plan["composer"] == "offline" and "corgi_dog" in names(plan)
     assert any("no-such-composer" in w for w in plan["warnings"])
     catalog.close()
+
+
+def test_composing_before_indexing_says_to_run_index(tmp_path, sample_folder, plugins):
+    from stylus_ext.catalog.db import Catalog
+    from stylus_ext.catalog.scan import scan_folders
+    from stylus_ext.pipeline import Stylus
+
+    catalog = Catalog(tmp_path / "c.db")
+    scan_folders(catalog, [str(sample_folder)], plugins=plugins)
+    selection = Stylus(catalog, plugins).select("a corgi in a castle")
+    assert any("stylus index" in w for w in selection.warnings)
