@@ -18,7 +18,8 @@ from pathlib import Path
 
 from stylus_ext.concepts import content_words, parse_prompt
 
-DEFAULT = Path("/work/shared/data/stylus_selections.jsonl")
+# ../shared beside the checkout
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "stylus_selections.jsonl"
 
 
 def _norm(text: str) -> str:

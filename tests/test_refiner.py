@@ -14,10 +14,7 @@ from stylus_ext.catalog.reader import read_lora_card
 from stylus_ext.sample import ADAPTERS
 
 ROOT = Path(__file__).resolve().parents[1]
-USER_TABLE = Path("/work/shared/data/sd_tools_user_lora_table.json")
-for candidate in (ROOT / "shared" / "data", ROOT.parent / "shared" / "data"):
-    if (candidate / USER_TABLE.name).exists():
-        USER_TABLE = candidate / USER_TABLE.name
+USER_TABLE = ROOT.parent / "shared" / "data" / "sd_tools_user_lora_table.json"  # ../shared beside the checkout
 
 
 @pytest.fixture(scope="module")
