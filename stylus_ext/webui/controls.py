@@ -92,26 +92,25 @@ def defaults(settings: Mapping[str, Any] | None = None) -> RunOptions:
     )
 
 
-def _int(value: Any, default: int, control: Control) -> int:
+def _number(value: Any, control: Control) -> float | None:
+    """``value`` as a number within the control's range, else None (bools and junk are not numbers)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return default
+        return None
     try:
         number = float(value)
     except ValueError:
-        return default
-    if number != int(number) or not control.minimum <= number <= control.maximum:
-        return default
-    return int(number)
+        return None
+    return number if control.minimum <= number <= control.maximum else None
+
+
+def _int(value: Any, default: int, control: Control) -> int:
+    number = _number(value, control)
+    return int(number) if number is not None and number == int(number) else default
 
 
 def _float(value: Any, default: float, control: Control) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        return default
-    return number if control.minimum <= number <= control.maximum else default
+    number = _number(value, control)
+    return default if number is None else number
 
 
 def _bool(value: Any, default: bool) -> bool:
