@@ -370,3 +370,28 @@ def test_tab_table_keeps_headers_and_loads_fresh(webui: WebUI, sample_catalog: P
     assert empty["headers"] == tab.TABLE_HEADERS, "an empty result keeps the column names"
     status = made["Markdown"][0]
     assert callable(status.value) and "By base model" in status.value()
+
+
+def test_tab_refresh_streams_progress_then_the_final_status(rt: runtime.Runtime) -> None:
+    class SlowRefresher:
+        polls = 0
+        status = "idle"
+
+        def start(self, reason: str) -> bool:
+            self.status = "scanning 1 folder(s)"
+            return True
+
+        @property
+        def running(self) -> bool:
+            self.polls += 1
+            if self.polls == 3:
+                self.status = "indexing"
+            if self.polls > 4:
+                self.status = "done: 3 added"
+            return self.polls <= 4
+
+    steps = list(tab.refresh_progress(rt, SlowRefresher(), interval=0.0))
+    assert len(steps) == 5
+    assert all(s.startswith("⏳ **Refreshing**") for s in steps[:4])
+    assert "scanning" in steps[0] and "indexing" in steps[2]
+    assert "done: 3 added" in steps[-1] and not steps[-1].startswith("⏳")

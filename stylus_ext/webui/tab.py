@@ -7,7 +7,9 @@ The data functions are plain (tested without gradio); :func:`build` only lays th
 from __future__ import annotations
 
 import html
+import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from stylus_ext.webui import controls
@@ -120,6 +122,18 @@ def playground(prompt: str, options: controls.RunOptions, runtime: Runtime, *, s
     return "".join(parts)
 
 
+def refresh_progress(runtime: Runtime, refresher: Any, *, interval: float = 1.0,
+                     limit: float = 600.0) -> Iterator[str]:
+    """Start a background refresh and yield the status while it runs (a gradio generator: the tab
+    shows each phase and the elapsed time live), then the final status."""
+    start = time.monotonic()
+    refresher.start("from the Stylus tab")
+    while refresher.running and time.monotonic() - start < limit:
+        yield f"⏳ **Refreshing** ({time.monotonic() - start:.0f} s): {refresher.status}"
+        time.sleep(interval)
+    yield status_markdown(runtime, refresher)
+
+
 def build() -> list[tuple[Any, str, str]]:
     """``on_ui_tabs`` callback."""
     import gradio as gr
@@ -130,14 +144,8 @@ def build() -> list[tuple[Any, str, str]]:
     rt = get_runtime()
     refresher = get_refresher()
 
-    def refresh() -> str:
-        import time
-
-        refresher.start("from the Stylus tab")
-        deadline = time.monotonic() + 600
-        while refresher.running and time.monotonic() < deadline:
-            time.sleep(0.5)
-        return status_markdown(rt, refresher)
+    def refresh() -> Iterator[str]:
+        yield from refresh_progress(rt, refresher)
 
     def search(query: str = "") -> dict[str, Any]:
         try:
