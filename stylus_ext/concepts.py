@@ -211,6 +211,7 @@ def head_noun(text: str) -> str:
 _NUM = r"-?\d+(?:\.\d+)?"
 _EXPLICIT_WEIGHT = re.compile(rf":\s*({_NUM})\s*(?=\))")
 _EDIT_STEP = re.compile(rf":\s*{_NUM}\s*(?=\])")
+_DANGLING_WEIGHT = re.compile(rf"(?<=[^\s\d:])\s*:\s*{_NUM}\s*(?=[,;\n)\]]|$)")
 _SEPARATOR_WORDS = re.compile(r"\b(BREAK|AND)\b")
 SEP = "\n"
 
@@ -274,6 +275,10 @@ def _clean(prompt: str) -> tuple[str, list[float], list[NetworkTag]]:
                 weights[j] *= factor
             chars[start] = " "
             chars[i] = " "
+    # a weight left behind by an unbalanced bracket ("(castle:1.5"): not part of the concept
+    # (a digit before the colon keeps ratios and times such as "16:9" as written)
+    for m in _DANGLING_WEIGHT.finditer("".join(chars)):
+        _blank(chars, m.start(), m.end())
     for i, ch in enumerate(chars):
         if ch in "()[]{}":
             chars[i] = " "

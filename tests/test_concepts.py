@@ -95,3 +95,10 @@ def test_deterministic_and_fast():
 def test_word_helpers():
     assert singular("puppies") == "puppy" and singular("women") == "woman" and singular("glass") == "glass"
     assert head_noun("a big red bus driving") == "bus"
+
+
+def test_a_weight_left_by_an_unbalanced_bracket_is_not_a_concept():
+    from stylus_ext.concepts import parse_prompt
+
+    assert [c.text for c in parse_prompt("(castle:1.5, tree").concepts] == ["castle", "tree"]
+    assert [c.text for c in parse_prompt("ratio 16:9 poster").concepts] == ["ratio 16:9", "poster"]
