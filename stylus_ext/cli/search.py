@@ -55,7 +55,8 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
             for rank, c in enumerate(candidates, 1):
                 a = c.adapter
                 flags = ("" if a.installed else " [not installed]") + (" [pinned]" if a.pinned else "")
-                print(f"{rank:3d}. {c.score:.3f}  {a.name}  ({a.card.base_model}, {a.category}) {a.title}{flags}")
+                print(f"{rank:3d}. {c.score:.3f} (sim {c.similarity:.2f})  {a.name}  "
+                      f"({a.card.base_model}, {a.category}) {a.title}{flags}")
         retriever.close()
     finally:
         catalog.close()
