@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from stylus_ext.concepts import head_noun, parse_prompt, singular
@@ -82,14 +80,13 @@ def test_empty_and_garbage_input_never_crash():
     assert parse_prompt("").concepts == ()
 
 
-def test_deterministic_and_fast():
+def test_deterministic():
+    """(Its speed is a benchmark figure: benchmarks/bench_concepts.py.)"""
     prompt = ("masterpiece, best quality, (a knight:1.2) riding a horse through a misty forest at dawn, "
               "[oil painting|watercolor], in the style of John Singer Sargent <lora:foo:0.5>")
     first = parse_prompt(prompt)
-    t0 = time.perf_counter()
-    for _ in range(200):
+    for _ in range(20):
         assert parse_prompt(prompt) == first
-    assert (time.perf_counter() - t0) / 200 < 0.001
 
 
 def test_word_helpers():

@@ -72,9 +72,8 @@ def test_run_installs_once_then_nothing(tmp_path: Path) -> None:
     installer.run(ROOT / "pyproject.toml", run_pip=run_pip, version_of=installed.get, data_dir=tmp_path)
     assert calls == ['install "pluggy>=1.3"', 'install "sqlite-utils>=3.35"', 'install "annoy>=1.17"']
     calls.clear()
-    started = time.perf_counter()
     installer.run(ROOT / "pyproject.toml", run_pip=run_pip, version_of=installed.get, data_dir=tmp_path)
-    assert calls == [] and time.perf_counter() - started < 0.5
+    assert calls == []  # every later start: nothing to do
 
 
 def test_failed_annoy_build_is_remembered_and_not_retried(tmp_path: Path) -> None:

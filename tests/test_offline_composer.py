@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, replace
 
 import pytest
@@ -96,7 +95,7 @@ def test_deterministic_json(composer, encoder, adapters):
     assert a == b and "Ghibli Background Style" in a
 
 
-def test_speed_with_150_candidates(composer, encoder):
+def test_150_candidates_respect_the_caps(composer, encoder):
     adapters = [make_adapter(1000 + i, f"Thing {i} {w}", tags=[w], description=f"A {w} number {i}.")
                 for i, w in enumerate(["castle", "dog", "forest", "robot", "car", "flower"] * 25)]
     req = make_request("a robot walking a dog through a forest, watercolor", adapters, encoder)
@@ -113,11 +112,11 @@ def test_speed_with_150_candidates(composer, encoder):
         return np.stack([cache[t] for t in texts])
 
     req = replace(req, encode=encode)
-    composer.compose(req)
-    t0 = time.perf_counter()
-    for _ in range(5):
-        composer.compose(req)
-    assert (time.perf_counter() - t0) / 5 < 0.2  # generous bound; the benchmark reports the real figure
+    first = composer.compose(req)
+    assert composer.compose(req) == first  # (its speed is a benchmark figure: benchmarks/bench_compose.py)
+    picks = [p for cp in first.concepts for p in cp.picks]
+    assert 0 < len(picks) <= req.max_adapters and all(len(cp.picks) <= 3 for cp in first.concepts)
+    assert len({p.adapter_id for p in picks}) == len(picks)
 
 
 def test_file_names_written_as_one_word_or_camel_case_still_match(composer, encoder):
