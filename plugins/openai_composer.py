@@ -25,18 +25,13 @@ class OpenAIComposer(sdk.Composer):
     description = "LLM composer over an OpenAI-compatible chat API (OpenAI, Ollama, LM Studio, vLLM...)"
     env_prefix = "LLM"
     options = (
-        sdk.Option("base_url", str, "https://api.openai.com/v1",
-                   "API root, e.g. http://127.0.0.1:11434/v1 for Ollama"),
-        sdk.Option("model", str, "gpt-4o-mini", "model name as the server knows it"),
-        sdk.Option("api_key", str, "", "API key (env STYLUS_LLM_API_KEY or key file only)", secret=True),
+        *sdk.server_options("LLM", "gpt-4o-mini", timeout=60.0),
         sdk.Option("temperature", float, 0.2, "sampling temperature"),
-        sdk.Option("timeout", float, 60.0, "seconds per HTTP attempt (the request's time budget also applies)"),
         sdk.Option("max_candidates", int, 60, "candidates shown to the model"),
         sdk.Option("token_budget", int, 6000, "approximate token budget of the candidate catalogue"),
         sdk.Option("max_tokens", int, 800, "maximum answer tokens"),
         sdk.Option("review", bool, False, "second 'review and prune' turn (the paper's self-repair)"),
         sdk.Option("json_mode", bool, True, "ask for response_format=json_object (dropped if refused)"),
-        sdk.Option("max_retries", int, 4, "retries on 429/5xx/timeouts"),
         sdk.Option("disk_cache", bool, False, "also cache answers as JSON files in the data folder"),
     )
 

@@ -23,13 +23,9 @@ class OpenAIEmbeddings(sdk.Encoder):
     description = "Embeddings over an OpenAI-compatible /v1/embeddings API (OpenAI, Ollama, LM Studio, vLLM...)"
     env_prefix = "EMBED"
     options = (
-        sdk.Option("base_url", str, "https://api.openai.com/v1", "API root, e.g. http://127.0.0.1:11434/v1"),
-        sdk.Option("model", str, "text-embedding-3-small", "embedding model name as the server knows it"),
-        sdk.Option("api_key", str, "", "API key (env STYLUS_EMBED_API_KEY or key file only)", secret=True),
+        *sdk.server_options("EMBED", "text-embedding-3-small", timeout=60.0),
         sdk.Option("dimensions", int, 0, "ask for shortened vectors (text-embedding-3 only; 0 = model default)"),
         sdk.Option("batch_size", int, 64, "texts per request"),
-        sdk.Option("timeout", float, 60.0, "seconds per HTTP attempt"),
-        sdk.Option("max_retries", int, 4, "retries on 429/5xx/timeouts"),
         sdk.Option("time_budget", float, 0.0, "seconds for one encode() call, retries included (0 = no limit)"),
     )
 

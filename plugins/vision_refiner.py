@@ -122,13 +122,9 @@ class VisionRefiner(sdk.Refiner):
     #: Each card is a paid request: the CLI asks before sending more than this many.
     cost_guard = 100
     options = (
-        sdk.Option("base_url", str, "https://api.openai.com/v1", "API root, e.g. http://127.0.0.1:11434/v1"),
-        sdk.Option("model", str, "gpt-4o-mini", "vision model name as the server knows it"),
-        sdk.Option("api_key", str, "", "API key (env STYLUS_VLM_API_KEY or key file only)", secret=True),
+        *sdk.server_options("VLM", "gpt-4o-mini", timeout=120.0),
         sdk.Option("temperature", float, 0.2, "sampling temperature"),
-        sdk.Option("timeout", float, 120.0, "seconds per HTTP attempt"),
         sdk.Option("time_budget", float, 300.0, "seconds per card, retries included"),
-        sdk.Option("max_retries", int, 4, "retries on 429/5xx/timeouts"),
         sdk.Option("max_images", int, 10, "example images per card (0-10)"),
         sdk.Option("max_image_mb", float, 4.0, "skip local preview files larger than this"),
         sdk.Option("detail", str, "low", "image detail hint (low is cheaper)", choices=("low", "high", "auto", "")),

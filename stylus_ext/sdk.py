@@ -102,6 +102,18 @@ class Option:
         return value
 
 
+def server_options(env_prefix: str, model: str, *, timeout: float = 60.0) -> tuple[Option, ...]:
+    """The options of a backend that talks to an OpenAI-compatible server (Ollama, LM Studio,
+    llama.cpp, vLLM, OpenAI...): ``base_url``, ``model``, ``api_key`` (secret), ``timeout``, ``max_retries``."""
+    return (
+        Option("base_url", str, "https://api.openai.com/v1", "API root, e.g. http://127.0.0.1:11434/v1"),
+        Option("model", str, model, "model name as the server knows it"),
+        Option("api_key", str, "", f"API key (env STYLUS_{env_prefix}_API_KEY or key file only)", secret=True),
+        Option("timeout", float, timeout, "seconds per HTTP attempt"),
+        Option("max_retries", int, 4, "retries on 429/5xx/timeouts"),
+    )
+
+
 def resolve_options(
     options: Sequence[Option],
     env_prefix: str,
@@ -382,7 +394,7 @@ __all__ = [
     "BASE_MODEL_GROUPS", "CATEGORIES", "PROJECT", "Adapter", "AdapterCard", "Backend",
     "Candidate", "CatalogSource", "ComposeRequest", "Composer", "Composition", "ConceptPicks",
     "Encoder", "Option", "Pick", "Refinement", "Refiner", "SourceContext", "base_model_group",
-    "compatible", "hookimpl", "read_secret", "resolve_options", "secrets_dir",
+    "compatible", "hookimpl", "read_secret", "resolve_options", "secrets_dir", "server_options",
 ]
 
 
