@@ -37,10 +37,7 @@ class OpenAIComposer(sdk.Composer):
 
     def __init__(self, **values: object) -> None:
         super().__init__(**values)
-        key = sdk.Secret(self.config.get("api_key"))
-        self.config["api_key"] = "***" if key else ""  # never keep the key in plain config
-        self.client = sdk.OpenAIClient(self.config["base_url"], key, timeout=self.config["timeout"],
-                                       max_retries=self.config["max_retries"])
+        self.client = sdk.server_client(self.config)  # the key lives only in the client
         folder = sdk.data_dir() / "cache" / "composer-openai" if self.config["disk_cache"] else None
         self.cache = sdk.AnswerCache(folder=folder) if folder else _MEMORY
         self.requests_sent = 0

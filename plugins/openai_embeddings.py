@@ -31,10 +31,7 @@ class OpenAIEmbeddings(sdk.Encoder):
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)
-        key = sdk.Secret(self.config.get("api_key"))
-        self.config["api_key"] = "***" if key else ""
-        self.client = sdk.OpenAIClient(self.config["base_url"], key, timeout=self.config["timeout"],
-                                       max_retries=self.config["max_retries"])
+        self.client = sdk.server_client(self.config)  # the key lives only in the client
         self._dimension: int | None = self.config["dimensions"] or None
         self.requests_sent = 0
 

@@ -134,10 +134,7 @@ class VisionRefiner(sdk.Refiner):
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)
-        key = sdk.Secret(self.config.get("api_key"))
-        self.config["api_key"] = "***" if key else ""
-        self.client = sdk.OpenAIClient(self.config["base_url"], key, timeout=self.config["timeout"],
-                                       max_retries=self.config["max_retries"])
+        self.client = sdk.server_client(self.config)  # the key lives only in the client
         self.config["max_images"] = max(0, min(10, int(self.config["max_images"])))
 
     def messages(self, card: sdk.AdapterCard) -> list[dict[str, Any]]:

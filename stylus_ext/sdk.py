@@ -425,11 +425,34 @@ from stylus_ext.llm_compose import (  # noqa: E402
 from stylus_ext.llm_http import LLMError, LLMStatusError, LLMTimeout, OpenAIClient, Secret  # noqa: E402
 from stylus_ext.paths import data_dir  # noqa: E402
 
+
+def server_client(config: dict[str, Any]) -> OpenAIClient:
+    """The client for a backend declared with :func:`server_options`. The API key moves into the
+    client (as a :class:`Secret`); ``config["api_key"]`` keeps only ``"***"`` or ``""``."""
+    key = Secret(config.get("api_key"))
+    config["api_key"] = "***" if key else ""
+    return OpenAIClient(config["base_url"], key, timeout=config["timeout"], max_retries=config["max_retries"])
+
+
 __all__ += [
-    "AnswerCache", "ComposerError", "ComposerPrompt", "LLMError", "LLMStatusError", "LLMTimeout",
-    "OpenAIClient", "Secret", "answer_cache_key", "build_composer_messages", "clean_text",
-    "compose_with", "data_dir", "extract_json_object", "parse_composer_answer", "quote_json",
+    "AnswerCache",
+    "ComposerError",
+    "ComposerPrompt",
+    "LLMError",
+    "LLMStatusError",
+    "LLMTimeout",
+    "OpenAIClient",
+    "Secret",
+    "answer_cache_key",
+    "build_composer_messages",
+    "clean_text",
+    "compose_with",
+    "data_dir",
+    "extract_json_object",
+    "parse_composer_answer",
+    "quote_json",
     "review_messages",
+    "server_client",
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from stylus_ext.cli.common import source_class
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("import-cards", help="import Civitai model JSON files/folders (adapters not installed)")
@@ -15,18 +17,10 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def source_class(plugins: Any, name: str) -> type:
-    """The ``cards`` source named ``name`` (a third-party one too); a source of the other kind is an error."""
-    cls = plugins.backend_class("source", name)
-    if getattr(cls, "kind", "files") != "cards":
-        raise ValueError(f"source {name!r} is a {cls.kind!r} source: use `stylus scan --source {name}`")
-    return cls
-
-
 def run(args: argparse.Namespace, ctx: Any) -> int:
     from stylus_ext.catalog.cards import import_cards
 
-    source_class(ctx.plugins, args.source)
+    source_class(ctx.plugins, args.source, "cards")
     catalog = ctx.catalog()
     try:
         report = import_cards(catalog, args.paths, plugins=ctx.plugins, progress=True, source=args.source)

@@ -100,3 +100,12 @@ def base_model_arg(value: str) -> str | None:
 def dumps(obj: Any) -> str:
     """Deterministic JSON (sorted keys, no timings): the same input gives byte-identical output."""
     return json.dumps(obj, ensure_ascii=False, sort_keys=True)
+
+
+def source_class(plugins: Any, name: str, kind: str) -> type:
+    """The catalog source ``name`` (a third-party one too) of ``kind`` ("files" or "cards")."""
+    cls = plugins.backend_class("source", name)
+    if getattr(cls, "kind", "files") != kind:
+        other = "import-cards" if kind == "files" else "scan"
+        raise ValueError(f"source {name!r} is a {cls.kind!r} source: use `stylus {other} --source {name}`")
+    return cls

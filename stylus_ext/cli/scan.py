@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from stylus_ext.cli.common import source_class
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("scan", help="scan LoRA folders into the catalog (incremental; hashes only with --hash)")
@@ -19,14 +21,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--problems", action="store_true", help="list every file with a problem (also with -v)")
     p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="list every problem")
     p.set_defaults(func=run)
-
-
-def source_class(plugins: Any, name: str) -> type:
-    """The ``files`` source named ``name`` (a third-party one too); a source of the other kind is an error."""
-    cls = plugins.backend_class("source", name)
-    if getattr(cls, "kind", "files") != "files":
-        raise ValueError(f"source {name!r} is a {cls.kind!r} source: use `stylus import-cards --source {name}`")
-    return cls
 
 
 def run(args: argparse.Namespace, ctx: Any) -> int:
@@ -44,7 +38,7 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
             print(f"{path}: {reason}")
         print(f"{len(problems)} file(s) with problems", file=sys.stderr)
         return 0
-    source_class(ctx.plugins, args.source)
+    source_class(ctx.plugins, args.source, "files")
     args.folders = [os.path.expanduser(f) for f in args.folders]  # a quoted "~/sd/models/Lora"
     missing = [f for f in args.folders if not os.path.isdir(f)]
     for folder in missing:
