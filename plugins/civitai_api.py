@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from stylus_ext import sdk
+from stylus_ext.civitai import client as civitai  # not yet in the SDK: see tests/test_plugins.py
+from stylus_ext.civitai import sync
 
 
 class CivitaiSource(sdk.CatalogSource):
@@ -43,17 +45,17 @@ class CivitaiSource(sdk.CatalogSource):
     @property
     def filters(self) -> Any:
         c = self.config
-        return sdk.CivitaiSyncFilters(
-            types=sdk.civitai_split_list(c["types"]), base_models=sdk.civitai_split_list(c["base_models"]),
+        return sync.SyncFilters(
+            types=sync.split_list(c["types"]), base_models=sync.split_list(c["base_models"]),
             nsfw=c["nsfw"], min_downloads=max(0, c["min_downloads"]), min_rating=max(0.0, c["min_rating"]),
-            query=c["query"].strip(), tags=sdk.civitai_split_list(c["tags"]), sort=c["sort"],
+            query=c["query"].strip(), tags=sync.split_list(c["tags"]), sort=c["sort"],
             page_size=min(100, max(1, c["page_size"])), limit=max(0, c["limit"]),
         )
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = sdk.CivitaiClient(
+            self._client = civitai.CivitaiClient(
                 self.config["base_url"] or None, self.config["api_key"],
                 min_interval=max(0.0, self.config["min_interval"]),
                 backoff_start=max(0.0, self.config["backoff_start"]))
@@ -61,7 +63,7 @@ class CivitaiSource(sdk.CatalogSource):
 
     def pages(self, cursor: str | None = None, start_page: int = 1) -> Iterator[Any]:
         """Pages of cards from ``cursor`` on (see ``stylus_ext.civitai.sync.Page``)."""
-        return sdk.civitai_pages(self.client, self.filters, cursor, start_page)
+        return sync.iter_pages(self.client, self.filters, cursor, start_page)
 
     def cards(self, ctx: sdk.SourceContext) -> Iterator[sdk.AdapterCard]:
         done = 0

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stylus_ext import sdk
+from stylus_ext.sdk import records as sdk  # the records only: stylus_ext.sdk re-exports this module
 
 MAX_PER_CONCEPT = 3
 

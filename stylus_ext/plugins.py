@@ -4,6 +4,12 @@ Every plugin is loaded and called inside its own ``try``: a broken plugin is rep
 :attr:`PluginManager.errors`) and skipped, never takes the host down. ``STYLUS_DISABLE_PLUGINS``
 (comma-separated names) keeps plugins from even being imported; ``STYLUS_PLUGINS_DIR`` overrides the
 user plugins folder (default ``<data dir>/plugins``). ``STYLUS_TRACE_HOOKS=1`` logs every hook call.
+
+Plugins load in a fixed order: built-ins (``plugins/``, by file name), then installed packages (entry
+points, by name), then the user folder (by file name). Backend names are unique per kind: the first
+registration of a name wins and a later backend with the same name is refused with a message naming
+both plugins, so a user plugin can never silently replace a built-in (``offline`` stays the fallback).
+A plugin that declares ``STYLUS_API = (major, minor)`` is refused when this Stylus cannot provide it.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from typing import Any
 
 import pluggy
 
-from stylus_ext import hookspecs, sdk
+from stylus_ext import sdk
 from stylus_ext.paths import data_dir
+from stylus_ext.sdk import hooks
+from stylus_ext.sdk.contract import class_problem
 
 log = logging.getLogger("stylus")
 
@@ -85,15 +93,16 @@ class PluginManager:
     ) -> None:
         environ = os.environ if environ is None else environ
         self.pm = pluggy.PluginManager(sdk.PROJECT)
-        self.pm.add_hookspecs(hookspecs)
+        self.pm.add_hookspecs(hooks)
         # Hooks are called one implementation at a time (isolation), so pluggy's own tracing never
         # fires: trace() writes straight to stderr (the CLI configures logging after loading plugins).
         self.tracing = bool(environ.get("STYLUS_TRACE_HOOKS"))
         env_disabled = [n.strip() for n in environ.get("STYLUS_DISABLE_PLUGINS", "").split(",")]
         self.disabled = {n for n in [*(disabled or ()), *env_disabled] if n}
         self.infos: list[PluginInfo] = []
+        self._loaded: dict[str, PluginInfo] = {}  # registered plugins, in load order
         self.backends: dict[str, dict[str, type]] = {kind: {} for _, kind in REGISTRIES.values()}
-        self._owner: dict[tuple[str, str], str] = {}
+        self._owner: dict[tuple[str, str], PluginInfo] = {}
         self._load_folder(builtin_dir or builtin_plugins_dir(), "builtin", BUILTIN_PREFIX)
         if entry_points_enabled:
             self._load_entry_points()
@@ -138,58 +147,66 @@ class PluginManager:
             return
         try:
             module = load()
+            sdk.check_api(getattr(module, "STYLUS_API", None) or sdk.API_VERSION, f"plugin {name!r}")
             self.pm.register(module, name=name)
             unknown = [n for n in dir(module) if getattr(getattr(module, n), f"{sdk.PROJECT}_impl", None)
                        and getattr(getattr(self.pm.hook, n, None), "spec", None) is None]
             if unknown:
                 self.pm.unregister(module)
-                hooks = [n for n in dir(hookspecs) if n.startswith("register_")]
-                hints = [f"{n} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(n, hooks, 1))
+                hook_names = [n for n in dir(hooks) if n.startswith("register_")]
+                hints = [f"{n} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(n, hook_names, 1))
                          else n for n in unknown]
                 raise ValueError(f"unknown hook(s) {', '.join(hints)}")
             info.hooks = sorted(impl.function.__name__ for impl in _impls_of(self.pm, module))
+            self._loaded[name] = info
         except Exception as exc:  # noqa: BLE001 - one broken plugin must never take the host down
-            info.error = f"{type(exc).__name__}: {exc}"
+            info.error = f"{type(exc).__name__}: {exc}{_api_hint(exc)}"
             log.warning("plugin %s (%s) failed to load and was skipped: %s", name, location, info.error)
         self.infos.append(info)
 
     def _collect(self, hook: str, base: type, kind: str) -> None:
         caller = getattr(self.pm.hook, hook)
-        for impl in caller.get_hookimpls():
-            info = self._info(impl.plugin_name)
+        order = list(self._loaded)
+        for impl in sorted(caller.get_hookimpls(), key=lambda i: order.index(i.plugin_name)):
+            info = self._loaded[impl.plugin_name]
             registered: list[type] = []
 
-            def register(cls: type, _registered: list[type] = registered) -> None:
-                if not (isinstance(cls, type) and issubclass(cls, base)) or not getattr(cls, "name", ""):
-                    raise TypeError(f"{hook} expects a named {base.__name__} subclass, got {cls!r}")
-                _registered.append(cls)
+            def register(cls: type, _registered: list[type] = registered, _info: PluginInfo = info) -> None:
+                problem = class_problem(cls, base)
+                if problem:
+                    self._problem(_info, f"{hook}: refused {getattr(cls, '__qualname__', repr(cls))}: {problem}")
+                else:
+                    _registered.append(cls)
 
             try:
                 impl.function(register=register)
                 self.trace(f"{hook} of {impl.plugin_name} registered {[c.name for c in registered]}")
             except Exception as exc:  # noqa: BLE001
                 self.trace(f"{hook} of {impl.plugin_name} raised {type(exc).__name__}")
-                msg = f"{hook}: {type(exc).__name__}: {exc}"
-                if info:
-                    info.error = (info.error + "; " if info.error else "") + msg
-                log.warning("plugin %s failed in %s and was skipped: %s", impl.plugin_name, hook, exc)
+                self._problem(info, f"{hook}: {type(exc).__name__}: {exc}")
                 continue
             for cls in registered:
-                previous = self._owner.get((kind, cls.name))
-                if previous:
-                    log.warning("%s %r from %s replaces the one from %s", kind, cls.name, impl.plugin_name, previous)
-                self.backends[kind][cls.name] = cls
-                self._owner[(kind, cls.name)] = impl.plugin_name
-                if info:
-                    info.backends.setdefault(kind, []).append(cls.name)
+                self._add(kind, cls, info)
+
+    def _add(self, kind: str, cls: type, info: PluginInfo) -> None:
+        """Register ``cls`` under its name unless an earlier plugin already took that name."""
+        owner = self._owner.get((kind, cls.name))
+        if owner is not None:
+            self._problem(info, f"{kind} {cls.name!r} refused: the name is taken by the {owner.origin} plugin "
+                                f"{owner.name!r} (backend names must be unique; rename this one)")
+            return
+        self.backends[kind][cls.name] = cls
+        self._owner[(kind, cls.name)] = info
+        info.backends.setdefault(kind, []).append(cls.name)
+
+    def _problem(self, info: PluginInfo, message: str) -> None:
+        info.error = f"{info.error}; {message}" if info.error else message
+        log.warning("plugin %s: %s", info.name, message)
 
     def trace(self, message: str) -> None:
         """One ``stylus: hook: ...`` line on stderr when ``STYLUS_TRACE_HOOKS`` is set."""
         if self.tracing:
             print(f"stylus: hook: {message}", file=sys.stderr, flush=True)
-
-    def _info(self, name: str) -> PluginInfo | None:
-        return next((i for i in self.infos if i.name == name and not i.error.startswith("a plugin")), None)
 
     # -- lookup ----------------------------------------------------------------------------
 
@@ -216,6 +233,14 @@ class PluginManager:
 def _impls_of(pm: pluggy.PluginManager, plugin: object) -> list[Any]:
     return [impl for caller in pm.get_hookcallers(plugin) or [] for impl in caller.get_hookimpls()
             if impl.plugin is plugin]
+
+
+def _api_hint(exc: Exception) -> str:
+    """A hint when a plugin failed on an SDK name this Stylus lacks (written for a newer API)."""
+    if isinstance(exc, (AttributeError, ImportError)) and "stylus_ext.sdk" in str(exc):
+        major, minor = sdk.API_VERSION
+        return f" (this Stylus provides plugin API {major}.{minor}; the plugin may need a newer Stylus)"
+    return ""
 
 
 def _import_file(path: Path, module_name: str) -> ModuleType:

@@ -13,6 +13,8 @@ from typing import Any
 
 from stylus_ext import sdk
 
+STYLUS_API = (1, 0)  # the sdk.API_VERSION this plugin was written for
+
 WORD = re.compile(r"[a-z0-9]+")
 
 
