@@ -135,6 +135,7 @@ class VisionRefiner(sdk.Refiner):
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)
         self.client = sdk.server_client(self.config)  # the key lives only in the client
+        self.client.breaker = None  # a batch job: one slow card must not skip the others
         self.config["max_images"] = max(0, min(10, int(self.config["max_images"])))
 
     def messages(self, card: sdk.AdapterCard) -> list[dict[str, Any]]:

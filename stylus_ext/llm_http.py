@@ -1,70 +1,43 @@
-"""A small client for OpenAI-compatible HTTP servers (OpenAI, Ollama, LM Studio, llama.cpp, vLLM...).
+"""The client for OpenAI-compatible HTTP servers (OpenAI, Ollama, LM Studio, llama.cpp, vLLM...).
 
-Used by the HTTP composer, the vision refiner and the embeddings encoder (re-exported through
-:mod:`stylus_ext.sdk` as ``sdk.OpenAIClient``). What it guarantees:
-
-- retries 429 / 5xx / connection errors / timeouts with exponential backoff, honouring
-  ``Retry-After`` (seconds or an HTTP date), and never sleeps or waits past the caller's deadline;
-- the API key goes only into the ``Authorization`` header: it is never logged, never part of an
-  exception message (server error bodies are scrubbed of it) and never shown by ``repr``;
-- every failure is a :class:`LLMError` with a one-line message (:class:`LLMStatusError` carries
-  the HTTP status, so a caller can react to 400 "unsupported parameter").
+Used by the HTTP composer, the vision refiner and the embeddings encoder (``sdk.OpenAIClient``).
+It is :class:`stylus_ext.sdk.http.HTTPClient` (retries with urllib3's ``Retry`` inside a deadline,
+capped ``Retry-After``, capped answers read only until the deadline, secrets scrubbed from every
+error text) plus the OpenAI endpoints, and a circuit breaker: an endpoint that could not be reached
+or timed out is skipped (for 30 s, doubling while it keeps failing) rather than costing every
+generation its connection attempts (batch jobs such as the vision refiner switch it off). The API key goes only into the ``Authorization`` header and
+is checked first (no whitespace or control characters). Every failure is an :class:`LLMError`
+with a one-line message (:class:`LLMStatusError` carries the HTTP status).
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
 import logging
-import random
-import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 import requests
 
+from stylus_ext.sdk.http import BREAKER, Breaker, HTTPClient, HTTPError, MiB, Secret
+
 log = logging.getLogger("stylus")
 
-RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
-
-class LLMError(RuntimeError):
+class LLMError(HTTPError):
     """A request to a model server failed (one-line message, never contains the API key)."""
 
 
 class LLMStatusError(LLMError):
     """The server answered with an HTTP error status."""
 
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message, status)
 
 
 class LLMTimeout(LLMError):
     """The time budget ran out before the server gave a usable answer."""
-
-
-class Secret:
-    """A string that never shows itself in ``repr``/``str``/logs; ``.value`` reveals it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str | None) -> None:
-        self._value = (value or "").strip()
-
-    @property
-    def value(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('***')" if self._value else "Secret('')"
-
-    __str__ = __repr__
 
 
 def api_root(base_url: str) -> str:
@@ -82,30 +55,16 @@ def api_root(base_url: str) -> str:
     return url
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Parse a ``Retry-After`` header (delta seconds or HTTP date); None when absent/unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-class OpenAIClient:
+class OpenAIClient(HTTPClient):
     """POST JSON to an OpenAI-compatible API with retries inside a deadline.
 
     ``deadline`` arguments are :func:`time.monotonic` values; ``None`` means only ``timeout``
-    (per attempt) and ``max_retries`` bound the call.
+    (per attempt) and ``max_retries`` bound the call. A refused connection is retried once.
     """
+
+    errors: ClassVar[dict[str, type[HTTPError]]] = {
+        "error": LLMError, "status": LLMStatusError, "not_found": LLMStatusError, "timeout": LLMTimeout,
+        "offline": LLMError, "too_large": LLMError}
 
     def __init__(
         self,
@@ -116,35 +75,31 @@ class OpenAIClient:
         max_retries: int = 4,
         backoff: float = 0.5,
         max_backoff: float = 20.0,
+        max_retry_after: float = 30.0,
+        max_response_bytes: int = 32 * MiB,
+        breaker: Breaker | None = BREAKER,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.root = api_root(base_url)
         self._key = api_key if isinstance(api_key, Secret) else Secret(api_key)
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
-        self._session = session or requests.Session()
-        self._sleep = sleep
+        super().__init__(secrets=(self._key.value,), timeout=float(timeout), max_retries=max_retries,
+                         connect_retries=min(1, int(max_retries)), backoff_start=backoff, backoff_max=max_backoff,
+                         max_retry_after=max_retry_after, max_response_bytes=max_response_bytes,
+                         breaker=breaker, session=session, sleep=sleep)
         self.json_mode_supported: bool | None = None
-        self.attempts = 0  # total HTTP attempts made (for reports and tests)
 
     def __repr__(self) -> str:
         return f"OpenAIClient({self.root!r}, api_key={self._key!r})"
 
-    def close(self) -> None:
-        self._session.close()
+    @property
+    def attempts(self) -> int:
+        """Total HTTP attempts made (for reports and tests)."""
+        return self.requests_sent
 
-    # -- plumbing --------------------------------------------------------------------------
-
-    def _scrub(self, text: str) -> str:
-        key = self._key.value
-        if key:
-            text = text.replace(key, "***")
-            if len(key) > 8:  # servers often echo a prefix/suffix of a wrong key
-                text = text.replace(key[:8], "***").replace(key[-6:], "***")
-        return text
+    @property
+    def _session(self) -> requests.Session:
+        return self.session
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -158,48 +113,10 @@ class OpenAIClient:
         if not self._key and urlparse(self.root).hostname == "api.openai.com":  # the default base URL
             raise LLMError(f"{url}: OpenAI needs an API key (its *_API_KEY environment variable or key file, see "
                            "docs/backends.md), or set base_url to a local server (Ollama, LM Studio, ...)")
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        last = "no attempt made"
-        for attempt in range(self.max_retries + 1):
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0.05:
-                raise LLMTimeout(f"{url}: time budget exhausted after {attempt} attempt(s) ({last})")
-            timeout = self.timeout if remaining is None else max(0.05, min(self.timeout, remaining))
-            wait: float | None = None
-            self.attempts += 1
-            try:
-                resp = self._session.post(url, data=body, headers=self._headers(), timeout=timeout)
-            except requests.Timeout:
-                last = f"no answer within {timeout:.1f} s"
-            except requests.ConnectionError as exc:
-                reason = re.search(r"\[Errno -?\d+\][^'\")]*", str(exc))
-                last = self._scrub(f"cannot connect: {reason.group(0).strip() if reason else str(exc)[:120]}")
-            except requests.RequestException as exc:
-                last = self._scrub(f"{type(exc).__name__}: {str(exc)[:200]}")
-            else:
-                if resp.status_code < 300:
-                    try:
-                        data = resp.json()
-                    except ValueError:
-                        raise LLMError(f"{url}: the server's answer is not JSON: "
-                                       f"{self._scrub(resp.text[:120])!r}") from None
-                    if not isinstance(data, dict):
-                        raise LLMError(f"{url}: expected a JSON object, got {type(data).__name__}")
-                    return data
-                detail = self._scrub(_error_detail(resp))
-                last = f"HTTP {resp.status_code}{': ' + detail if detail else ''}"
-                if resp.status_code not in RETRY_STATUSES:
-                    raise LLMStatusError(f"{url}: {last}", resp.status_code)
-                wait = retry_after_seconds(resp.headers.get("Retry-After"))
-            if attempt == self.max_retries:
-                break
-            if wait is None:
-                wait = min(self.max_backoff, self.backoff * 2 ** attempt) * (0.75 + 0.5 * random.random())
-            if deadline is not None and time.monotonic() + wait >= deadline:
-                raise LLMTimeout(f"{url}: {last}; retrying after {wait:.1f} s would exceed the time budget")
-            log.info("%s: %s; retrying in %.1f s", url, last, wait)
-            self._sleep(wait)
-        raise LLMError(f"{url}: failed after {self.max_retries + 1} attempt(s): {last}")
+        data = self.json("POST", url, json_body=payload, headers=self._headers(), deadline=deadline)
+        if not isinstance(data, dict):
+            raise LLMError(f"{url}: expected a JSON object, got {type(data).__name__}")
+        return data
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -278,15 +195,3 @@ def chat_text(data: dict[str, Any]) -> str:
         raise LLMError("chat answer has no text content")
     return content
 
-
-def _error_detail(resp: requests.Response) -> str:
-    try:
-        data = resp.json()
-    except ValueError:
-        return " ".join(resp.text.split())[:160]
-    if isinstance(data, dict):
-        err = data.get("error", data)
-        if isinstance(err, dict):
-            err = err.get("message") or err.get("detail") or ""
-        return " ".join(str(err).split())[:160]
-    return ""

@@ -45,7 +45,12 @@ def test_backoff_is_capped_and_retry_after_is_honoured(fake) -> None:
     client = fast_client(fake, sleeps, backoff_start=8.0, backoff_max=30.0, max_retries=8)
     client.models_page({"limit": 1})
     assert sleeps[0] == 7.0  # the server's Retry-After
-    assert sleeps[1:] == [8.0, 16.0, 30.0, 30.0, 30.0, 30.0]  # 1 s → 30 s style doubling, capped
+    # doubling over the consecutive errors (urllib3's Retry history, the Retry-After one included), capped
+    assert sleeps[1:] == [16.0, 30.0, 30.0, 30.0, 30.0, 30.0]
+    fake.faults.append(Fault("models", 429, times=1, retry_after="86400"))
+    sleeps.clear()
+    fast_client(fake, sleeps, max_retry_after=5.0).models_page({"limit": 1})
+    assert sleeps == [5.0]  # a day-long Retry-After is capped
 
 
 def test_retries_are_bounded(fake) -> None:
