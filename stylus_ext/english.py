@@ -1,0 +1,198 @@
+"""English word classes for the concept splitter (small, hand-written lists; no NLP model).
+
+Function words (prepositions, determiners incl. number words, auxiliaries, conjunctions) end noun
+phrases; a few closed lists tell a noun phrase from its frame ("a group of", "in front of") and a
+verb from a noun ("sits", "parked"). :func:`content_words`, :func:`singular` and :func:`head_noun`
+are the helpers every composer matches words with.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_LETTER = r"[0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF\u3040-\u30FF\u4E00-\u9FFF]"
+#: A word: letters/digits, inner ' ’ . - allowed (linear: the inner class ends on a letter).
+WORD_RE = re.compile(rf"{_LETTER}(?:[\w'’.\-]*{_LETTER})?")
+
+PREPOSITIONS = _wordset("""
+in on at near with under over above below behind beside besides next to inside into onto through across
+along around by from of for against between toward towards during without among amongst beneath outside
+past atop upon via within underneath alongside amid amidst like than off out up down
+""")
+SETTING_PREPS = _wordset("in on at inside under near beside behind atop within underneath amid amidst "
+                         "among across along through over above below beneath outside against")
+CONJUNCTIONS = _wordset("and or but while as that which who whom whose where when then so nor yet if "
+                        "because though although")
+NUMBER_WORDS = _wordset("one two three four five six seven eight nine ten eleven twelve dozen dozens "
+                        "hundred hundreds thousands several many few numerous multiple")
+DETERMINERS = _wordset("""
+a an the some any its his her their my our your this these those there here each every another other
+it he she they we i you them him one's lots lot plenty bunch couple pair
+""") | NUMBER_WORDS
+AUX = _wordset("""
+is are was were be been being am has have had having do does did can could will would should may might
+must shall 's 're getting get gets got appears appear seems seem looks look
+""")
+FILLER = _wordset("very just also really quite together all both much several few various "
+                  "different other same own such about")
+#: Size adjectives: no concept of their own and no part of one ("a large dog" → "dog").
+SIZE_WORDS = _wordset("large big huge small")
+#: Words after a verb that belong to it ("looking down", "knocked over").
+PARTICLES = _wordset("up down over out off away back around")
+#: Frame nouns of "X of Y": the concept is Y ("a group of skiers", "a plate of rice").
+PARTITIVES = _wordset("""
+group groups bunch bunches couple pair pairs lot lots set sets herd herds flock flocks pile piles stack
+stacks row rows line lines number variety assortment collection crowd slice slices piece pieces plate
+plates bowl bowls cup cups glass box boxes bag bags basket tray trays view views picture pictures photo
+photos image images shot shots close closeup close-up display kind kinds type types full filled made
+front top middle side sides edge back center centre bottom corner end rest part inside outside
+""")
+ADJECTIVES = _wordset("""
+red orange yellow green blue purple violet pink brown black white gray grey silver golden gold beige teal
+cyan magenta dark light bright pale colorful colourful old young new ancient modern small large big huge
+tiny giant little tall short long wide narrow empty full wet dry hot cold warm cute happy sad angry
+beautiful pretty ugly fluffy furry shiny rusty wooden metal metallic glass stone plastic wooden broken
+clean dirty busy crowded quiet calm foggy snowy rainy sunny cloudy misty glowing neon futuristic
+medieval fantasy magical mysterious scary creepy spooky elegant fancy simple open closed
+""")
+PLACE_WORDS = _wordset("""
+background backdrop scenery scene landscape city town village street streets road roads alley forest woods
+jungle beach ocean sea lake river pond waterfall mountain mountains hill hills valley desert field fields
+meadow garden park farm sky skies clouds space galaxy universe night sunset sunrise dawn dusk room bedroom
+kitchen bathroom office classroom library church temple castle palace house home building buildings
+interior exterior indoors outdoors cave island snow rain fog storm underwater shore coast cliff canyon
+station airport harbor harbour port market shop store restaurant cafe bar stadium court arena track tracks
+highway bridge tunnel ruins dungeon tower rooftop window stage studio lab laboratory hospital school
+yard backyard lawn grass sand water ice glacier swamp marsh savanna prairie countryside downtown
+skyline cityscape alleyway plaza square subway train-station spaceship cockpit throne hall corridor
+""")
+TIME_WORDS = _wordset("night sunset sunrise dawn dusk evening morning noon twilight midnight winter summer "
+                      "autumn fall spring")
+#: Common verbs whose inflected forms (-s, -ed) are rarely nouns: they end a noun phrase.
+VERBS = _wordset("""
+sit stand lie lay ride hold walk eat wait rest wear fly run sleep jump carry drive hang graze swim ski
+surf pose smile watch talk throw catch swing hit prepare observe approach sneak gather cross pull push
+lean fill cover surround stare stop park pile knock attach paint perch top use take show contain pass
+travel go come head move roll climb fall float cut serve place sell hover overlook feature play grow peer
+enter shine illuminate read write hug feed chase bite kiss fight dance sing cook bake wash clean open
+close look drink kick touch reach cook sail fish shop skate skateboard snowboard race break appear seem
+""")
+#: Past participles without -ed: verbs when no noun follows ("is seen in the sky").
+IRREGULAR_PAST = _wordset("seen written shown done made taken drawn grown thrown worn hung built held sat "
+                          "stood lit spread left found known given sold driven ridden flown eaten fallen")
+#: -ing words that modify a following noun ("living room", "dining table", "swimming pool").
+GERUND_MODIFIERS = _wordset("living dining swimming cutting baking frying running sleeping washing waiting "
+                            "changing fishing sailing shopping skating boxing racing hiking riding cooking "
+                            "drinking surfing skiing climbing writing reading walking training")
+_LY_WORDS = _wordset("family belly jelly lily fly butterfly dragonfly firefly italy rally ally assembly july "
+                     "bully gully monopoly anomaly supply holly dolly")
+MEDIUM_PHRASES = frozenset("""
+oil painting|acrylic painting|watercolor painting|watercolour painting|watercolor|watercolour|pixel art
+pixelart|8-bit|16-bit|photo|photograph|photography|photorealistic|photorealism|realistic|hyperrealistic
+polaroid|film photo|film grain|analog photo|35mm|dslr|sketch|pencil sketch|pencil drawing|charcoal drawing
+charcoal|ink drawing|ink|line art|lineart|drawing|painting|illustration|digital art|digital painting
+concept art|anime|manga|cartoon|comic|comic book|3d render|3d|render|cgi|octane render|unreal engine
+low poly|isometric|claymation|clay|vector art|flat illustration|ukiyo-e|ukiyoe|impressionism|impressionist
+expressionism|cubism|surrealism|surrealist|art nouveau|art deco|pop art|vaporwave|synthwave|cyberpunk
+steampunk|dieselpunk|chibi|origami|papercut|paper cut|stained glass|mosaic|graffiti|cinematic|pastel
+minimalist|minimalism|gothic|noir|vintage|retro|sticker|tarot card|woodcut|linocut|embroidery|chinese ink
+sumi-e|gouache|fresco|mural|tapestry|blueprint|cel shading|cel shaded|toon|doodle|crayon|storybook
+children's book illustration|poster|infographic|baroque|renaissance
+""".replace("\n", "|").split("|"))
+#: A noun phrase ending in one of these is a style/medium ("ink wash painting", "concept art").
+MEDIUM_HEADS = _wordset("painting paintings drawing drawings illustration illustrations art artwork sketch "
+                        "render photo photograph photography print style aesthetic artstyle")
+IRREGULAR = {"men": "man", "women": "woman", "children": "child", "people": "person", "mice": "mouse",
+             "geese": "goose", "teeth": "tooth", "feet": "foot", "wolves": "wolf", "knives": "knife",
+             "leaves": "leaf", "shelves": "shelf", "loaves": "loaf", "elves": "elf", "dwarves": "dwarf",
+             "sheep": "sheep", "fish": "fish", "deer": "deer", "cacti": "cactus", "fungi": "fungus"}
+_NO_SINGULAR = ("ss", "us", "is", "ous", "ics", "ness", "sis")
+NOT_VERBS = _wordset("""
+building buildings painting paintings ceiling king ring rings morning evening clothing wedding pudding string
+strings wing wings thing things spring swing sing sling sibling icing frosting awning railing lightning
+nothing something anything everything bedding stuffing sapling viking darling dumpling duckling
+landing parking clearing dressing topping""")
+_ED_NOT_VERBS = _wordset("speed steed breed seed weed hundred kindred sacred naked wicked beloved bed shed sled")
+
+
+def singular(word: str) -> str:
+    """Cheap English singular for matching (``dogs`` → ``dog``, ``puppies`` → ``puppy``)."""
+    w = word.lower()
+    if w in IRREGULAR:
+        return IRREGULAR[w]
+    if len(w) <= 3 or not w.endswith("s") or w.endswith(_NO_SINGULAR):
+        return w
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith(("ches", "shes", "xes", "sses", "zes")):
+        return w[:-2]
+    if w.endswith("oes") and len(w) > 4:
+        return w[:-2]
+    return w[:-1]
+
+
+def is_function_word(word: str) -> bool:
+    w = word.lower()
+    return w in DETERMINERS or w in PREPOSITIONS or w in CONJUNCTIONS or w in AUX or w in FILLER
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-case, singular content words of ``text`` (function words removed)."""
+    out = []
+    for m in WORD_RE.finditer(text.lower()):
+        w = m.group(0).strip(".'’-")
+        if w and not is_function_word(w):
+            out.append(singular(w))
+    return out
+
+
+def is_ing(word: str) -> bool:
+    """A present participle ("riding"), not a noun in -ing ("building", "morning")."""
+    w = word.lower()
+    return len(w) > 4 and w.endswith("ing") and w not in NOT_VERBS
+
+
+def is_ed(word: str) -> bool:
+    """A past form ("parked", "piled", "seen"): a verb when no noun follows it."""
+    w = word.lower()
+    return (len(w) > 4 and w.endswith("ed") and w not in _ED_NOT_VERBS) or w in IRREGULAR_PAST
+
+
+def is_adverb(word: str) -> bool:
+    """An adverb in -ly ("delicately"), not a noun or adjective ("family", "curly" before a noun)."""
+    w = word.lower()
+    return len(w) > 4 and w.endswith("ly") and w not in _LY_WORDS
+
+
+def _verb_base(word: str) -> str:
+    w = word.lower()
+    for suffix, repl in (("ies", "y"), ("ied", "y"), ("es", ""), ("ed", ""), ("ed", "e"), ("s", ""), ("d", "")):
+        if w.endswith(suffix) and w[: len(w) - len(suffix)] + repl in VERBS:
+            return w[: len(w) - len(suffix)] + repl
+    if len(w) > 4 and w.endswith("ed") and w[-3] == w[-4] and w[:-3] in VERBS:  # "stopped"
+        return w[:-3]
+    return w
+
+
+def is_finite_verb(word: str, previous: str) -> bool:
+    """``word`` after the noun ``previous`` is a verb: "bus sits", "giraffes stand", "car parked"."""
+    w = word.lower()
+    base = _verb_base(w)
+    if base not in VERBS or w.endswith("ed"):  # past forms: see is_ed
+        return False
+    if w == base:  # "giraffes stand", "people sit": a plural subject
+        p = previous.lower()
+        return singular(p) != p
+    return not w.endswith("s") or not previous.lower().endswith("s")
+
+
+def head_noun(text: str) -> str:
+    """The last content word (English noun phrases end with their head)."""
+    words = content_words(text)
+    nouns = [w for w in words if w not in ADJECTIVES and not w.isdigit() and not is_ing(w)]
+    return nouns[-1] if nouns else (words[-1] if words else "")
