@@ -345,7 +345,8 @@ def sanitize(text: str | None, *, max_chars: int = 300) -> Sanitized:
     """Untrusted text (activation text, trained words) without tags, BREAK/AND, wildcards, newlines.
 
     Also removes attention weights outside 0..2 (``(worst quality:-9)`` → ``(worst quality)``),
-    control characters, lone surrogates, stray ``<`` ``>`` (two pieces cannot join into a tag) and caps the length at ``max_chars`` (cut at a comma or space).
+    control characters, lone surrogates, stray ``<`` ``>`` (two pieces cannot join into a tag)
+    and caps the length at ``max_chars`` (cut at a comma or space).
     """
     raw = (text or "")[: max(MAX_PROMPT_CHARS, max_chars)]
     dropped: list[str] = []
