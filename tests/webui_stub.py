@@ -698,6 +698,8 @@ class WebUI:
         self.script_callbacks = make_script_callbacks()
         self.sd_models = types.ModuleType("modules.sd_models")
         self.sd_models.model_data = types.SimpleNamespace(sd_model=None)
+        self.sd_models.checkpoints_list = {}  # title → CheckpointInfo (modules/sd_models.py)
+        self.sd_models.get_closet_checkpoint_match = self._closest_checkpoint
         self.scripts = types.ModuleType("modules.scripts")
         self.scripts.Script, self.scripts.AlwaysVisible, self.scripts.ScriptRunner = Script, AlwaysVisible, ScriptRunner
         self.processing = make_processing(self)
@@ -724,6 +726,29 @@ class WebUI:
         flags = {f"is_{k}": False for k in ("sd1", "sd2", "sdxl", "sd3")}
         flags[f"is_{family.lower()}"] = True
         self.sd_models.model_data.sd_model = types.SimpleNamespace(**flags)
+
+    def set_engine(self, engine: str, config: str = "") -> None:
+        """A loaded Forge / Forge Neo diffusion engine: an instance of a class named ``engine``
+        (backend/diffusion_engine/*.py) with ``model_config`` of class ``config`` (huggingface_guess);
+        Neo sets ``is_sd1``/``is_sdxl`` only on its SD engines, ``False`` elsewhere."""
+        cls = type(engine, (), {})
+        model = cls()
+        model.is_sd1 = model.is_sdxl = model.is_wan = False
+        model.model_config = type(config or "BASE", (), {})()
+        self.sd_models.model_data.sd_model = model
+
+    def add_checkpoint(self, title: str, filename: str, *, select: bool = True) -> None:
+        """A checkpoint in the UI's list (selected in ``opts.sd_model_checkpoint``, not loaded)."""
+        self.sd_models.checkpoints_list[title] = types.SimpleNamespace(title=title, filename=filename)
+        if select:
+            self.shared.opts.data["sd_model_checkpoint"] = title
+
+    def _closest_checkpoint(self, search: str) -> Any:
+        """modules/sd_models.py get_closet_checkpoint_match: exact title, else a name containing it."""
+        found = self.sd_models.checkpoints_list.get(search)
+        if found is None:
+            found = next((v for k, v in self.sd_models.checkpoints_list.items() if search in k), None)
+        return found
 
     def load_script_file(self) -> types.ModuleType:
         """Load ``scripts/stylus.py`` by path, as modules/scripts.py load_scripts does."""

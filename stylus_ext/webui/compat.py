@@ -34,24 +34,78 @@ def networks() -> Any | None:
     return webui_networks
 
 
-def checkpoint_family() -> str | None:
-    """Family of the loaded checkpoint (``SD1``/``SD2``/``SDXL``/``SD3``), or None.
+#: Forge / Forge Neo diffusion-engine classes (``backend/diffusion_engine/*.py``) → family; Neo's
+#: engines set no ``is_*`` flag beyond SD1/SDXL. Flux2 covers Klein 4B and 9B (its matched guesses).
+ENGINE_FAMILIES: dict[str, str] = {
+    "StableDiffusion": "SD1", "StableDiffusion2": "SD2", "StableDiffusionXL": "SDXL",
+    "StableDiffusionXLRefiner": "SDXL",
+    "StableDiffusion3": "SD3", "Flux": "Flux", "Chroma": "Chroma", "QwenImage": "Qwen", "ZImage": "Z-Image-type",
+    "Wan": "Wan 14B-type", "Lumina2": "Lumina", "Anima": "Anima", "Flux2": "Flux.2 D",
+}
+#: Neo's ``huggingface_guess`` model configs that pin the variant down further.
+CONFIG_FAMILIES: dict[str, str] = {"Flux2K4B": "Flux.2 Klein 4B-type", "Flux2K9B": "Flux.2 Klein 9B-type"}
 
-    Reads ``sd_models.model_data.sd_model``: ``shared.sd_model`` would load a model when none is.
-    """
+
+def model_family(model: Any) -> str | None:
+    """Family of a loaded model object: A1111's ``is_*`` flags, then Forge / Neo engine classes."""
+    for attr, family in (("is_sdxl", "SDXL"), ("is_sd3", "SD3"), ("is_sd2", "SD2"), ("is_sd1", "SD1")):
+        if getattr(model, attr, False) is True:
+            return family
+    config = type(getattr(model, "model_config", None)).__name__
+    if config in CONFIG_FAMILIES:
+        return CONFIG_FAMILIES[config]
+    for cls in type(model).__mro__:
+        if cls.__name__ in ENGINE_FAMILIES:
+            return ENGINE_FAMILIES[cls.__name__]
+    if getattr(model, "is_flux", False) is True or "flux" in type(model).__name__.lower():
+        return "Flux"
+    return None
+
+
+_header_cache: dict[tuple[str, float], str | None] = {}
+
+
+def selected_checkpoint_family() -> str | None:
+    """Family of the checkpoint selected in the UI but not loaded yet (Forge loads lazily), from its
+    safetensors header — never by loading it. None when unknown."""
+    s, sd_models = shared(), _sd_models()
+    title = getattr(getattr(s, "opts", None), "data", {}).get("sd_model_checkpoint") if s is not None else None
+    finder = getattr(sd_models, "get_closet_checkpoint_match", None)
+    if not title or finder is None:
+        return None
+    try:
+        info = finder(title)
+        filename = str(getattr(info, "filename", "") or "")
+        key = (filename, os.path.getmtime(filename))
+    except Exception:  # noqa: BLE001 - a missing file or an odd WebUI: just unknown
+        return None
+    if key not in _header_cache:
+        from stylus_ext.catalog.families import checkpoint_family
+
+        _header_cache[key] = checkpoint_family(filename)
+    return _header_cache[key]
+
+
+def _sd_models() -> Any | None:
     try:
         from modules import sd_models
     except ImportError:
         return None
-    model = getattr(getattr(sd_models, "model_data", None), "sd_model", None)
-    if model is None:
+    return sd_models
+
+
+def checkpoint_family() -> str | None:
+    """Family of the loaded checkpoint, else of the selected one (its header), else None.
+
+    Reads ``sd_models.model_data.sd_model``: ``shared.sd_model`` would load a model when none is.
+    """
+    sd_models = _sd_models()
+    if sd_models is None:
         return None
-    for attr, family in (("is_sdxl", "SDXL"), ("is_sd3", "SD3"), ("is_sd2", "SD2"), ("is_sd1", "SD1")):
-        if getattr(model, attr, False) is True:
-            return family
-    if getattr(model, "is_flux", False) is True or "flux" in type(model).__name__.lower():
-        return "Flux"
-    return None
+    model = getattr(getattr(sd_models, "model_data", None), "sd_model", None)
+    if model is not None:
+        return model_family(model)
+    return selected_checkpoint_family()
 
 
 def lora_folders(extra: str = "") -> list[str]:

@@ -221,6 +221,9 @@ class Runtime:
             stylus = self.pipeline(st, values)
             plans: list[Any] = [None] * n
             warnings: list[str] = []
+            if options.base_model == "auto" and st.base_model is None:
+                warnings.append("base model unknown (no checkpoint loaded or recognised): adapters of every "
+                                "base model are candidates")
             selections: dict[str, Any] = {}
             groups: dict[tuple[str, str], list[int]] = {}
             for i, (prompt, negative) in enumerate(zip(prompts, negatives, strict=True)):
