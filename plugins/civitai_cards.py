@@ -29,9 +29,10 @@ class CivitaiCards(sdk.CatalogSource):
             values, problem = civitai_json.load_json_file(path)
             if problem:
                 ctx.warn(path, problem)
-            else:
-                cards = civitai_json.cards_from_civitai_json(values, source=self.name)
-                if not cards:
+            if values:  # a bad line or item is skipped and named; the rest is kept
+                cards = civitai_json.cards_from_civitai_json(values, source=self.name,
+                                                             warn=lambda why, p=path: ctx.warn(p, why))
+                if not cards and not problem:
                     ctx.warn(path, "no Civitai LoRA model or model-version JSON found")
                 yield from cards
             ctx.progress(done, len(files))

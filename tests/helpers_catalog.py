@@ -90,3 +90,130 @@ def civitai_model(model_id: int, versions: list[dict[str, Any]], *, name: str = 
 def touch(path: Path, delta: float = 10.0) -> None:
     st = path.stat()
     os.utime(path, (st.st_atime + delta, st.st_mtime + delta))
+
+
+def seed(catalog: Any, cards: Any) -> list[int]:
+    """Add cards through the production write path (:func:`store.upsert`: merge, ``added`` stamp);
+    their catalog ids, in order."""
+    from stylus_ext.catalog import store
+
+    ids = []
+    for card in cards:
+        with store.atomic(catalog):
+            ids.append(store.upsert(catalog, card)[0])
+    catalog.db.conn.commit()
+    return ids
+
+
+# ------------------------------------------------------------------------------------------
+# The hostile LoRA folder: generated here, never committed as binary blobs
+# ------------------------------------------------------------------------------------------
+
+DEEP = "[" * 700 + "]" * 700
+HUGE_NUMBER = "9" * 5000
+
+
+def _fifo(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+
+
+def hostile_folder(root: Path) -> dict[str, str]:
+    """Write the hostile corpus under ``root``; returns ``case → expectation``:
+
+    - ``"kept"``: the LoRA is in the catalog (a bad sidecar or value costs that value, not the LoRA);
+    - ``"skipped"``: not in the catalog, and a problem names it;
+    - ``"ignored"``: not a LoRA at all (nothing in the catalog, no problem needed).
+    """
+    cases: dict[str, str] = {}
+
+    def lora(name: str, expect: str = "kept", metadata: dict[str, str] | None = None, seed: int = 0) -> Path:
+        cases[name] = expect
+        return write_lora(root / name, metadata if metadata is not None else kohya_metadata(), seed=seed)
+
+    for i in range(3):
+        lora(f"good_{i}.safetensors", seed=100 + i)
+    # sidecars with one bad value: the LoRA stays
+    for i, (suffix, body) in enumerate([
+        (".json", '{"modelId": "\u00b2", "activation text": "ok"}'),
+        (".json", '{"modelId": 1000000000000000000000000000000}'),
+        (".json", '{"preferred weight": ' + HUGE_NUMBER + "}"),
+        (".json", '{"description": ' + DEEP + "}"),
+        (".json", '{"broken": '),
+        (".json", "[1, 2, 3]"),
+        (".civitai.info", '{"id": 100000000000000000000, "modelId": 5, "baseModel": "SD 1.5"}'),
+        (".civitai.info", '{"id": "\u00b2", "modelId": "\u00b2", "files": []}'),
+        (".civitai.info", '{"id": 7, "modelId": 8, "files": ' + DEEP + "}"),
+        (".metadata.json", '{"usage_tips": "{\\"strength\\": ' + HUGE_NUMBER + '}"}'),
+    ]):
+        stem = f"sidecar_{i}"
+        lora(f"{stem}.safetensors", seed=200 + i)
+        (root / f"{stem}{suffix}").write_text(body, encoding="utf-8")
+    (root / "sidecar_bytes.json").write_bytes(b'{"notes": "\xff\xfe"}')
+    lora("sidecar_bytes.safetensors", seed=220)
+    # header values: a 5,000-digit tag count, deep nesting, a newline alias, a leading-space alias
+    lora("huge_tag_count.safetensors", metadata=kohya_metadata(
+        ss_tag_frequency='{"1_x": {"red hair": ' + HUGE_NUMBER + "}}"), seed=230)
+    lora("deep_meta.safetensors", metadata=kohya_metadata(ss_dataset_dirs=DEEP), seed=231)
+    lora("alias_newline.safetensors", metadata=kohya_metadata("evil\nname"), seed=232)
+    lora(" lead.safetensors", metadata=kohya_metadata(" lead"), seed=233)
+    # broken files: kept with a problem (the entry shows why it cannot be used)
+    for name, header_len, header in [
+        ("truncated.safetensors", 4096, b"{}"),
+        ("len_2_63.safetensors", 2**63, b""),
+        ("not_utf8_header.safetensors", 4, b"\xff\xfe\xfd\xfc"),
+        ("header_array.safetensors", 2, b"[]"),
+        ("meta_array.safetensors", 19, b'{"__metadata__":[]}'),
+        ("deep_header.safetensors", len(DEEP), DEEP.encode()),
+    ]:
+        cases[name] = "kept"
+        write_raw(root / name, header_len, header)
+    (root / "empty.safetensors").write_bytes(b"")
+    cases["empty.safetensors"] = "kept"
+    # things that are not regular files, or names SQLite cannot store
+    _fifo(root / "fifo.safetensors")
+    cases["fifo.safetensors"] = "skipped"
+    lora("fifo_sidecar.safetensors", seed=240)
+    _fifo(root / "fifo_sidecar.json")
+    if os.path.exists("/dev/zero"):
+        os.symlink("/dev/zero", root / "device.safetensors")
+        cases["device.safetensors"] = "skipped"
+    os.symlink(root / "nowhere.safetensors", root / "dangling.safetensors")
+    cases["dangling.safetensors"] = "skipped"
+    (root / "folder.safetensors").mkdir()
+    cases["folder.safetensors"] = "ignored"
+    (root / "loop").mkdir()
+    os.symlink(root, root / "loop" / "back")
+    bad_name = os.fsdecode(b"latin1_\xe9t\xe9.safetensors")
+    write_lora(root / bad_name, kohya_metadata(), seed=250)
+    cases[bad_name] = "skipped"
+    bad_dir = os.fsdecode(b"dir_\xfe")
+    write_lora(root / bad_dir / "inside.safetensors", kohya_metadata(), seed=251)
+    cases[f"{bad_dir}/inside.safetensors"] = "skipped"
+    lora("colon:name.safetensors", seed=252)
+    lora(("l" * 240) + ".safetensors", seed=253)
+    return cases
+
+
+def hostile_cards(root: Path) -> dict[str, int]:
+    """Card files for ``import-cards`` with one bad item among good ones; ``file → good cards``."""
+    root.mkdir(parents=True, exist_ok=True)
+    good = [civitai_model(9000 + i, [civitai_version(90000 + i, 9000 + i, file_name=f"c{i}.safetensors")])
+            for i in range(3)]
+    out: dict[str, int] = {}
+    (root / "deep.json").write_text('{"items": [' + json.dumps(good[0]) + ", " + DEEP + "]}", encoding="utf-8")
+    out["deep.json"] = 1
+    bad_id = civitai_version(1, 2)
+    bad_id["id"] = "\u00b2"
+    (root / "superscript.json").write_text(json.dumps([bad_id, good[1]]), encoding="utf-8")
+    out["superscript.json"] = 1
+    lines = [json.dumps(good[0]), "{broken", json.dumps(good[2]), '{"id": ' + HUGE_NUMBER + "}"]
+    (root / "cards.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out["cards.jsonl"] = 2
+    huge = civitai_version(91000, 9100, file_name="huge.safetensors")
+    huge["modelId"] = 10**30
+    (root / "huge_ids.json").write_text(json.dumps([huge, civitai_version(10**20, 9101)]), encoding="utf-8")
+    out["huge_ids.json"] = 1
+    _fifo(root / "fifo.json")
+    out["fifo.json"] = 0
+    return out

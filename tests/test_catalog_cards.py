@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import struct
@@ -183,11 +184,15 @@ def test_cli_import_cards(tmp_path, capsys):
     assert main(["--catalog", str(tmp_path / "c.db"), "import-cards", str(tmp_path / "bad.json")]) == 1
 
 
-def test_fast_row_conversion_matches_the_catalog(tmp_path):
-    from stylus_ext.catalog import store
+def test_test_seeding_uses_the_production_write_path(tmp_path):
+    from helpers_catalog import seed
 
+    catalog = Catalog(tmp_path / "c.db")
     card = cards_from_civitai_json(civitai_model(1, [civitai_version(11, 1, sha256="ab" * 32)]))[0]
-    assert store._columns(card) == Catalog.card_to_row(card)
+    (first,) = seed(catalog, [card])
+    assert catalog.row(first)["added"] is not None  # the timestamp only the store's insert sets
+    again = catalog.insert_card(dataclasses.replace(card, title="Newer title"))  # merged, not duplicated
+    assert again == first and catalog.count() == 1 and catalog.row(first)["title"] == "Newer title"
 
 
 def test_broken_files_get_sha256_only_and_are_not_rehashed(tmp_path, plugins):

@@ -71,24 +71,27 @@ def test_vanished_files_leave_and_scans_of_other_folders_do_not_remove(tmp_path,
     assert not any(a.card.path.endswith("style_4.safetensors") for a in catalog.adapters())
 
 
-def test_rename_keeps_id_and_controls_without_hashing(tmp_path, folder, plugins, monkeypatch):
+def test_rename_with_a_cached_hash_keeps_id_and_controls(tmp_path, folder, plugins, monkeypatch):
+    from stylus_ext.catalog import hashing
+
     catalog = Catalog(tmp_path / "c.db")
     scan_folders(catalog, [folder], plugins=plugins)
     adapter = next(a for a in catalog.adapters() if a.card.path.endswith("style_2.safetensors"))
     catalog.set_controls(adapter.id, pinned=True, weight_override=0.55)
-    catalog.db.execute("update adapters set sha256 = ?, autov3 = ? where id = ?", ["ab" * 32, "cd" * 6, adapter.id])
-    catalog.db.conn.commit()
-    from stylus_ext.catalog import hashing
-
-    monkeypatch.setattr(hashing, "file_hashes", lambda path: pytest.fail("a scan must not hash"))
+    hashing.ensure_hashes(catalog, [adapter.id])
+    sha = catalog.get(adapter.id).card.sha256
+    hashed: list[str] = []
+    real = hashing.file_hashes
+    monkeypatch.setattr(hashing, "file_hashes", lambda path: hashed.append(path) or real(path))
     (folder / "moved").mkdir()
     os.rename(folder / "style_2.safetensors", folder / "moved" / "renamed.safetensors")
     report = scan_folders(catalog, [folder], plugins=plugins)
     assert (report.renamed, report.added, report.removed) == (1, 0, 0)
+    assert hashed == [str(folder / "moved" / "renamed.safetensors")]  # only the rename candidate
     moved = catalog.get(adapter.id)
     assert moved.card.path == str(folder / "moved" / "renamed.safetensors")
     assert moved.pinned and moved.weight_override == 0.55
-    assert moved.card.sha256 == "ab" * 32
+    assert moved.card.sha256 == sha
     assert moved.name == "style_alias_2"
     assert catalog.count() == 5
 

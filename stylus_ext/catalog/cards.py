@@ -8,15 +8,15 @@ Accepted shapes: a raw ``/api/v1/models`` item (one card per ``modelVersions[]``
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stylus_ext import sdk
 from stylus_ext.catalog import derive
+from stylus_ext.catalog.fileio import display, is_regular, loads, open_regular, storable
 
 #: Largest card file read (a /models page of 100 items with images is a few MB).
 MAX_CARD_FILE_BYTES = 256 * 1024 * 1024
@@ -27,23 +27,72 @@ def _is_version(obj: dict[str, Any]) -> bool:
     return "id" in obj and any(k in obj for k in ("modelId", "baseModel", "files", "trainedWords", "downloadUrl"))
 
 
-def cards_from_civitai_json(obj: Any, *, source: str = "civitai-json") -> list[sdk.AdapterCard]:
-    """Adapter cards from any accepted Civitai JSON shape (see module docstring); unknown → ``[]``."""
+#: How deep accepted shapes nest (a page of items of versions); deeper lists are not Civitai JSON.
+MAX_SHAPE_DEPTH = 4
+#: What a malformed item raises inside the derivation; anything else is a bug and propagates.
+ITEM_ERRORS = (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError)
+
+
+def cards_from_civitai_json(obj: Any, *, source: str = "civitai-json", warn: Callable[[str], None] | None = None,
+                            _depth: int = 0) -> list[sdk.AdapterCard]:
+    """Adapter cards from any accepted Civitai JSON shape (see module docstring); unknown → ``[]``.
+
+    One bad item (nested 700 deep, ``"id": "²"``) is skipped and named through ``warn(message)``;
+    the other items are kept."""
+    if _depth > MAX_SHAPE_DEPTH:
+        if warn:
+            warn(f"JSON nested more than {MAX_SHAPE_DEPTH} levels deep; skipped")
+        return []
     if isinstance(obj, list):
-        return [card for item in obj for card in cards_from_civitai_json(item, source=source)]
+        out: list[sdk.AdapterCard] = []
+        for number, item in enumerate(obj, 1):
+            inner = None if warn is None else _prefixed(warn, f"item {number}" if len(obj) > 1 else "")
+            out.extend(cards_from_civitai_json(item, source=source, warn=inner, _depth=_depth + 1))
+        return out
     if not isinstance(obj, dict) or not obj:
         return []
+    try:
+        return _cards_from_object(obj, source, warn, _depth)
+    except ITEM_ERRORS as exc:
+        if warn:
+            label = f"model {obj.get('id')!r}" if isinstance(obj.get("id"), (int, str)) else "an item"
+            warn(f"{label[:60]} skipped: {type(exc).__name__}: {str(exc)[:120]}")
+        return []
+
+
+def _prefixed(warn: Callable[[str], None], where: str) -> Callable[[str], None]:
+    return (lambda message: warn(f"{where}: {message}")) if where else warn
+
+
+def _cards_from_object(obj: dict[str, Any], source: str, warn: Callable[[str], None] | None,
+                       depth: int) -> list[sdk.AdapterCard]:
     if isinstance(obj.get("items"), list):
-        return cards_from_civitai_json(obj["items"], source=source)
+        return cards_from_civitai_json(obj["items"], source=source, warn=warn, _depth=depth + 1)
     if isinstance(obj.get("modelVersions"), list):
         if not derive.is_lora_type(derive.as_str(obj.get("type"))):
             return []
         model = {k: v for k, v in obj.items() if k != "modelVersions"}
-        return [derive.remote_card(v, model, source=source) for v in obj["modelVersions"]
-                if isinstance(v, dict) and derive.as_int(v.get("id")) is not None]
+        out = []
+        for number, version in enumerate(obj["modelVersions"], 1):
+            if not isinstance(version, dict):
+                continue
+            if derive.as_int(version.get("id")) is None:
+                if warn and "id" in version:
+                    warn(f"version {number}: id {str(version.get('id'))[:40]!r} is not a usable id; skipped")
+                continue
+            try:
+                out.append(derive.remote_card(version, model, source=source))
+            except ITEM_ERRORS as exc:
+                if warn:
+                    warn(f"version {number} skipped: {type(exc).__name__}: {str(exc)[:120]}")
+        return out
     if isinstance(obj.get("civitai"), dict) and not _is_version(obj):  # LoRA Manager's metadata.json
-        return cards_from_civitai_json(obj["civitai"], source=source)
-    if _is_version(obj) and derive.as_int(obj.get("id")) is not None:
+        return cards_from_civitai_json(obj["civitai"], source=source, warn=warn, _depth=depth + 1)
+    if _is_version(obj):
+        if derive.as_int(obj.get("id")) is None:
+            if warn:
+                warn(f"id {str(obj.get('id'))[:40]!r} is not a usable id; skipped")
+            return []
         model = derive.as_dict(obj.get("model"))
         if not derive.is_lora_type(derive.as_str(model.get("type"))):
             return []
@@ -52,32 +101,39 @@ def cards_from_civitai_json(obj: Any, *, source: str = "civitai-json") -> list[s
 
 
 def load_json_file(path: str | Path, limit: int = MAX_CARD_FILE_BYTES) -> tuple[list[Any], str]:
-    """JSON values in a file (one JSON document, or JSONL); ``([], reason)`` when unreadable."""
+    """JSON values in a file (one JSON document, or JSONL) and a problem ("" when all was read).
+
+    A JSONL line that is not JSON is skipped and named in the problem; the other lines are kept.
+    Only regular files are read (a FIFO named ``*.json`` is refused, never waited on)."""
     try:
-        size = os.path.getsize(path)
-        if size > limit:
-            return [], f"larger than {limit // (1024 * 1024)} MB; skipped"
-        with open(path, "rb") as fh:
-            text = fh.read().decode("utf-8-sig")
+        with open_regular(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                return [], f"larger than {limit // (1024 * 1024)} MB; skipped"
+            text = fh.read(limit + 1).decode("utf-8-sig")
     except UnicodeDecodeError:
         return [], "not UTF-8 text"
     except OSError as exc:
         return [], f"cannot read: {exc.strerror or exc}"
     try:
-        return [json.loads(text)], ""
-    except (json.JSONDecodeError, RecursionError) as exc:
-        first_error = exc
-    values = []
-    for raw_line in text.splitlines():  # JSONL
+        return [loads(text)], ""
+    except ValueError as exc:
+        first_error = str(exc)
+    values, bad = [], []
+    for number, raw_line in enumerate(text.splitlines(), 1):  # JSONL
         line = raw_line.strip()
         if not line:
             continue
         try:
-            values.append(json.loads(line))
-        except (json.JSONDecodeError, RecursionError):
-            msg = getattr(first_error, "msg", "nested too deeply")
-            return [], f"not valid JSON ({msg})"
-    return values, ""
+            values.append(loads(line))
+        except ValueError as exc:
+            bad.append((number, str(exc)))
+    if not values:
+        return [], f"not valid JSON ({first_error})"
+    if not bad:
+        return values, ""
+    lines = ", ".join(str(n) for n, _ in bad[:10]) + (" ..." if len(bad) > 10 else "")
+    return values, f"line {lines}: not valid JSON ({bad[0][1]}); skipped, the other {len(values)} line(s) kept"
 
 
 def iter_card_files(paths: Iterable[str | Path], warn: Any = None) -> Iterator[str]:
@@ -93,7 +149,14 @@ def iter_card_files(paths: Iterable[str | Path], warn: Any = None) -> Iterator[s
                 dirs.sort()
                 for name in sorted(files):
                     if name.lower().endswith(CARD_SUFFIXES):
-                        yield os.path.join(root, name)
+                        full = os.path.join(root, name)
+                        if not storable(full):
+                            if warn:
+                                warn(display(full), "the name is not valid UTF-8 text; rename it to import it")
+                        elif is_regular(full):
+                            yield full
+                        elif warn:
+                            warn(full, "not a regular file (a FIFO, device or socket); skipped")
         elif os.path.exists(path):
             yield path
         elif warn:
@@ -149,8 +212,12 @@ def import_cards(catalog: Any, paths: Iterable[str | Path], *, plugins: Any = No
     try:
         for card in backend.cards(ctx):
             report.cards += 1
-            with store.atomic(catalog):
-                _, status = store.upsert(catalog, card)
+            try:
+                with store.atomic(catalog):
+                    _, status = store.upsert(catalog, card)
+            except store.UNSTORABLE as exc:  # one card SQLite cannot take: named, the rest kept
+                report.problems.append((f"card {card.name!r}", f"not stored: {exc}"))
+                continue
             key = status if status in ("added", "updated") else "unchanged"
             setattr(report, key, getattr(report, key) + 1)
             pending += 1

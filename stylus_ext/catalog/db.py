@@ -9,6 +9,13 @@ Tables
 - ``embeddings``: vectors cached per (encoder identity, text hash): re-indexing embeds only changes.
 - ``problems``: one-line reasons for files that could not be read fully.
 - ``meta``: key/value (active index encoder, sync cursors, ...).
+- ``kept_controls``: the user's controls and refinements of adapters whose files left the catalog,
+  keyed by path, header digest, SHA256 and name, so they return with the file (schema 2).
+
+All writes go through :mod:`stylus_ext.catalog.store` (one row serialiser, :func:`card_to_row`);
+write transactions start with ``BEGIN IMMEDIATE`` under a busy timeout, so two writers (the WebUI's
+background refresh and a CLI scan) wait for each other instead of failing with "database is locked".
+A catalog whose folder is read-only opens read-only for the commands that only read.
 
 The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` upgrade older files in place.
 A file from a newer Stylus is refused with a clear message instead of being damaged.
@@ -19,15 +26,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from stylus_ext import sdk
+from stylus_ext.catalog.fileio import fits_int64
 
 JSON_FIELDS = ("tags", "trigger_words", "example_prompts", "image_urls", "training_tags", "problems")
 CARD_FIELDS = tuple(f.name for f in dataclasses.fields(sdk.AdapterCard))
@@ -60,16 +68,56 @@ def _m1(db: sqlite_utils.Database) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key")
 
 
+def _m2(db: sqlite_utils.Database) -> None:
+    db["kept_controls"].create({"id": int, "path": str, "name": str, "size": int, "header_sha": str,
+                                "sha256": str, "pinned": int, "banned": int, "weight_override": float,
+                                "refinements": str, "removed": float}, pk="id")
+    db["kept_controls"].create_index(["path"])
+    db["kept_controls"].create_index(["sha256"])
+    db["kept_controls"].create_index(["name"])
+
+
 #: Ordered schema migrations; index i upgrades version i to i+1. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2]
+#: Seconds a writer waits for another one before giving up.
+BUSY_TIMEOUT_S = 60.0
+_HASH_SKIP = ("path", "size", "mtime", "header_sha", "sha256", "autov3", "preview_path")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def card_hash(card: sdk.AdapterCard) -> str:
     """Hash of the card fields a refiner reads: a changed card is refined and embedded again."""
-    keep = {k: v for k, v in dataclasses.asdict(card).items()
-            if k not in ("path", "size", "mtime", "header_sha", "sha256", "autov3", "preview_path")}
+    keep = {name: (list(v) if isinstance(v, tuple) else v)
+            for name in CARD_FIELDS if name not in _HASH_SKIP for v in (getattr(card, name),)}
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def card_to_row(card: sdk.AdapterCard) -> dict[str, Any]:
+    """The ``adapters`` columns of a card: THE row serialiser (every write uses it)."""
+    row = {name: getattr(card, name) for name in CARD_FIELDS}
+    for key in JSON_FIELDS:
+        row[key] = json.dumps(list(row[key]), ensure_ascii=False)
+    row["nsfw"] = int(bool(card.nsfw))
+    row["card_hash"] = card_hash(card)
+    return row
+
+
+def describe_error(exc: BaseException, path: str | Path = "the catalog") -> str:
+    """One line for an SQLite error: what happened and what to do."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    low = text.lower()
+    if "malformed" in low or "not a database" in low or "disk i/o" in low:
+        return (f"the catalog {path} is damaged ({text}); nothing was changed. Restore a backup, or move the "
+                "file aside and rebuild it with `stylus scan` and `stylus index`")
+    if "full" in low or "too large" in low:
+        return (f"the disk holding {path} is full ({text}); free some space and run the command again "
+                "(work done so far is kept)")
+    if "readonly" in low or "read-only" in low:
+        return (f"the catalog {path} is read-only ({text}); read-only commands (info, search, compose) still work, "
+                "others need a writable --catalog")
+    if "locked" in low or "busy" in low:
+        return f"the catalog {path} is busy: another Stylus process is writing to it; try again when it finishes"
+    return f"catalog {path}: {text}"
 
 
 def text_hash(text: str) -> str:
@@ -81,25 +129,48 @@ class Catalog:
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
+        self.readonly = False
         if not create and not self.path.exists():
             raise CatalogError(f"no catalog at {self.path} (run `stylus scan` or `stylus demo` first)")
+        if not self.path.exists():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CatalogError(f"cannot create the catalog folder {self.path.parent} ({exc.strerror or exc}); "
+                                   "choose another --catalog or STYLUS_CATALOG") from exc
+        if self.path.is_dir():
+            raise CatalogError(f"{self.path} is a folder; --catalog takes a file path")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CatalogError(f"cannot create the catalog folder {self.path.parent} ({exc.strerror or exc}); "
-                               "choose another --catalog or STYLUS_CATALOG") from exc
-        try:
-            conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = self._connect(create)
         except sqlite3.DatabaseError as exc:
-            if not os.access(self.path.parent, os.W_OK) or (self.path.exists() and not os.access(self.path, os.W_OK)):
-                raise CatalogError(f"cannot open the catalog {self.path}: it or its folder is read-only (SQLite "
-                                   "writes beside it); choose another --catalog or STYLUS_CATALOG") from exc
-            if isinstance(exc, sqlite3.OperationalError) and self.path.is_dir():
-                raise CatalogError(f"{self.path} is a folder; --catalog takes a file path") from exc
-            raise CatalogError(f"{self.path} is not a Stylus catalog ({exc})") from exc
+            raise CatalogError(describe_error(exc, self.path) if _damaged(exc) else
+                               f"{self.path} is not a Stylus catalog ({exc})") from exc
         self.db = sqlite_utils.Database(conn)
         self._migrate()
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        """A read-write connection in WAL mode; for an existing catalog in a read-only place
+        (``create=False``), a read-only one."""
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            return conn
+        except sqlite3.OperationalError as exc:
+            if create or not _readonly_error(exc):
+                if _readonly_error(exc):
+                    raise CatalogError(f"cannot open the catalog {self.path}: it or its folder is read-only "
+                                       "(SQLite writes beside it); choose another --catalog or STYLUS_CATALOG") from exc
+                raise
+        self.readonly = True
+        uri = self.path.resolve().as_uri()
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):  # immutable: no -shm file can be made
+            try:
+                conn = sqlite3.connect(uri + query, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+                conn.execute("select count(*) from sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError:
+                continue
+        raise CatalogError(f"cannot read the catalog {self.path} (read-only and its WAL files cannot be made)")
 
     # -- schema ----------------------------------------------------------------------------
 
@@ -110,19 +181,40 @@ class Catalog:
     def _migrate(self) -> None:
         try:
             version = self.schema_version
+            tables = self.db.table_names()
         except sqlite3.DatabaseError as exc:
-            raise CatalogError(f"{self.path} is not a Stylus catalog ({exc})") from exc
+            raise CatalogError(describe_error(exc, self.path) if _damaged(exc) else
+                               f"{self.path} is not a Stylus catalog ({exc})") from exc
         if version > SCHEMA_VERSION:
             raise CatalogError(
                 f"{self.path} was written by a newer Stylus (schema {version}, this version knows "
                 f"{SCHEMA_VERSION}); upgrade Stylus or point --catalog at another file"
             )
-        if version == 0 and self.db.table_names() and "adapters" not in self.db.table_names():
+        if version == 0 and tables and "adapters" not in tables:
             raise CatalogError(f"{self.path} is an SQLite file but not a Stylus catalog")
-        for index in range(version, SCHEMA_VERSION):
-            with self.db.conn:
+        if version == SCHEMA_VERSION:
+            return
+        if self.readonly:
+            raise CatalogError(f"{self.path} needs an upgrade (schema {version} → {SCHEMA_VERSION}) but is read-only")
+        with self.write():  # a second process opening it now waits, then sees the new version
+            for index in range(self.schema_version, SCHEMA_VERSION):
                 MIGRATIONS[index](self.db)
                 self.db.execute(f"PRAGMA user_version = {index + 1}")
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One write transaction, taken at once (``BEGIN IMMEDIATE``): a second writer waits up to
+        :data:`BUSY_TIMEOUT_S` for it instead of failing half-way. Commits, or rolls back on error,
+        like ``with connection:`` (a transaction already open is committed with it)."""
+        conn = self.db.conn
+        if not conn.in_transaction:  # else it joins (and ends) the transaction already open
+            conn.execute("begin immediate")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
     def close(self) -> None:
         self.db.conn.close()
@@ -134,7 +226,7 @@ class Catalog:
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str | None) -> None:
-        with self.db.conn:
+        with self.write():
             if value is None:
                 self.db.execute("delete from meta where key = ?", [key])
             else:
@@ -142,14 +234,7 @@ class Catalog:
 
     # -- adapters --------------------------------------------------------------------------
 
-    @staticmethod
-    def card_to_row(card: sdk.AdapterCard) -> dict[str, Any]:
-        row = dataclasses.asdict(card)
-        for key in JSON_FIELDS:
-            row[key] = json.dumps(list(row[key]), ensure_ascii=False)
-        row["nsfw"] = int(bool(card.nsfw))
-        row["card_hash"] = card_hash(card)
-        return row
+    card_to_row = staticmethod(card_to_row)
 
     @staticmethod
     def row_to_card(row: dict[str, Any]) -> sdk.AdapterCard:
@@ -164,22 +249,24 @@ class Catalog:
         return sdk.AdapterCard(**values)
 
     def insert_card(self, card: sdk.AdapterCard) -> int:
-        """Insert a new adapter; returns its catalog id."""
-        with self.db.conn:
-            return int(self.db["adapters"].insert(self.card_to_row(card)).last_pk)
+        """Add (or merge) an adapter through the one write path (:func:`store.upsert_card`); its id."""
+        from stylus_ext.catalog.store import upsert_card
+
+        return upsert_card(self, card)[0]
 
     def update_card(self, adapter_id: int, card: sdk.AdapterCard) -> None:
         """Replace the card fields of an adapter, keeping its id, controls and derived data."""
-        with self.db.conn:
-            self.db["adapters"].update(adapter_id, self.card_to_row(card))
+        from stylus_ext.catalog.store import replace_card
+
+        replace_card(self, adapter_id, card)
 
     def update_fields(self, adapter_id: int, **fields: Any) -> None:
-        with self.db.conn:
+        with self.write():
             self.db["adapters"].update(adapter_id, fields)
 
     def delete(self, ids: Iterable[int]) -> int:
         ids = list(ids)
-        with self.db.conn:
+        with self.write():
             for chunk_start in range(0, len(ids), 500):
                 chunk = ids[chunk_start:chunk_start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -191,6 +278,8 @@ class Catalog:
         yield from self.db["adapters"].rows_where(where, list(params), order_by="id")
 
     def row(self, adapter_id: int) -> dict[str, Any] | None:
+        if not fits_int64(adapter_id):
+            return None  # beyond SQLite's integers: no such id (instead of an OverflowError)
         return next(self.rows("id = ?", [adapter_id]), None)
 
     def count(self, where: str | None = None, params: Iterable[Any] = ()) -> int:
@@ -233,20 +322,22 @@ class Catalog:
             fields["banned"] = int(banned)
         if weight_override is not False:
             fields["weight_override"] = weight_override
-        if self.row(adapter_id) is None:
+        if not fits_int64(adapter_id) or self.row(adapter_id) is None:
             raise KeyError(f"no adapter with id {adapter_id}")
         if fields:
             self.update_fields(adapter_id, **fields)
 
     # -- problems --------------------------------------------------------------------------
 
-    def record_problem(self, path: str, reason: str) -> None:
-        with self.db.conn:
-            self.db["problems"].upsert({"path": path, "reason": reason}, pk="path")
-
-    def clear_problem(self, path: str) -> None:
-        with self.db.conn:
-            self.db.execute("delete from problems where path = ?", [path])
-
     def problems(self) -> list[tuple[str, str]]:
         return [(r["path"], r["reason"]) for r in self.db["problems"].rows_where(order_by="path")]
+
+
+def _readonly_error(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "readonly" in text or "read-only" in text or "unable to open" in text
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "malformed" in text or "disk i/o" in text

@@ -6,7 +6,6 @@ base-model family, preferred weight, example prompts, training tags, Civitai ids
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 import re
@@ -16,6 +15,7 @@ from html.parser import HTMLParser
 from typing import Any, ClassVar
 
 from stylus_ext import sdk
+from stylus_ext.catalog.fileio import fits_int64, loads
 from stylus_ext.catalog.header import Header
 from stylus_ext.catalog.sidecars import Sidecars
 
@@ -93,15 +93,16 @@ def as_str(value: Any) -> str:
 
 
 def as_int(value: Any) -> int | None:
+    """An integer SQLite can store (64-bit), from an int, an integral float or ASCII digits; else None
+    (``"²"``, ``10**30``, a 5,000-digit string)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
+    elif isinstance(value, float):
+        value = int(value) if math.isfinite(value) and value.is_integer() else None
+    return value if isinstance(value, int) and fits_int64(value) else None
 
 
 def as_float(value: Any) -> float | None:
@@ -143,6 +144,8 @@ def name_problem(name: str) -> str:
     bad = [c for c in ":=>" if c in name]
     if bad:
         return f"name contains {' '.join(repr(c) for c in bad)}, which <lora:...> cannot reference"
+    if any(not c.isprintable() for c in name):
+        return "name contains a line break or control character, which <lora:...> cannot reference"
     if name != name.strip():
         return "name starts or ends with a space, which <lora:...> cannot reference"
     return ""
@@ -186,8 +189,8 @@ def training_tags(metadata: Mapping[str, str], limit: int = MAX_TRAINING_TAGS) -
     if not raw:
         return ()
     try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, TypeError, RecursionError):
+        obj = loads(raw)
+    except (ValueError, TypeError):
         return ()
     counts: Counter[str] = Counter()
     for dataset in as_dict(obj).values():
@@ -344,8 +347,8 @@ def _preferred_weight(user: Mapping[str, Any], manager: Mapping[str, Any]) -> fl
     tips = manager.get("usage_tips")
     if isinstance(tips, str):
         try:
-            tips = json.loads(tips)
-        except (json.JSONDecodeError, RecursionError):
+            tips = loads(tips)
+        except ValueError:
             tips = {}
     weight = as_float(as_dict(tips).get("strength"))
     if weight is not None and weight != 0 and -5 <= weight <= 5:
@@ -372,9 +375,10 @@ def local_card(path: str, *, size: int | None, mtime: float | None, header: Head
         if lm_family:
             family, raw = lm_family, str(manager.get("base_model"))
 
-    alias = as_str(meta.get("ss_output_name"))
+    raw_alias = meta.get("ss_output_name")
+    alias = raw_alias if isinstance(raw_alias, str) and raw_alias.strip() else ""  # unstripped: as the WebUI sees it
     title = (facts["title"] or as_str(meta.get("modelspec.title")) or as_str(manager.get("model_name"))
-             or alias or stem)
+             or alias.strip() or stem)
     descriptions = [html_to_text(user.get("description")), sidecars.text, html_to_text(user.get("notes")),
                     html_to_text(manager.get("modelDescription")), facts["description"],
                     html_to_text(meta.get("modelspec.description"))]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from stylus_ext.catalog import store
 from stylus_ext.catalog.db import Catalog
+from stylus_ext.catalog.fileio import open_regular
 from stylus_ext.catalog.header import read_header
 
 BLOCK = 1024 * 1024
@@ -43,7 +44,7 @@ def file_hashes(path: str) -> tuple[str, str | None]:
     whole = hashlib.sha256()
     payload = hashlib.sha256() if offset is not None else None
     position = 0
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while True:
             block = fh.read(BLOCK)
             if not block:

@@ -12,6 +12,8 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stylus_ext.catalog.fileio import loads, open_regular
+
 #: The safetensors library refuses headers above 100 MB; so do we.
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
@@ -30,7 +32,7 @@ class Header:
 def read_header(path: str | Path, *, size: int | None = None, max_bytes: int = MAX_HEADER_BYTES) -> Header:
     """Parse the header of ``path``; any failure is reported in :attr:`Header.problem`."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             if size is None:
                 fh.seek(0, 2)
                 size = fh.tell()
@@ -57,10 +59,9 @@ def read_header(path: str | Path, *, size: int | None = None, max_bytes: int = M
     except UnicodeDecodeError as exc:
         return Header(**base, problem=f"header is not valid UTF-8 (byte {exc.start})")
     try:
-        obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        return Header(**base, problem=f"header is not valid JSON ({msg})")
+        obj = loads(text)
+    except ValueError as exc:
+        return Header(**base, problem=f"header is not valid JSON ({exc})")
     if not isinstance(obj, dict):
         return Header(**base, problem=f"header is a JSON {type(obj).__name__}, not an object")
     meta = obj.get("__metadata__")
@@ -74,5 +75,8 @@ def read_header(path: str | Path, *, size: int | None = None, max_bytes: int = M
             clean[str(key)] = value
         elif value is not None:
             # The format says strings only; tolerate numbers/objects from sloppy writers.
-            clean[str(key)] = json.dumps(value, ensure_ascii=False)
+            try:
+                clean[str(key)] = json.dumps(value, ensure_ascii=False)
+            except (ValueError, RecursionError):
+                continue
     return Header(metadata=clean, **base)

@@ -3,25 +3,45 @@
 One SELECT loads ``path → (size, stamp)`` for every installed entry; the source skips files whose
 (path, size, stamp) are unchanged without reading them, so a no-change rescan of 10,000 files is
 one directory walk. New and changed files are merged (:mod:`stylus_ext.catalog.store`), renamed
-files keep their entry (found by size + header digest or Civitai version id, no full hashing),
-vanished files leave the catalog — except under folders that could not be read. Work is committed
-in chunks: an interrupted scan keeps what it did and the next run resumes.
+files keep their entry (found by Civitai version id, or size + header digest confirmed by the cached
+SHA256), vanished files leave the catalog — except under folders that could not be read, under a
+folder that is now empty (an unmounted drive), or when most entries would go at once (a moved
+folder): those are kept until a scan with ``prune=True`` (``stylus scan --prune``). A removed file's
+pin, ban, weight and refinements are kept and return with the file. Work is committed in chunks: an
+interrupted scan keeps what it did and the next run resumes. One scan per catalog runs at a time
+(a lock file beside it); a second one waits for the first.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stylus_ext.catalog import store
-from stylus_ext.catalog.db import Catalog, card_hash
+from stylus_ext.catalog.db import Catalog, CatalogError, card_hash
 from stylus_ext.catalog.derive import name_problem
+from stylus_ext.catalog.fileio import display
+
+log = logging.getLogger("stylus")
+
+#: A scan removes at most this many entries at once without ``prune``, unless that is under
+#: MASS_REMOVAL_SHARE of the entries under the scanned folders.
+MASS_REMOVAL_MIN = 10
+MASS_REMOVAL_SHARE = 0.5
+#: Seconds a scan waits for another scan of the same catalog.
+LOCK_WAIT_S = 600.0
+
+
+class ScanBusy(CatalogError):
+    """Another scan of the same catalog is running (and did not finish in time)."""
 
 
 @dataclass
@@ -35,6 +55,8 @@ class ScanReport:
     removed: int = 0
     renamed: int = 0
     kept_unreadable: int = 0
+    kept_missing: int = 0
+    kept_reason: str = ""
     interrupted: bool = False
     seconds: float = 0.0
     problems: list[tuple[str, str]] = field(default_factory=list)
@@ -48,6 +70,9 @@ class ScanReport:
                 f"{self.removed} removed, {self.renamed} renamed, {len(self.problems)} problems")
         if self.kept_unreadable:
             text += f"; {self.kept_unreadable} entries kept under unreadable folders"
+        if self.kept_missing:
+            text += (f"; {self.kept_missing} entries whose files are gone were kept ({self.kept_reason}; "
+                     "`stylus scan --prune` removes them)")
         if self.interrupted:
             text += " (interrupted: run the scan again to finish)"
         return text
@@ -69,8 +94,43 @@ def _under(path: str, roots: Iterable[str]) -> bool:
 
 
 def scan_folders(catalog: Catalog, folders: Iterable[str | Path], *, plugins: Any = None,
-                 progress: bool = False, chunk: int = 200, source: str = "local") -> ScanReport:
-    """Scan ``folders`` (recursively) with the ``local`` source and update ``catalog``."""
+                 progress: bool = False, chunk: int = 200, source: str = "local", prune: bool = False,
+                 lock_wait: float = LOCK_WAIT_S) -> ScanReport:
+    """Scan ``folders`` (recursively) with the ``local`` source and update ``catalog``.
+
+    Entries of vanished files are removed unless the removal looks like a missing drive or folder
+    (see the module docstring); ``prune=True`` removes them anyway. Raises :class:`ScanBusy` when
+    another scan holds the catalog for more than ``lock_wait`` seconds."""
+    with scan_lock(catalog, lock_wait):
+        return _scan(catalog, folders, plugins=plugins, progress=progress, chunk=chunk, source=source, prune=prune)
+
+
+@contextmanager
+def scan_lock(catalog: Catalog, wait: float = LOCK_WAIT_S) -> Iterator[None]:
+    """The catalog's single-scan lock (``<catalog>.scan.lock``; the OS releases it when a scan is killed)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(catalog.path) + ".scan.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("another scan of %s is running; waiting for it to finish", catalog.path)
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout:
+            raise ScanBusy(f"another scan of {catalog.path} is running (waited {wait:g} s); "
+                           "try again when it finishes") from None
+    except OSError as exc:
+        raise CatalogError(f"cannot lock {catalog.path} for scanning ({exc.strerror or exc}): is its folder "
+                           "read-only?") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _scan(catalog: Catalog, folders: Iterable[str | Path], *, plugins: Any, progress: bool, chunk: int,
+          source: str, prune: bool) -> ScanReport:
     if plugins is None:
         from stylus_ext.plugins import get_plugins
 
@@ -97,7 +157,7 @@ def scan_folders(catalog: Catalog, folders: Iterable[str | Path], *, plugins: An
         return False
 
     def warn(path: str, reason: str) -> None:
-        warned[os.path.abspath(path)] = reason
+        warned[display(os.path.abspath(path))] = reason
 
     bar = progress_bar(progress, "scan", "files")
 
@@ -122,12 +182,16 @@ def scan_folders(catalog: Catalog, folders: Iterable[str | Path], *, plugins: An
                 continue
             seen.add(card.path)
             notes: list[str] = []
-            with store.atomic(catalog):
-                _, status = store.upsert(catalog, card, notes, renames)
-                conn.execute("delete from problems where path = ?", [card.path])
-                if card.problems or notes:
-                    conn.execute("insert or replace into problems (path, reason) values (?, ?)",
-                                 [card.path, "; ".join([*card.problems, *notes])])
+            try:
+                with store.atomic(catalog):
+                    _, status = store.upsert(catalog, card, notes, renames)
+                    conn.execute("delete from problems where path = ?", [card.path])
+                    if card.problems or notes:
+                        conn.execute("insert or replace into problems (path, reason) values (?, ?)",
+                                     [card.path, "; ".join([*card.problems, *notes])])
+            except store.UNSTORABLE as exc:  # one file the catalog cannot take: named, the rest kept
+                warn(card.path, f"not stored: {exc}")
+                continue
             setattr(report, status, getattr(report, status) + 1)
             pending += 1
             if pending >= chunk:
@@ -150,12 +214,32 @@ def scan_folders(catalog: Catalog, folders: Iterable[str | Path], *, plugins: An
     missing = [p for p in known if p not in seen and _under(p, roots)]
     protected = [p for p in missing if p in warned or _under(p, [w for w in warned])]
     report.kept_unreadable = len(protected)
-    _remove(catalog, [p for p in missing if p not in set(protected)], report)
+    doomed = [p for p in missing if p not in set(protected)]
+    if not prune:
+        doomed = _hold_back(doomed, roots, seen, sum(1 for p in known if _under(p, roots)), report)
+    _remove(catalog, doomed, report)
     if report.changed:
         resolve_names(catalog)
     report.problems = [(p, r) for p, r in catalog.problems() if _under(p, roots)]
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _hold_back(doomed: list[str], roots: list[str], seen: set[str], under: int, report: ScanReport) -> list[str]:
+    """The removals a scan without ``prune`` makes: none under a root where nothing was found (an
+    unmounted drive, a moved folder), none at all when they would be a mass removal."""
+    empty = [r for r in roots if not any(_under(p, [r]) for p in seen)]
+    keep = [p for p in doomed if _under(p, empty)]
+    rest = [p for p in doomed if not _under(p, empty)]
+    reason = "the folder is empty or unreachable" if keep else ""
+    if len(rest) > MASS_REMOVAL_MIN and len(rest) > MASS_REMOVAL_SHARE * under:
+        keep, rest = keep + rest, []
+        reason = f"more than {MASS_REMOVAL_SHARE:.0%} of the entries would go at once"
+    if keep:
+        report.kept_missing, report.kept_reason = len(keep), reason
+        log.warning("scan: %d entries whose files are gone were kept (%s); `stylus scan --prune` removes them",
+                    len(keep), reason)
+    return rest
 
 
 def _remove(catalog: Catalog, paths: list[str], report: ScanReport) -> None:
@@ -167,7 +251,8 @@ def _remove(catalog: Catalog, paths: list[str], report: ScanReport) -> None:
         marks = ",".join("?" * len(part))
         ids += [r[0] for r in catalog.db.execute(f"select id from adapters where path in ({marks})", part)]
         catalog.db.execute(f"delete from problems where path in ({marks})", part)
-    report.removed = catalog.delete(ids)  # commits
+    report.removed = store.forget(catalog, ids)  # pins, bans, weights, refinements are kept
+    catalog.db.conn.commit()
 
 
 def resolve_names(catalog: Catalog) -> int:

@@ -6,11 +6,12 @@ are otherwise ignored.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from stylus_ext.catalog.fileio import loads, open_regular
 
 #: Largest sidecar JSON we read (real ones are a few KB; Civitai infos with many images ~200 KB).
 MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -62,7 +63,7 @@ def sidecar_paths(model_path: str, siblings: Iterable[str] | None = None) -> dic
 def read_capped(path: str, limit: int) -> tuple[bytes | None, str]:
     """Bytes of ``path`` if at most ``limit`` long, else ``(None, reason)``."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
         return None, f"cannot read {os.path.basename(path)}: {exc.strerror or exc}"
@@ -78,11 +79,11 @@ def read_json_object(path: str, limit: int | None = None) -> tuple[dict[str, Any
         return {}, problem
     name = os.path.basename(path)
     try:
-        obj = json.loads(data.decode("utf-8-sig"))
+        obj = loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         return {}, f"{name} is not UTF-8; ignored"
-    except (json.JSONDecodeError, RecursionError):
-        return {}, f"{name} is not valid JSON; ignored"
+    except ValueError as exc:
+        return {}, f"{name} is not valid JSON ({exc}); ignored"
     if not isinstance(obj, dict):
         return {}, f"{name} holds a JSON {type(obj).__name__}, not an object; ignored"
     return obj, ""

@@ -1,11 +1,17 @@
 """Identity and merging: one catalog entry per adapter version.
 
+This module is the catalog's ONE write path: production (scan, import, sync, download) and the test
+helpers all add cards through :func:`upsert`, with one row serialiser (:func:`~stylus_ext.catalog.db.card_to_row`).
+
 A local file and its Civitai card become ONE row, whichever arrives first, joined by (in order)
 the file path, the Civitai version id (from the file's sidecars or the card), the SHA256 / AutoV3
 hashes (once the local file is hashed), and — for a file that was renamed or moved — a vanished
-entry with the same size and header digest. Merging keeps local facts (path, size, name, user
-metadata) and fills remote facts (Civitai ids, download URL, images, description when missing).
-The row id, the user's controls (pin, ban, weight) and everything derived from the row survive.
+entry with the same size and header digest AND the same SHA256 (the vanished entry's cached hash
+against the new file's: a different LoRA with an identical metadata-free header is not a rename).
+Merging keeps local facts (path, size, name, user metadata) and fills remote facts (Civitai ids,
+download URL, images, description when missing). The row id, the user's controls (pin, ban,
+weight) and everything derived from the row survive. A removed file's controls and refinements
+are kept (:func:`forget`) and return when the same file is added again (:func:`_restore`).
 
 :func:`upsert` does not commit (callers commit in chunks); :func:`upsert_card` does.
 """
@@ -13,15 +19,19 @@ The row id, the user's controls (pin, ban, weight) and everything derived from t
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
-from collections.abc import Iterator
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from stylus_ext import sdk
-from stylus_ext.catalog.db import CARD_FIELDS, JSON_FIELDS, Catalog
+from stylus_ext.catalog.db import CARD_FIELDS, Catalog, card_to_row
+
+#: What SQLite raises for a card it cannot store (an id beyond 64 bits, text that is not UTF-8).
+UNSTORABLE = (OverflowError, sqlite3.InterfaceError, UnicodeEncodeError)
 
 #: Facts only an installed file has; a remote card never overwrites them.
 LOCAL_FIELDS = ("source", "name", "path", "size", "mtime", "header_sha", "alias", "name_problem",
@@ -114,29 +124,25 @@ def find(catalog: Catalog, card: sdk.AdapterCard,
         else:
             rows = _select(catalog, "header_sha = ? and size = ? and path is not null", [card.header_sha, card.size])
         for row in rows:
-            if row["path"] != card.path and _gone(row["path"]):
+            if row["path"] != card.path and _gone(row["path"]) and _same_file(row, card.path):
                 return row, "rename"
     return None, ""
 
 
-_HASH_SKIP = ("path", "size", "mtime", "header_sha", "sha256", "autov3", "preview_path")
+def _same_file(row: dict[str, Any], path: str) -> bool:
+    """Hash evidence for a rename: the vanished entry's cached SHA256 equals the new file's."""
+    if not row.get("sha256"):
+        return False
+    from stylus_ext.catalog.hashing import file_hashes
 
-
-def _columns(card: sdk.AdapterCard) -> dict[str, Any]:
-    """``Catalog.card_to_row`` without ``dataclasses.asdict``'s deep copies (the scan's hot path);
-    a test checks both give the same row."""
-    row = {name: getattr(card, name) for name in CARD_FIELDS}
-    keep = {k: (list(v) if isinstance(v, tuple) else v) for k, v in row.items() if k not in _HASH_SKIP}
-    digest = hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    for key in JSON_FIELDS:
-        row[key] = json.dumps(list(row[key]), ensure_ascii=False)
-    row["nsfw"] = int(bool(card.nsfw))
-    row["card_hash"] = digest
-    return row
+    try:
+        return file_hashes(path)[0] == row["sha256"]
+    except OSError:
+        return False
 
 
 def _insert(catalog: Catalog, card: sdk.AdapterCard) -> int:
-    row = _columns(card)
+    row = card_to_row(card)
     cols = list(row)
     cur = catalog.db.conn.execute(
         f"insert into adapters ({', '.join(cols)}, added) values ({', '.join('?' * len(cols))}, "
@@ -145,10 +151,16 @@ def _insert(catalog: Catalog, card: sdk.AdapterCard) -> int:
 
 
 def _update(catalog: Catalog, adapter_id: int, card: sdk.AdapterCard) -> None:
-    row = _columns(card)
+    row = card_to_row(card)
     cols = list(row)
     catalog.db.conn.execute(f"update adapters set {', '.join(f'{c} = ?' for c in cols)} where id = ?",
                             [*(row[c] for c in cols), adapter_id])
+
+
+def replace_card(catalog: Catalog, adapter_id: int, card: sdk.AdapterCard) -> None:
+    """Replace the card fields of row ``adapter_id`` (id, controls and derived data kept); commits."""
+    with catalog.write():
+        _update(catalog, adapter_id, card)
 
 
 def _absorb(catalog: Catalog, keep_id: int, other: dict[str, Any]) -> None:
@@ -198,21 +210,24 @@ def upsert(catalog: Catalog, card: sdk.AdapterCard, notes: list[str] | None = No
                 card = dataclasses.replace(card, civitai_version_id=None)
         if notes is not None:
             notes.extend(card.problems[before:])
-        return _insert(catalog, card), "added"
+        adapter_id = _insert(catalog, card)
+        if card.path is not None:
+            _restore(catalog, adapter_id, card)
+        return adapter_id, "added"
     existing = Catalog.row_to_card(row)
     merged = merge(existing, card)
     if how == "path" and existing.sha256 and _file_unchanged(card.path, existing):
         # only a sidecar changed (the stamp covers both): the cached hashes still hold
         merged = dataclasses.replace(merged, sha256=existing.sha256, autov3=existing.autov3)
     if card.path and existing.path and existing.path != card.path:
-        how = "rename"  # found by header digest or by the Civitai version of the vanished file
-        if existing.size == card.size and existing.header_sha and existing.header_sha == card.header_sha:
+        if how == "rename":  # proven by SHA256 (see _same_file): the cached hashes hold
             merged = dataclasses.replace(merged, sha256=existing.sha256, autov3=existing.autov3)
+        how = "rename"  # or found by the Civitai version of the vanished file
     settled = _settle_version(catalog, int(row["id"]), merged)
     if notes is not None:
         notes.extend(settled.problems[len(merged.problems):])
     merged = settled
-    new = _columns(merged)
+    new = card_to_row(merged)
     if all(_same(row.get(k), v) for k, v in new.items()):
         return int(row["id"]), "unchanged"
     _update(catalog, int(row["id"]), merged)
@@ -225,7 +240,7 @@ def atomic(catalog: Catalog) -> Iterator[None]:
     uncommitted work is kept (callers commit in chunks)."""
     conn = catalog.db.conn
     if not conn.in_transaction:
-        conn.execute("begin")  # else the outermost RELEASE would commit every item
+        conn.execute("begin immediate")  # waits for another writer; else the outermost RELEASE commits
     conn.execute("savepoint stylus_item")
     try:
         yield
@@ -260,3 +275,64 @@ def upsert_card(catalog: Catalog, card: sdk.AdapterCard) -> tuple[int, str]:
         adapter_id, status = upsert(catalog, card)
     catalog.db.conn.commit()
     return adapter_id, "updated" if status == "renamed" else status
+
+
+# ------------------------------------------------------------------------------------------
+# Removed files: their controls are kept and come back with the file
+# ------------------------------------------------------------------------------------------
+
+
+def forget(catalog: Catalog, ids: Iterable[int]) -> int:
+    """Delete rows ``ids``, keeping the pin, ban, weight and refinements of each (commits)."""
+    ids = [int(i) for i in ids]
+    with catalog.write():
+        for adapter_id in ids:
+            row = _one(catalog, "id = ?", [adapter_id])
+            if row is None:
+                continue
+            refinements = catalog.db.conn.execute(
+                "select refiner, card_hash, description, category, weight, error from refinements "
+                "where adapter_id = ?", [adapter_id]).fetchall()
+            if row.get("pinned") or row.get("banned") or row.get("weight_override") is not None or refinements:
+                catalog.db.conn.execute(
+                    "insert into kept_controls (path, name, size, header_sha, sha256, pinned, banned, "
+                    "weight_override, refinements, removed) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [row["path"], row["name"], row["size"], row["header_sha"], row["sha256"],
+                     int(row.get("pinned") or 0), int(row.get("banned") or 0), row.get("weight_override"),
+                     json.dumps([list(r) for r in refinements]), time.time()])
+            catalog.db.conn.execute("delete from adapters where id = ?", [adapter_id])
+            catalog.db.conn.execute("delete from refinements where adapter_id = ?", [adapter_id])
+    return len(ids)
+
+
+def _kept_for(catalog: Catalog, card: sdk.AdapterCard) -> dict[str, Any] | None:
+    """The kept controls of ``card``'s file: same SHA256; or same size and header digest at the same
+    path or under the same name."""
+    conn = catalog.db.conn
+    cur = None
+    if card.sha256:
+        cur = conn.execute("select * from kept_controls where sha256 = ? order by id desc limit 1", [card.sha256])
+    found = cur.fetchone() if cur else None
+    if found is None:
+        cur = conn.execute(
+            "select * from kept_controls where size = ? and header_sha is ? and (path = ? or name = ?) "
+            "order by path = ? desc, id desc limit 1",
+            [card.size, card.header_sha, card.path, card.name, card.path])
+        found = cur.fetchone()
+    if found is None:
+        return None
+    return dict(zip([d[0] for d in cur.description], found, strict=True))
+
+
+def _restore(catalog: Catalog, adapter_id: int, card: sdk.AdapterCard) -> None:
+    kept = _kept_for(catalog, card)
+    if kept is None:
+        return
+    conn = catalog.db.conn
+    conn.execute("update adapters set pinned = ?, banned = ?, weight_override = ? where id = ?",
+                 [kept["pinned"], kept["banned"], kept["weight_override"], adapter_id])
+    for refiner, chash, description, category, weight, error in json.loads(kept["refinements"] or "[]"):
+        conn.execute("insert or replace into refinements (adapter_id, refiner, card_hash, description, category, "
+                     "weight, error) values (?, ?, ?, ?, ?, ?, ?)",
+                     [adapter_id, refiner, chash, description, category, weight, error])
+    conn.execute("delete from kept_controls where id = ?", [kept["id"]])

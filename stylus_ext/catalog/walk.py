@@ -1,21 +1,26 @@
 """Find LoRA files under folders fast: one ``os.scandir`` per folder, no reads.
 
 Symlinked folders are followed once (loops are reported, not fatal); unreadable folders are
-reported through ``warn`` and skipped. Each file's change stamp is the newest mtime of the file
-and its sidecars, so editing ``<stem>.json`` or adding ``<stem>.civitai.info`` rescans the LoRA.
+reported through ``warn`` and skipped, as are FIFOs, devices and sockets with a model suffix (only
+regular files are read) and names that are not valid UTF-8 (SQLite cannot store them). Each file's
+change stamp is the newest mtime of the file and its sidecars, so editing ``<stem>.json`` or adding
+``<stem>.civitai.info`` rescans the LoRA.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from stylus_ext.catalog.fileio import display, storable
 from stylus_ext.catalog.sidecars import ALL_SUFFIXES
 
 MODEL_SUFFIXES = (".safetensors", ".pt", ".ckpt")
 
 Warn = Callable[[str, str], None]
+NOT_UTF8 = "the name is not valid UTF-8 text; rename the file or folder to scan it"
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,13 @@ def walk_lora_files(roots: Iterable[str], warn: Warn = _noop, *, follow_symlinks
         except OSError as exc:
             warn(root, f"cannot open: {exc.strerror or exc}")
             continue
-        if os.path.isfile(root):
-            if root.lower().endswith(MODEL_SUFFIXES):
+        if not storable(root):
+            warn(display(root), NOT_UTF8)
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            if not stat.S_ISREG(st.st_mode):
+                warn(root, "not a regular file or folder; skipped")
+            elif root.lower().endswith(MODEL_SUFFIXES):
                 folder = os.path.dirname(root)
                 try:
                     names = os.listdir(folder)
@@ -89,7 +99,7 @@ def _walk(folder: str, warn: Warn, visited: set[tuple[int, int]], found: list[Lo
             with os.scandir(current) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            warn(current, f"cannot read folder: {exc.strerror or exc}")
+            warn(display(current), f"cannot read folder: {exc.strerror or exc}")
             continue
         by_name = {e.name: e for e in entries}
         siblings = {e.name.lower(): e.name for e in entries}
@@ -98,14 +108,24 @@ def _walk(folder: str, warn: Warn, visited: set[tuple[int, int]], found: list[Lo
             name_l = entry.name.lower()
             try:
                 if entry.is_dir(follow_symlinks=follow_symlinks):
-                    if not entry.name.startswith("."):
+                    if entry.name.startswith("."):
+                        continue
+                    if storable(entry.path):
                         subdirs.append(entry.path)
+                    else:
+                        warn(display(entry.path), NOT_UTF8)
                     continue
                 if not name_l.endswith(MODEL_SUFFIXES):
                     continue
+                if not storable(entry.path):
+                    warn(display(entry.path), NOT_UTF8)
+                    continue
                 st = entry.stat()
+                if not stat.S_ISREG(st.st_mode):
+                    warn(entry.path, "not a regular file (a FIFO, device or socket); skipped")
+                    continue
             except OSError as exc:
-                warn(entry.path, f"cannot read: {exc.strerror or exc}")
+                warn(display(entry.path), f"cannot read: {exc.strerror or exc}")
                 continue
             found.append(LoraFile(entry.path, st.st_size,
                                   _stamp(entry.path, st.st_mtime, siblings, current, by_name), siblings))

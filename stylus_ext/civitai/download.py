@@ -22,23 +22,23 @@ import os
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from stylus_ext.civitai.client import CivitaiClient, CivitaiError
+from stylus_ext.civitai.filenames import (  # noqa: F401 - re-exported: download.safe_filename etc.
+    LORA_SUFFIXES,
+    fallback_filename,
+    filename_from_disposition,
+    safe_filename,
+)
 from stylus_ext.civitai.match import atomic_write_text
 
 log = logging.getLogger("stylus.civitai")
-
-LORA_SUFFIXES = (".safetensors", ".pt", ".ckpt")
-_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-_BAD_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*=,;]')
 
 _listeners: list[Callable[[Path], None]] = []
 _in_flight: set[int] = set()
@@ -92,46 +92,6 @@ class DownloadResult:
 class EnsureReport:
     ready: list[tuple[int, str]] = field(default_factory=list)
     skipped: list[tuple[int, str]] = field(default_factory=list)
-
-
-# -- names ---------------------------------------------------------------------------------
-
-
-def filename_from_disposition(value: str | None) -> str | None:
-    """The file name in a ``Content-Disposition`` header (``filename*=`` UTF-8 or ``filename=``)."""
-    if not value:
-        return None
-    msg = Message()
-    msg["content-disposition"] = value
-    try:
-        name = msg.get_filename()
-    except (ValueError, TypeError, LookupError):
-        return None
-    return str(name) if name else None
-
-
-def safe_filename(raw: str | None) -> str | None:
-    """A file name that stays in its folder and works in ``<lora:NAME>`` on every OS, or ``None``."""
-    if not raw:
-        return None
-    name = unicodedata.normalize("NFC", str(raw)).replace("\\", "/").split("/")[-1]
-    name = "".join(ch for ch in name if ch.isprintable())
-    name = _BAD_CHARS.sub("_", name).strip(" .")
-    stem, suffix = os.path.splitext(name)
-    stem = re.sub(r"_+", "_", stem).strip(" ._")
-    if not stem or suffix.lower() not in LORA_SUFFIXES:
-        return None
-    if stem.split(".")[0].upper() in _WINDOWS_DEVICES:
-        stem = f"_{stem}"
-    return stem[:120] + suffix.lower()
-
-
-def fallback_filename(row: dict[str, Any]) -> str:
-    base = row.get("title") or row.get("name") or "lora"
-    ascii_base = unicodedata.normalize("NFKD", str(base)).encode("ascii", "ignore").decode()
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_base).strip("_")[:80] or "lora"
-    tag = row.get("civitai_version_id") or row["id"]
-    return f"{stem}_{tag}.safetensors"
 
 
 def _allowed(row: dict[str, Any], allowed: Iterable[str] | None) -> bool:
@@ -232,7 +192,10 @@ def _fetch(client: CivitaiClient, url: str, part: Path, *, cap: int | None, dead
         resp = client.request("GET", url, headers=headers, stream=True, ok_statuses=(200, 206, 416))
         try:
             name = filename_from_disposition(resp.headers.get("Content-Disposition")) or name
-            if resp.status_code == 416:  # nothing left to send: the part is complete
+            if resp.status_code == 416:  # nothing left to send: the part is complete, if there is one
+                if not offset:
+                    raise _Stop("failed", "the server refused the download (HTTP 416, range not satisfiable) "
+                                "and nothing was downloaded; try again later")
                 return name
             if resp.status_code == 206:
                 m = re.match(r"bytes (\d+)-", resp.headers.get("Content-Range", ""))
@@ -283,6 +246,9 @@ def _install(catalog: Any, row: dict[str, Any], client: CivitaiClient, part: Pat
         part.unlink(missing_ok=True)
         return DownloadResult(adapter_id, "failed", reason=f"SHA256 mismatch (card {expected[:12]}…, file "
                               f"{actual[:12]}…): the file was deleted")
+    short = _short_of_card(row, part.stat().st_size) if not expected else ""
+    if short:
+        return DownloadResult(adapter_id, "failed", reason=short)
     name = safe_filename(server_name) or fallback_filename(row)
     target = folder / name
     if target.exists() and _sha256_file(target) != actual:
@@ -291,7 +257,12 @@ def _install(catalog: Any, row: dict[str, Any], client: CivitaiClient, part: Pat
     if target.resolve().parent != folder.resolve():  # belt and braces: never leave the folder
         part.unlink(missing_ok=True)
         return DownloadResult(adapter_id, "failed", reason=f"refused file name {name!r}")
-    os.replace(part, target)
+    try:
+        os.replace(part, target)
+    except OSError as exc:  # e.g. a name the file system finds too long: the card's safe name instead
+        target = folder / fallback_filename(row)
+        log.info("civitai: cannot name the file %r (%s); using %s", name, exc.strerror or exc, target.name)
+        os.replace(part, target)
     st = target.stat()
     _write_sidecar(target, row, client)
     from stylus_ext.catalog.store import upsert_card
@@ -309,6 +280,15 @@ def _install(catalog: Any, row: dict[str, Any], client: CivitaiClient, part: Pat
     unverified = "" if row.get("sha256") else " (the card has no SHA256: not verified)"
     return DownloadResult(adapter_id, "downloaded", path=str(target), bytes=st.st_size, reason=unverified.strip(),
                           catalog_id=int(catalog_id))
+
+
+def _short_of_card(row: dict[str, Any], size: int) -> str:
+    """Why a file without a SHA256 to check is incomplete ("" when its size fits the card's ``sizeKB``)."""
+    kb = row.get("file_size_kb")
+    if not kb or size >= float(kb) * 1024 - 1024:  # sizeKB is rounded: 1 KB of slack
+        return ""
+    return (f"the transfer ended at {size} bytes but the card says about {float(kb) * 1024:.0f} "
+            "and has no SHA256 to check: not installed (the partial file is kept; the next try resumes)")
 
 
 def _write_sidecar(target: Path, row: dict[str, Any], client: CivitaiClient) -> None:

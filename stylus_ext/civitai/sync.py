@@ -33,6 +33,8 @@ DEFAULT_TYPES = ("LORA", "LoCon", "DoRA")
 #: Example images above this Civitai ``nsfwLevel`` (1 PG, 2 PG-13, 4 R, 8 X, 16 XXX) lose their
 #: prompts when NSFW is off, so mature words never reach the refiner.
 SFW_MAX_LEVEL = 2
+#: A sync stops after this many pages in a row that add no model it has not seen in this run.
+STALE_PAGES = 3
 
 
 def split_list(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -143,6 +145,14 @@ def next_cursor(metadata: Any) -> str | None:
     return None
 
 
+def _item_key(item: Mapping[str, Any]) -> Any:
+    """A model's identity within a run: its id, else its JSON text."""
+    model_id = item.get("id")
+    if isinstance(model_id, (int, str)) and not isinstance(model_id, bool):
+        return ("id", model_id)
+    return ("json", json.dumps(item, sort_keys=True, default=str)[:4096])
+
+
 @dataclass
 class Page:
     """One ``/models`` page turned into cards."""
@@ -173,6 +183,8 @@ def iter_pages(client: CivitaiClient, filters: SyncFilters, cursor: str | None =
     """Fetch ``/models`` pages from ``cursor`` on; stops at the end, at ``filters.limit`` models, or
     when the server repeats a cursor. Raises :class:`CivitaiError` (incl. offline) unchanged."""
     seen_cursors: set[str] = set()
+    seen_items: set[Any] = set()
+    stale_pages = 0
     fetched = 0
     number = start_page
     while True:
@@ -197,7 +209,7 @@ def iter_pages(client: CivitaiClient, filters: SyncFilters, cursor: str | None =
             if not reason:
                 try:
                     got = cards_from_item(item, filters)
-                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as exc:
                     log.warning("civitai: model %s skipped: %s", item.get("id"), exc)
                     got, reason = [], "unreadable"
                 if not got and not reason:
@@ -206,8 +218,15 @@ def iter_pages(client: CivitaiClient, filters: SyncFilters, cursor: str | None =
             if reason:
                 dropped[reason] = dropped.get(reason, 0) + 1
         fetched += len(items)
+        keys = {_item_key(i) for i in items}
+        stale_pages = stale_pages + 1 if keys <= seen_items else 0
+        seen_items |= keys
         if nxt is not None and (nxt == cursor or nxt in seen_cursors):
             log.warning("civitai: the server repeated cursor %r; stopping", nxt)
+            nxt = None
+        elif nxt is not None and stale_pages >= STALE_PAGES:
+            log.warning("civitai: %d pages in a row brought nothing new (the server keeps sending the same "
+                        "items under new cursors); stopping", stale_pages)
             nxt = None
         yield Page(number, cursor, nxt, cards, len(items), dropped, total if isinstance(total, int) else None)
         if nxt is None or not items:
@@ -271,7 +290,7 @@ def sync_civitai(
     is committed (an exception there stops the run like a crash would)."""
     from tqdm import tqdm
 
-    from stylus_ext.catalog.store import upsert
+    from stylus_ext.catalog.store import UNSTORABLE, atomic, upsert
 
     filters: SyncFilters = source.filters
     fp = filters.fingerprint()
@@ -298,7 +317,14 @@ def sync_civitai(
             changed: list[int] = []
             try:
                 for card in page.cards:
-                    adapter_id, status = upsert(catalog, card)
+                    try:
+                        with atomic(catalog):
+                            adapter_id, status = upsert(catalog, card)
+                    except UNSTORABLE as exc:  # one card SQLite cannot take: the page still commits
+                        log.warning("civitai: card %r (version %s) skipped: %s", card.name[:60],
+                                    card.civitai_version_id, exc)
+                        report.dropped["unstorable"] = report.dropped.get("unstorable", 0) + 1
+                        continue
                     status = "updated" if status == "renamed" else status
                     counts[status] = counts.get(status, 0) + 1
                     if status in ("added", "updated"):

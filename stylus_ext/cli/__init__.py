@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from stylus_ext import __version__
-from stylus_ext.cli.common import CliContext
+from stylus_ext.cli.common import CLI_ERRORS, CliContext, error_text
 from stylus_ext.paths import default_catalog_path
 
 #: Built-in sub-command modules, in the order ``--help`` lists them (the pipeline's order).
@@ -68,8 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 141
-    except (ValueError, LookupError, OSError, RuntimeError) as exc:
+    except CLI_ERRORS as exc:  # incl. a damaged/full/read-only catalog (sqlite3.Error): one line, data intact
         if args.verbose > 1:
             raise
-        print(f"stylus: error: {exc}", file=sys.stderr)
+        print(f"stylus: error: {error_text(exc, ctx.catalog_path)}", file=sys.stderr)
         return 1

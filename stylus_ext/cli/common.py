@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,18 +70,54 @@ def iter_prompts(args: argparse.Namespace) -> Iterator[str]:
                 if line.startswith("{"):
                     try:
                         prompt = json.loads(line)["prompt"]
-                    except (json.JSONDecodeError, KeyError, TypeError):
+                    except (ValueError, KeyError, TypeError, RecursionError):
                         prompt = None
                     if not isinstance(prompt, str) or not prompt.strip():
                         log.warning("%s:%d: not a JSON object with a 'prompt' text; skipped", args.input, number)
+                        continue
+                    if not _is_text(prompt):  # "\ud800": a lone surrogate no encoder or file can take
+                        log.warning("%s:%d: the prompt holds a lone surrogate (%s); skipped", args.input, number,
+                                    _surrogate_escape(prompt))
                         continue
                     yield prompt
                 else:
                     yield line
     elif args.prompt and args.prompt.strip():
+        if not _is_text(args.prompt):
+            raise ValueError("the prompt is not valid UTF-8 text (check the terminal's encoding)")
         yield args.prompt
     else:
         raise ValueError("give a PROMPT or --input FILE" if not args.prompt else "the prompt is empty")
+
+
+#: Errors every command turns into one line (``stylus: error: ...``) instead of a traceback.
+CLI_ERRORS: tuple[type[BaseException], ...] = (ValueError, LookupError, OSError, RuntimeError, sqlite3.Error,
+                                               OverflowError)
+
+
+def error_text(exc: BaseException, catalog_path: str = "") -> str:
+    """One line for an error that ends a command: what happened and what to do."""
+    if isinstance(exc, sqlite3.Error):
+        from stylus_ext.catalog.db import describe_error
+
+        return describe_error(exc, catalog_path or "the catalog")
+    if isinstance(exc, OverflowError):
+        return f"a number is too large for the catalog ({exc}); use a smaller value"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate_escape(text: str) -> str:
+    bad = next((i for i, ch in enumerate(text) if 0xD800 <= ord(ch) <= 0xDFFF), 0)
+    return f"character {bad + 1}: \\u{ord(text[bad]):04x}"
 
 
 def base_model_arg(value: str) -> str | None:

@@ -9,6 +9,8 @@ import argparse
 import os
 from typing import Any
 
+from stylus_ext.catalog.fileio import fits_int64
+
 ACTIONS = {
     "pin": ("always offer this adapter to the composer", {"pinned": True}),
     "unpin": ("undo pin", {"pinned": False}),
@@ -32,8 +34,12 @@ def add_parser(sub: Any) -> None:
 def resolve_adapter(catalog: Any, ref: str) -> int:
     """Catalog id for ``ref``: an id, a name, an alias, a file stem, or an exact title."""
     ref = ref.strip()
-    if ref.isdigit() and catalog.row(int(ref)) is not None:
-        return int(ref)
+    if ref.isascii() and ref.isdigit():
+        if len(ref) > 19 or not fits_int64(int(ref)):
+            raise LookupError(f"no adapter with id {ref[:30]}{'…' if len(ref) > 30 else ''}: catalog ids are "
+                              "at most 19 digits (use `stylus search` to find its id)")
+        if catalog.row(int(ref)) is not None:
+            return int(ref)
     for column in ("name", "alias", "title"):
         ids = [r["id"] for r in catalog.rows(f"{column} = ?", [ref])]
         if not ids:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from stylus_ext.catalog.fileio import fits_int64
 from stylus_ext.cli.common import dumps
 from stylus_ext.cli.sync import add_civitai_arguments
 
@@ -26,9 +27,11 @@ def add_parser(sub: Any) -> None:
 def resolve_adapter(catalog: Any, ref: str) -> int | None:
     """Catalog id, ``v<version id>``, or a name/title (exact, case-insensitive)."""
     ref = ref.strip()
-    if ref.isdigit():
-        return int(ref) if catalog.row(int(ref)) else None
-    if ref[:1] in "vV" and ref[1:].isdigit():
+    if ref.isascii() and ref.isdigit():
+        return int(ref) if catalog.row(int(ref)) else None  # row() answers None beyond 64 bits
+    if ref[:1] in "vV" and ref[1:].isascii() and ref[1:].isdigit():
+        if not fits_int64(int(ref[1:])):
+            return None
         row = next(catalog.rows("civitai_version_id = ?", [int(ref[1:])]), None)
         return int(row["id"]) if row else None
     row = next(catalog.rows("lower(name) = lower(?) or lower(title) = lower(?)", [ref, ref]), None)

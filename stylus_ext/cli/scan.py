@@ -18,6 +18,10 @@ def add_parser(sub: Any) -> None:
                    help="also compute missing SHA256/AutoV3 hashes (slow for big folders; cached)")
     p.add_argument("--source", default="local", metavar="NAME",
                    help="a 'files' catalog source from a plugin (default local; see `stylus plugins`)")
+    p.add_argument("--prune", action="store_true",
+                   help="remove the entries of vanished files even when that looks like a missing drive or moved "
+                        "folder (an empty folder, or most entries at once); their pins, bans and weights are kept "
+                        "and return with the files")
     p.add_argument("--problems", action="store_true", help="list every file with a problem (also with -v)")
     p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="list every problem")
     p.set_defaults(func=run)
@@ -48,7 +52,8 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
         return 1
     catalog = ctx.catalog()
     try:
-        report = scan_folders(catalog, args.folders, plugins=ctx.plugins, progress=True, source=args.source)
+        report = scan_folders(catalog, args.folders, plugins=ctx.plugins, progress=True, source=args.source,
+                              prune=args.prune)
         print(f"scanned {report.summary()} in {report.seconds:.2f} s")
         if not report.files and not report.removed:
             print("note: no LoRA files (.safetensors, .pt, .ckpt) found there: is this your WebUI's models/Lora?")
