@@ -4,7 +4,9 @@ OpenAI (text-embedding-3-small/large, the paper used -large), Ollama (nomic-embe
 llama.cpp's server (``--embedding``), vLLM... Configure with ``STYLUS_EMBED_BASE_URL``,
 ``STYLUS_EMBED_MODEL``, ``STYLUS_EMBED_API_KEY`` (or the owner-only key file). Vectors are
 L2-normalised here; the index records ``identity`` (``openai:<model>``, plus ``@<dimensions>`` when
-set) and the dimension, and refuses to mix them with another encoder's vectors.
+set) and the dimension, and refuses to mix them with another encoder's vectors. Every request
+batch has a deadline (``time_budget``, 30 s), so a query never waits on a long ``Retry-After``;
+a server that cannot be reached is skipped for a while (``sdk.OpenAIClient``'s breaker).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class OpenAIEmbeddings(sdk.Encoder):
         *sdk.server_options("EMBED", "text-embedding-3-small", timeout=60.0),
         sdk.Option("dimensions", int, 0, "ask for shortened vectors (text-embedding-3 only; 0 = model default)"),
         sdk.Option("batch_size", int, 64, "texts per request"),
-        sdk.Option("time_budget", float, 0.0, "seconds for one encode() call, retries included (0 = no limit)"),
+        sdk.Option("time_budget", float, 30.0, "seconds per request batch, retries included (a query is one batch)"),
     )
 
     def __init__(self, **values: Any) -> None:
@@ -53,14 +55,15 @@ class OpenAIEmbeddings(sdk.Encoder):
         texts = [str(t) if str(t).strip() else " " for t in texts]  # servers reject empty strings
         if not texts:
             return np.zeros((0, self._dimension or 0), dtype=np.float32)
-        budget = float(self.config["time_budget"] or 0)
-        deadline = time.monotonic() + budget if budget > 0 else None
+        budget = float(self.config["time_budget"])
+        budget = budget if budget > 0 else 30.0  # never unbounded: a Retry-After: 3600 must not stall a query
         size = max(1, int(self.config["batch_size"]))
         rows: list[list[float]] = []
         for start in range(0, len(texts), size):
             self.requests_sent += 1
             rows.extend(self.client.embeddings(texts[start:start + size], self.config["model"],
-                                               dimensions=self.config["dimensions"] or None, deadline=deadline))
+                                               dimensions=self.config["dimensions"] or None,
+                                               deadline=time.monotonic() + budget))
         dims = {len(r) for r in rows}
         if len(dims) != 1:
             raise sdk.LLMError(f"embeddings server returned vectors of different sizes: {sorted(dims)}")

@@ -90,14 +90,17 @@ def make_models(count: int, *, start_id: int = 1000, nsfw_every: int = 0, blob_s
 
 @dataclass
 class Fault:
-    """A scripted answer for requests whose route matches: an HTTP status (int), a 200 body (bytes)
-    or ``"close"`` (the connection is closed without an answer)."""
+    """A scripted answer for requests whose route matches: an HTTP status (int), a 200 body (bytes),
+    ``"close"`` (the connection is closed without an answer) or ``"huge"`` (an empty page followed
+    by ``size`` bytes of spaces, streamed; without Content-Length unless ``length``)."""
 
     route: str
     action: Any
     times: int = 1
     when: Callable[[dict[str, list[str]]], bool] = lambda query: True
     retry_after: str | None = None
+    size: int = 0
+    length: bool = False
 
 
 @dataclass
@@ -220,6 +223,8 @@ class FakeCivitai:
             return self._send(h, fault.action, b'{"error":"scripted"}', headers=headers)
         if fault is not None and isinstance(fault.action, bytes):
             return self._send(h, 200, fault.action)
+        if fault is not None and fault.action == "huge":
+            return self._huge(h, fault)
         if fault is not None and fault.action == "close":
             h.close_connection = True
             h.wfile.flush()
@@ -317,6 +322,26 @@ class FakeCivitai:
             h.connection.shutdown(2)
             return None
         return self._send(h, status, payload, headers=headers, content_type="application/octet-stream")
+
+    @staticmethod
+    def _huge(h: BaseHTTPRequestHandler, fault: Fault) -> None:
+        body = b'{"items": [], "metadata": {}}'
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            if fault.length:
+                h.send_header("Content-Length", str(len(body) + fault.size))
+            else:
+                h.send_header("Connection", "close")
+                h.close_connection = True
+            h.end_headers()
+            h.wfile.write(body)
+            block, left = b" " * (1 << 20), fault.size
+            while left > 0:
+                h.wfile.write(block[:min(left, len(block))])
+                left -= len(block)
+        except OSError:
+            pass  # the client stopped reading: fine
 
     def _json(self, h: BaseHTTPRequestHandler, obj: Any) -> None:
         self._send(h, 200, json.dumps(obj).encode())

@@ -33,6 +33,11 @@ class Reply:
     body: bytes = b"{}"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    #: fault modes: ``filler`` spaces after the body (streamed, never held), ``drip`` seconds
+    #: between single bytes, ``length=False``: no Content-Length (the body ends when the server closes)
+    filler: int = 0
+    drip: float = 0.0
+    length: bool = True
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, **kw: Any) -> Reply:
@@ -50,6 +55,11 @@ class Reply:
         if retry_after is not None:
             headers["Retry-After"] = retry_after
         return cls(status=code, body=json.dumps({"error": {"message": message}}).encode(), headers=headers)
+
+    @classmethod
+    def huge(cls, size: int, *, length: bool = True) -> Reply:
+        """A valid chat answer followed by ``size`` bytes of spaces (still valid JSON when read whole)."""
+        return cls.chat('{"concepts": []}', filler=size, length=length)
 
     @classmethod
     def malformed(cls, body: bytes = b'{"choices": [{"message": {"content": "tru') -> Reply:
@@ -80,6 +90,7 @@ class OpenAIServer:
         self.embedding_dim = embedding_dim
         self.chat_default = chat_default
         self.reject_json_mode = False  # answer 400 to requests with response_format
+        self.filler_sent = 0  # filler bytes written before the client stopped reading
         self._lock = threading.Lock()
         server = self
 
@@ -115,11 +126,36 @@ class OpenAIServer:
                     self.send_response(reply.status)
                     for k, v in reply.headers.items():
                         self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(reply.body)))
+                    if reply.length:
+                        self.send_header("Content-Length", str(len(reply.body) + reply.filler))
+                    else:
+                        self.send_header("Connection", "close")
+                        self.close_connection = True
                     self.end_headers()
-                    self.wfile.write(reply.body)
+                    if reply.drip:
+                        self._drip(reply)
+                    else:
+                        self.wfile.write(reply.body)
+                        self._fill(reply.filler)
                 except OSError:
-                    pass  # the client gave up (timeout): fine
+                    pass  # the client gave up (timeout, answer too large): fine
+
+            def _fill(self, size: int) -> None:
+                block = b" " * (1 << 20)
+                while size > 0:
+                    n = min(size, len(block))
+                    self.wfile.write(block[:n])
+                    size -= n
+                    server.filler_sent += n
+
+            def _drip(self, reply: Reply) -> None:
+                end = time.monotonic() + MAX_SLEEP_S
+                for i in range(len(reply.body)):
+                    if time.monotonic() > end:
+                        return
+                    self.wfile.write(reply.body[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(reply.drip)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
