@@ -19,6 +19,7 @@ BAD_PLUGIN = textwrap.dedent('''
 
     class Misbehaving(sdk.Composer):
         name = "bad"
+        env_prefix = "BAD"
         options = (sdk.Option("mode", str, "unknown", "how to misbehave"),)
 
         def compose(self, request):
