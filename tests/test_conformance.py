@@ -1,4 +1,4 @@
-"""The conformance kit (stylus_ext.testing) on the built-ins, the example plugin and broken backends;
+"""The conformance kit (stylus_ext.sdk.testing) on the built-ins, the example plugin and broken backends;
 ``stylus refine --refiner vision`` with its cost guard against a real HTTP server."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pytest
 from helpers_backends import ROOT, clear_llm_env, load_plugin
 from openai_server import OpenAIServer, Reply
 
-from stylus_ext import sdk, testing
+from stylus_ext import sdk
 from stylus_ext.plugins import PluginManager
+from stylus_ext.sdk import testing
 
 EXAMPLE = ROOT / "examples" / "stylus-example-plugin"
 BUILTINS = sorted(p.stem for p in (ROOT / "plugins").glob("*.py") if not p.name.startswith("_"))
