@@ -235,51 +235,31 @@ def test_one_plugin_registering_a_name_twice_keeps_the_first(tmp_path):
 
 # -- the loader applies the kit's contract ----------------------------------------------------
 
-def _bad_backends():
-    class IntVersion(sdk.Refiner):
-        name = "intversion"
-        version = 2  # type: ignore[assignment]
-
-    class OddKind(sdk.CatalogSource):
-        name = "odd"
-        kind = "folder"
-
-    class LowerPrefix(sdk.Composer):
-        name = "lower"
-        env_prefix = "lower"
-        options = (sdk.Option("x", int, 1, "x"),)
-
-    class Unnamed(sdk.Composer):
-        pass
-
-    class WrongDefault(sdk.Composer):
-        name = "wrongdefault"
-        env_prefix = "WD"
-        options = (sdk.Option("n", int, "many", "n"),)
-
-    return [(IntVersion, sdk.Refiner, "version 2 must be a non-empty string"),
-            (OddKind, sdk.CatalogSource, "kind must be one of ['files', 'cards']"),
-            (LowerPrefix, sdk.Composer, "env_prefix 'lower' must be UPPER_CASE"),
-            (Unnamed, sdk.Composer, "name '' must be lowercase"),
-            (WrongDefault, sdk.Composer, "default 'many' is not a int")]
+BAD_BACKENDS = [  # (class body, base class, hook, the rule it breaks)
+    ("class B(sdk.Refiner):\n    name = 'intversion'\n    version = 2\n", "register_refiners",
+     "version 2 must be a non-empty string"),
+    ("class B(sdk.CatalogSource):\n    name = 'odd'\n    kind = 'folder'\n", "register_catalog_sources",
+     "kind must be one of ['files', 'cards']"),
+    ("class B(sdk.Composer):\n    name = 'lower'\n    env_prefix = 'lower'\n"
+     "    options = (sdk.Option('x', int, 1, 'x'),)\n", "register_composers", "env_prefix 'lower' must be UPPER_CASE"),
+    ("class B(sdk.Composer):\n    pass\n", "register_composers", "name '' must be lowercase"),
+    ("class B(sdk.Composer):\n    name = 'wrongdefault'\n    env_prefix = 'WD'\n"
+     "    options = (sdk.Option('n', int, 'many', 'n'),)\n", "register_composers", "option 'n': default 'many' is not a int"),
+]
 
 
-@pytest.mark.parametrize("cls,base,message", _bad_backends(), ids=lambda v: getattr(v, "__name__", "msg"))
-def test_loader_and_kit_refuse_the_same_backends_with_the_same_message(tmp_path, cls, base, message):
+@pytest.mark.parametrize("body,hook,message", BAD_BACKENDS, ids=[m[:24] for _, _, m in BAD_BACKENDS])
+def test_loader_and_kit_refuse_the_same_backends_with_the_same_message(tmp_path, body, hook, message):
     from stylus_ext import testing
-    from stylus_ext.plugins import REGISTRIES
+    from stylus_ext.plugins import _import_file
 
-    with pytest.raises(AssertionError, match=re.escape(message)):
-        testing.check_backend_class(cls, base)
-    hook = next(h for h, (b, _) in REGISTRIES.items() if b is base)
-    module = types.ModuleType("bad_plugin")
-    setattr(module, hook, sdk.hookimpl(lambda register: register(cls)))
-    module.register_commands = sdk.hookimpl(lambda subparsers: None)
+    source = f"from stylus_ext import sdk\n\n{body}\n@sdk.hookimpl\ndef {hook}(register):\n    register(B)\n"
+    path = write(tmp_path / "user", "bad_plugin", source)
     pm = manager(tmp_path)
-    pm._register("bad_plugin", "user", "memory", lambda: module)
-    pm._collect(hook, base, REGISTRIES[hook][1])
-    assert pm.names(REGISTRIES[hook][1]) == []
-    assert message in pm.errors[0].error and cls.__qualname__ in pm.errors[0].error
+    assert not any(pm.backends.values())
+    assert pm.errors[0].error.startswith(f"{hook}: refused B: {message}")
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        testing.check_plugin(_import_file(path, "stylus_test_bad_plugin"))
 
 
 def test_a_bad_class_does_not_cost_the_plugin_its_other_backends(tmp_path):
