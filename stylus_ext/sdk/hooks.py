@@ -66,6 +66,6 @@ def register_composers(register: Callable[[type], None]) -> None:
 def register_commands(subparsers: Any) -> None:
     """Add ``stylus`` sub-commands: ``subparsers`` is argparse's; set ``func=`` via set_defaults.
 
-    The handler is called as ``func(args, ctx)`` where ``ctx`` has ``.catalog_path`` and
-    ``.plugins``; it returns an exit code.
+    The handler is called as ``func(args, ctx)`` where ``ctx`` has ``.catalog_path``, ``.catalog()``
+    (opens it) and ``.plugins``; it returns an exit code.
     """
