@@ -21,8 +21,11 @@ file in the user plugins folder) with functions marked ``@hookimpl`` that regist
         register(ShoutComposer)
 
 Modules: ``records`` (the dataclasses plugins exchange), ``options`` (declared settings),
-``backends`` (the base classes), ``hooks`` (hook marker, hook specs, API version), ``files`` (data
-folder, key files), ``testing`` (the conformance kit, imported on its own).
+``backends`` (the base classes), ``hooks`` (hook marker, hook specs, API version), ``contract`` (the
+static rules a backend class must meet), ``files`` (data folder, key files), ``basemodels``,
+``prompt`` (the prompt grammar), ``http`` and ``redact`` (the retrying client, secrets), and
+``testing`` (the conformance kit, imported on its own). ``_transitional`` is the one place that still
+re-exports core modules.
 """
 
 from __future__ import annotations
