@@ -147,7 +147,8 @@ class PluginManager:
             return
         try:
             module = load()
-            sdk.check_api(getattr(module, "STYLUS_API", None) or sdk.API_VERSION, f"plugin {name!r}")
+            if getattr(module, "STYLUS_API", None) is not None:
+                sdk.check_api(module.STYLUS_API, f"plugin {name!r}")
             self.pm.register(module, name=name)
             unknown = [n for n in dir(module) if getattr(getattr(module, n), f"{sdk.PROJECT}_impl", None)
                        and getattr(getattr(self.pm.hook, n, None), "spec", None) is None]
