@@ -244,7 +244,8 @@ BAD_BACKENDS = [  # (class body, base class, hook, the rule it breaks)
      "    options = (sdk.Option('x', int, 1, 'x'),)\n", "register_composers", "env_prefix 'lower' must be UPPER_CASE"),
     ("class B(sdk.Composer):\n    pass\n", "register_composers", "name '' must be lowercase"),
     ("class B(sdk.Composer):\n    name = 'wrongdefault'\n    env_prefix = 'WD'\n"
-     "    options = (sdk.Option('n', int, 'many', 'n'),)\n", "register_composers", "option 'n': default 'many' is not a int"),
+     "    options = (sdk.Option('n', int, 'many', 'n'),)\n", "register_composers",
+     "option 'n': default 'many' is not a int"),
 ]
 
 
