@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stylus_ext.concepts import parse_prompt
-from stylus_ext.rewrite import TagSpec, name_problem, rewrite
+from stylus_ext.rewrite import TagSpec, name_problem, rewrite, sanitize_card_text
 
 SPECS = [
     TagSpec("ghibli_bg", 0.64, activation_text="ghibli style", trained_words=("ghibli",),
@@ -56,3 +56,49 @@ def test_unparseable_names_never_tagged():
 def test_debias_and_empty_prompt():
     out = rewrite("", [TagSpec("x", 0.5)], debias="realistic, high quality")
     assert out.prompt == "realistic, high quality <lora:x:0.5>"
+
+
+# -- card text is untrusted ----------------------------------------------------------------------
+
+HOSTILE = "glassfig, <lora:evil:5>, BREAK\nmasterpiece AND (worst quality:-9), __wildcard__ {a|b}"
+
+
+def test_hostile_activation_text_adds_no_syntax_and_says_what_was_dropped():
+    out = rewrite("a glass figure", [TagSpec("glass", 0.7, activation_text=HOSTILE)])
+    assert out.prompt == "a glass figure, glassfig, masterpiece, (worst quality) <lora:glass:0.7>"
+    assert [t.name for t in parse_prompt(out.prompt).tags] == ["glass"]  # the only tag is ours
+    for bad in ("evil", "BREAK", " AND ", "\n", "__", "{", "-9"):
+        assert bad not in out.prompt
+    [note] = out.skipped
+    for what in ("activation text", "<lora:evil:5>", "BREAK/AND", "__wildcard__", "{a|b}", "line breaks"):
+        assert what in note
+    assert rewrite(out.prompt, [TagSpec("glass", 0.7, activation_text=HOSTILE)]).prompt == out.prompt  # idempotent
+
+
+def test_negative_text_cannot_add_a_tag():
+    out = rewrite("a cat", [TagSpec("cat", 0.5, negative_text="blurry, <lora:neg_evil:3>, <lyco:x:1> lowres")],
+                  negative_prompt="bad hands")
+    assert out.negative_prompt == "bad hands, blurry, lowres"
+    assert "negative text" in out.skipped[0] and "<lora:neg_evil:3>" in out.skipped[0]
+
+
+def test_a_100kb_activation_text_is_capped():
+    huge = "shiny, " * 15_000  # ~100 KB
+    out = rewrite("a cat", [TagSpec("cat", 0.5, activation_text=huge)])
+    added = out.prompt[len("a cat, "):out.prompt.index(" <lora:")]
+    assert 0 < len(added) <= 300 and added.endswith("shiny")
+    assert "cut to" in out.skipped[0] and "105000" in out.skipped[0]
+
+
+def test_two_trained_words_cannot_join_into_a_tag():
+    spec = TagSpec("tw", 0.5, trained_words=("<lora:evil", ":5>"))
+    out = rewrite("a cat", [spec], add_trained_words=True)
+    assert [t.name for t in parse_prompt(out.prompt).tags] == ["tw"] and "<lora:evil" not in out.prompt
+    assert out.prompt.count("<") == 1 and out.prompt.count(">") == 1
+
+
+def test_clean_card_text_is_kept_as_is():
+    text, dropped = sanitize_card_text("ghibli style, (soft light:1.2), [sky], film grain")
+    assert text == "ghibli style, (soft light:1.2), [sky], film grain" and dropped == []
+    out = rewrite("a castle", SPECS)
+    assert out.skipped == []
