@@ -106,11 +106,11 @@ def describe_error(exc: BaseException, path: str | Path = "the catalog") -> str:
     """One line for an SQLite error: what happened and what to do."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     low = text.lower()
-    if "malformed" in low or "not a database" in low or "disk i/o" in low:
+    if "malformed" in low or "not a database" in low:
         return (f"the catalog {path} is damaged ({text}); nothing was changed. Restore a backup, or move the "
                 "file aside and rebuild it with `stylus scan` and `stylus index`")
-    if "full" in low or "too large" in low:
-        return (f"the disk holding {path} is full ({text}); free some space and run the command again "
+    if "full" in low or "too large" in low or "disk i/o" in low:
+        return (f"cannot write {path} ({text}): is the disk full? Free some space and run the command again "
                 "(work done so far is kept)")
     if "readonly" in low or "read-only" in low:
         return (f"the catalog {path} is read-only ({text}); read-only commands (info, search, compose) still work, "
@@ -340,4 +340,4 @@ def _readonly_error(exc: sqlite3.Error) -> bool:
 
 def _damaged(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
-    return "malformed" in text or "disk i/o" in text
+    return "malformed" in text
