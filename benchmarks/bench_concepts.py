@@ -1,68 +1,127 @@
-"""Concept-splitter agreement with the paper's LLM composer, and speed.
+"""Concept-splitter agreement with the paper's LLM composer, speed, and linear time on hostile prompts.
 
 Reference: ``shared/data/stylus_selections.jsonl`` (11,632 prompts, the concepts the Stylus composer
-produced). A reference concept counts as *covered* when it equals, or is contained in, one of our
-concept texts (after lower-casing and singularising words); *adapter-bearing* concepts (those the
-reference gave ≥1 adapter) are reported separately since only they matter for selection.
+produced). Both sides are normalised the same way (lower case, singular, function words dropped, with
+a word list pinned HERE so a change to the splitter's lists cannot move the measure). A reference
+concept is *exact* when it equals one of ours, *contained* when it is inside one of ours.
 
-    python benchmarks/bench_concepts.py [--data PATH]
+The prompts are split in two halves by a hash of the prompt text: rules and thresholds are fitted on
+``fit``; ``held-out`` shows whether they generalise. The ReDoS section times 100 KB hostile prompts
+against 1 KB ones of the same shape (a linear parser gives a ratio near 100; the splitter reads at
+most ``MAX_PROMPT_CHARS``, so lower).
+
+    python benchmarks/bench_concepts.py [--data PATH] [--show N]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import time
 from pathlib import Path
 
-from stylus_ext.concepts import content_words, parse_prompt
+from stylus_ext.concepts import parse_prompt
+from stylus_ext.english import WORD_RE, singular
 
 # ../shared beside the checkout
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "stylus_selections.jsonl"
+_STOP = frozenset(str.split("""
+in on at near with under over above below behind beside besides next to inside into onto through across
+along around by from of for against between toward towards during without among amongst beneath outside
+past atop upon via within underneath alongside amid amidst like than off out up down and or but while as
+that which who whom whose where when then so nor yet if because though although a an the some any its
+his her their my our your this these those there here each every another other it he she they we i you
+them him one's lots lot plenty bunch couple pair is are was were be been being am has have had having do
+does did can could will would should may might must shall 's 're getting get gets got appears appear
+seems seem looks look very just also really quite together all both much many several few various
+different same own such about
+"""))
 
 
 def _norm(text: str) -> str:
-    return " ".join(content_words(text))
+    words = (m.group(0).strip(".'’-") for m in WORD_RE.finditer(text.lower()))
+    return " ".join(singular(w) for w in words if w and w not in _STOP)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(DEFAULT))
-    args = ap.parse_args()
-    rows = [json.loads(line) for line in Path(args.data).read_text(encoding="utf-8").splitlines() if line.strip()]
-    stats = {"all": [0, 0], "with_adapters": [0, 0], "exact": [0, 0]}
-    by_source: dict[str, list[int]] = {}
-    ours_counts, ref_counts, times = [], [], []
+def half(prompt: str) -> str:
+    return "fit" if hashlib.sha1(prompt.encode("utf-8")).digest()[0] % 2 == 0 else "held-out"
+
+
+def agreement(rows: list[dict], show: int = 0) -> None:
+    stats: dict[str, dict[str, float]] = {}
+    times = []
     for row in rows:
         t0 = time.perf_counter()
         parsed = parse_prompt(row["prompt"])
         times.append(time.perf_counter() - t0)
         ours = [_norm(c.text) for c in parsed.topical]
-        ours_counts.append(len(ours))
-        ref_counts.append(len(row["concepts"]))
-        for concept, ids in row["concepts"].items():
+        s = stats.setdefault(half(row["prompt"]), {"n": 0, "exact": 0, "contained": 0, "ours": 0, "ref": 0,
+                                                    "prompts": 0})
+        s["prompts"] += 1
+        s["ours"] += len(ours)
+        s["ref"] += len(row["concepts"])
+        missed = []
+        for concept in row["concepts"]:
             ref = _norm(concept)
             if not ref:
                 continue
-            hit = any(ref == o or f" {ref} " in f" {o} " for o in ours)
-            exact = any(ref == o for o in ours)
-            for key, cond in (("all", True), ("with_adapters", bool(ids))):
-                if cond:
-                    stats[key][0] += hit
-                    stats[key][1] += 1
-            stats["exact"][0] += exact
-            stats["exact"][1] += 1
-            src = by_source.setdefault(row["source"], [0, 0])
-            src[0] += hit
-            src[1] += 1
-    for key, (hit, n) in stats.items():
-        print(f"reference concepts covered ({key}): {hit / n:.1%} of {n}")
-    for key, (hit, n) in sorted(by_source.items()):
-        print(f"  source {key}: {hit / n:.1%} of {n}")
-    print(f"concepts per prompt: ours {statistics.mean(ours_counts):.2f}, reference {statistics.mean(ref_counts):.2f}")
+            s["n"] += 1
+            s["exact"] += ref in ours
+            s["contained"] += any(f" {ref} " in f" {o} " for o in ours)
+            if ref not in ours:
+                missed.append(concept)
+        if show and missed and half(row["prompt"]) == "fit":
+            show -= 1
+            ours_text = [c.text for c in parsed.topical]
+            print(f"  {row['prompt'][:100]!r}\n    ref {list(row['concepts'])}\n    ours {ours_text}")
+    total = {k: sum(s[k] for s in stats.values()) for k in ("n", "exact", "contained", "ours", "ref", "prompts")}
+    for name, s in [*sorted(stats.items()), ("all", total)]:
+        print(f"{name:>8}: exact {s['exact'] / s['n']:.1%}, contained {s['contained'] / s['n']:.1%} of {s['n']} "
+              f"reference concepts; concepts/prompt ours {s['ours'] / s['prompts']:.2f}, "
+              f"reference {s['ref'] / s['prompts']:.2f} ({s['prompts']} prompts)")
     times.sort()
     print(f"parse time: p50 {times[len(times) // 2] * 1e3:.3f} ms, p99 {times[int(len(times) * .99)] * 1e3:.3f} ms")
+
+
+HOSTILE = {
+    "pixel art + dashes": lambda n: "pixel art " + "-" * n,
+    "deep brackets": lambda n: "(" * (n // 2) + "x" + ")" * (n // 2),
+    "commas": lambda n: "a," * (n // 2),
+    "by + capitals": lambda n: "painting by " + "A" * n + "#",
+    "unclosed tags": lambda n: "<lora:" * (n // 6),
+    "underscores": lambda n: "__a" * (n // 3),
+    "words": lambda n: "a red cat sitting on the mat " * (n // 29),
+}
+
+
+def redos() -> None:
+    print("hostile prompts: 100 KB time / 1 KB time (linear ≈ 100; capped input → less)")
+    for name, make in HOSTILE.items():
+        small, big = make(1_000), make(100_000)
+        t0 = time.perf_counter()
+        for _ in range(10):
+            parse_prompt(small)
+        t_small = (time.perf_counter() - t0) / 10
+        t0 = time.perf_counter()
+        parse_prompt(big)
+        t_big = time.perf_counter() - t0
+        print(f"  {name:>20}: 1 KB {t_small * 1e3:7.2f} ms, 100 KB {t_big * 1e3:8.1f} ms, "
+              f"ratio {t_big / max(t_small, 1e-9):6.1f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(DEFAULT))
+    ap.add_argument("--show", type=int, default=0, help="print N fit-half prompts with missed concepts")
+    ap.add_argument("--no-redos", action="store_true")
+    args = ap.parse_args()
+    rows = [json.loads(line) for line in Path(args.data).read_text(encoding="utf-8").splitlines() if line.strip()]
+    agreement(rows, args.show)
+    print(f"(mean reference concepts per prompt: {statistics.mean(len(r['concepts']) for r in rows):.2f})")
+    if not args.no_redos:
+        redos()
 
 
 if __name__ == "__main__":

@@ -1,35 +1,74 @@
-"""Prompt → fine-grained concepts (subjects, settings, styles, attributes, quality tags).
+"""Prompt → fine-grained concepts (subjects, settings, styles, attributes, actions, quality tags).
 
 A small, deterministic chunker in the spirit of the paper's LLM composer (which splits a prompt into
-"fine-grained, orthogonal keyword topics"): no NLP model, well under a millisecond per prompt.
+"fine-grained, orthogonal keyword topics"): no NLP model, well under a millisecond per prompt. The
+syntax is read by the one prompt grammar, :mod:`stylus_ext.sdk.prompt` (extra-network tags, weights,
+BREAK/AND, alternation, wildcards, quality words); this module only reads the words.
 
-It understands the WebUI prompt syntax:
+The rules:
 
-- ``<lora:NAME:W>`` / ``<lyco:...>`` / ``<hypernet:...>`` extra-network tags are kept verbatim in
-  :attr:`ParsedPrompt.tags` and their names land in :attr:`ParsedPrompt.excluded_names` (they are
-  never selected or emitted again);
-- attention ``(word:1.2)``, ``((word))``, ``[word]``; alternation ``[a|b]``; prompt editing
-  ``[a:b:0.5]`` / ``[a:0.5]``; ``BREAK`` and ``AND`` separators; escaped ``\\(`` ``\\)``.
-
-Kinds: ``subject`` (things, people, animals), ``setting`` (places, backgrounds, times of day),
-``style`` ("in the style of X", "X style", "looks like X", "by Artist", medium words such as
-watercolor / pixel art / photo / oil painting), ``attribute`` (a lone adjective), ``action`` (a lone
-verb), and ``quality`` (masterpiece, best quality, 8k, ...: kept apart, they never pull adapters).
+- a comma-separated tag is ONE concept ("looking at viewer", "rule of third composition", "ink wash
+  painting", "red panda") unless it reads as a sentence (a determiner, an auxiliary or a verb in it,
+  or more than :data:`TAG_MAX_WORDS` words, in a prompt that is not in tag style);
+- a sentence is split into noun phrases at prepositions, conjunctions, determiners and verbs; a noun
+  phrase keeps its adjectives and compound nouns ("gothic cathedral"), loses number and size words
+  ("two large dogs" → "dogs") and its frame ("a group of skiers" → "skiers", "in front of");
+- style phrases: "in the style of X", "X style", "X aesthetic", "looks like X", "inspired by X",
+  "by Artist Name", and noun phrases headed by a medium ("watercolor painting", "pixel art");
+- ``(x:1.2)`` weights give :attr:`Concept.weight`; quality tags get kind ``quality`` and pull no
+  adapters; an existing ``<lora:...>`` tag is kept in :attr:`ParsedPrompt.tags`, never a concept.
 
 Agreement with the paper's composer (``shared/data/stylus_selections.jsonl``, 11,632 prompts) is
-measured by ``benchmarks/bench_concepts.py``: the share of reference concepts that equal, or are
-contained in, one of ours.
+measured by ``benchmarks/bench_concepts.py`` on a fit half and a held-out half.
 """
 
 from __future__ import annotations
 
-import re
+import itertools
 from dataclasses import dataclass
 
+from stylus_ext.english import (
+    ADJECTIVES,
+    AUX,
+    CONJUNCTIONS,
+    DETERMINERS,
+    FILLER,
+    GENERIC_NOUNS,
+    GERUND_MODIFIERS,
+    MEDIUM_HEADS,
+    MEDIUM_PHRASES,
+    PARTICLES,
+    PARTITIVES,
+    PLACE_WORDS,
+    PREPOSITIONS,
+    SETTING_PREPS,
+    SIZE_WORDS,
+    TIME_WORDS,
+    VERBS,
+    WORD_RE,
+    content_words,
+    head_noun,
+    is_adverb,
+    is_ed,
+    is_finite_verb,
+    is_function_word,
+    is_ing,
+    singular,
+)
+from stylus_ext.sdk import prompt as grammar
+from stylus_ext.sdk.prompt import TAG_RE, NetworkTag
+
 __all__ = [
-    "Concept", "NetworkTag", "ParsedPrompt", "content_words", "head_noun", "parse_prompt", "singular",
-    "split_concepts",
+    "ADJECTIVES", "TAG_RE", "Concept", "NetworkTag", "ParsedPrompt", "content_words", "head_noun",
+    "parse_prompt", "singular", "split_concepts",
 ]
+
+#: A tag of more words than this reads as a sentence (in a prompt that is not in tag style).
+TAG_MAX_WORDS = 4
+#: In a tag-style prompt, a segment of more words than this is still split as a sentence.
+TAG_STYLE_MAX_WORDS = 7
+#: Emit a verb without an object as an ``action`` concept ("surfing"): off, the paper rarely does.
+LONE_ACTIONS = False
 
 
 @dataclass(frozen=True)
@@ -45,17 +84,6 @@ class Concept:
     @property
     def pulls_adapters(self) -> bool:
         return self.kind != "quality"
-
-
-@dataclass(frozen=True)
-class NetworkTag:
-    """An extra-network tag already in the prompt (kept verbatim)."""
-
-    kind: str  # lora | lyco | hypernet | ...
-    name: str
-    weight: float | None
-    text: str
-    span: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -75,393 +103,208 @@ class ParsedPrompt:
         return tuple(c for c in self.concepts if c.pulls_adapters)
 
 
-# ------------------------------------------------------------------------------------------------
-# Word lists (small, hand-written; no NLP dependency)
-# ------------------------------------------------------------------------------------------------
-
-def _wordset(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-TAG_RE = re.compile(r"<(lora|lyco|hypernet|hypernetwork|embedding|ti|lyco_lora|locon):([^<>]*)>", re.I)
-WORD_RE = re.compile(r"[0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF\u3040-\u30FF\u4E00-\u9FFF]"
-                     r"(?:[\w'’.\-]*[0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF\u3040-\u30FF\u4E00-\u9FFF])?")
-
-PREPOSITIONS = _wordset("""
-in on at near with under over above below behind beside besides next to inside into onto through across
-along around by from of for against between toward towards during without among amongst beneath outside
-past atop upon via within underneath alongside amid amidst like than off out up down
-""")
-SETTING_PREPS = _wordset("in on at inside under near beside behind atop within underneath amid amidst "
-                          "among across along through over above below beneath outside against")
-CONJUNCTIONS = _wordset("and or but while as that which who whom whose where when then so nor yet if "
-                         "because though although")
-DETERMINERS = _wordset("""
-a an the some any its his her their my our your this these those there here each every another other
-it he she they we i you them him one's lots lot plenty bunch couple pair
-""")
-AUX = _wordset("""
-is are was were be been being am has have had having do does did can could will would should may might
-must shall 's 're getting get gets got appears appear seems seem looks look
-""")
-FILLER = _wordset("very just also really quite together all both very much many several few various "
-                   "different other same own such about")
-QUALITY_WORDS = _wordset("""
-masterpiece masterpieces best quality high highres hires absurdres absurd res 4k 8k 16k uhd hd hdr fhd
-ultra detailed highly extremely intricate sharp focus professional award winning trending artstation
-resolution amazing beautiful stunning aesthetic aesthetics score_9 score_8 score_7 score_6 score_5 score_4
-score_8_up score_7_up score_6_up score_5_up score_4_up source_anime source_realistic source_cartoon rating_safe
-newest normal worst low lowres jpeg artifacts detail details definition incredibly insanely hyper
-hyperdetailed quality_tags top tier perfect good great nice fine official art wallpaper unity cg
-""")
-# multi-word quality phrases (matched on a whole chunk after weight syntax is removed)
-QUALITY_PHRASES = (
-    "best quality", "high quality", "highest quality", "masterpiece", "ultra detailed", "highly detailed",
-    "extremely detailed", "intricate details", "intricate detail", "sharp focus", "trending on artstation",
-    "award winning", "8k uhd", "4k", "8k", "hdr", "uhd", "absurdres", "highres", "detailed",
-    "professional", "very aesthetic", "amazing quality", "high resolution", "official art",
-    "extremely detailed cg unity 8k wallpaper", "depth of field", "good quality", "normal quality",
-)
-MEDIUM_PHRASES = (
-    "oil painting", "acrylic painting", "watercolor painting", "watercolour painting", "watercolor",
-    "watercolour", "pixel art", "pixelart", "8-bit", "16-bit", "photo", "photograph", "photography",
-    "photorealistic", "photorealism", "realistic", "hyperrealistic", "polaroid", "film photo", "film grain",
-    "analog photo", "35mm", "dslr", "sketch", "pencil sketch", "pencil drawing", "charcoal drawing",
-    "charcoal", "ink drawing", "ink", "line art", "lineart", "drawing", "painting", "illustration",
-    "digital art", "digital painting", "concept art", "anime", "manga", "cartoon", "comic", "comic book",
-    "3d render", "3d", "render", "cgi", "octane render", "unreal engine", "low poly", "isometric",
-    "claymation", "clay", "vector art", "flat illustration", "ukiyo-e", "ukiyoe", "impressionism",
-    "impressionist", "expressionism", "cubism", "surrealism", "surrealist", "art nouveau", "art deco",
-    "pop art", "vaporwave", "synthwave", "cyberpunk", "steampunk", "dieselpunk", "chibi", "origami",
-    "papercut", "paper cut", "stained glass", "mosaic", "graffiti", "cinematic", "studio ghibli",
-    "ghibli", "pastel", "minimalist", "minimalism", "gothic", "noir", "vintage", "retro", "sticker",
-    "tarot card", "woodcut", "linocut", "embroidery", "chinese ink", "sumi-e", "gouache", "fresco",
-    "mural", "tapestry", "blueprint", "cel shading", "cel shaded", "toon", "doodle", "crayon",
-    "storybook", "children's book illustration", "poster", "infographic", "baroque", "renaissance",
-)
-MEDIUM_SET = frozenset(MEDIUM_PHRASES)
-STYLE_MARKERS = ("style", "aesthetic", "art style", "artstyle", "inspired")
-PLACE_WORDS = _wordset("""
-background backdrop scenery scene landscape city town village street streets road roads alley forest woods
-jungle beach ocean sea lake river pond waterfall mountain mountains hill hills valley desert field fields
-meadow garden park farm sky skies clouds space galaxy universe night sunset sunrise dawn dusk room bedroom
-kitchen bathroom office classroom library church temple castle palace house home building buildings
-interior exterior indoors outdoors cave island snow rain fog storm underwater shore coast cliff canyon
-station airport harbor harbour port market shop store restaurant cafe bar stadium court arena track tracks
-highway bridge tunnel ruins dungeon tower rooftop window stage studio lab laboratory hospital school
-yard backyard lawn grass sand water ice glacier swamp marsh savanna prairie countryside downtown
-skyline cityscape alleyway plaza square subway train-station spaceship cockpit throne hall corridor
-""")
-TIME_WORDS = _wordset("night sunset sunrise dawn dusk evening morning noon twilight midnight winter summer "
-                       "autumn fall spring")
-ADJECTIVES = _wordset("""
-red orange yellow green blue purple violet pink brown black white gray grey silver golden gold beige teal
-cyan magenta dark light bright pale colorful colourful old young new ancient modern small large big huge
-tiny giant little tall short long wide narrow empty full wet dry hot cold warm cute happy sad angry
-beautiful pretty ugly fluffy furry shiny rusty wooden metal metallic glass stone plastic wooden broken
-clean dirty busy crowded quiet calm foggy snowy rainy sunny cloudy misty glowing neon futuristic
-medieval fantasy magical mysterious scary creepy spooky elegant fancy simple open closed
-""")
-# irregular plurals for head-noun matching
-IRREGULAR = {"men": "man", "women": "woman", "children": "child", "people": "person", "mice": "mouse",
-             "geese": "goose", "teeth": "tooth", "feet": "foot", "wolves": "wolf", "knives": "knife",
-             "leaves": "leaf", "shelves": "shelf", "loaves": "loaf", "elves": "elf", "dwarves": "dwarf",
-             "sheep": "sheep", "fish": "fish", "deer": "deer", "cacti": "cactus", "fungi": "fungus"}
-_NO_SINGULAR = ("ss", "us", "is", "ous", "ics", "ness", "sis", "ies_")
-
-
-def singular(word: str) -> str:
-    """Cheap English singular for matching (``dogs`` → ``dog``, ``puppies`` → ``puppy``)."""
-    w = word.lower()
-    if w in IRREGULAR:
-        return IRREGULAR[w]
-    if len(w) <= 3 or not w.endswith("s") or w.endswith(_NO_SINGULAR):
-        return w
-    if w.endswith("ies") and len(w) > 4:
-        return w[:-3] + "y"
-    if w.endswith(("ches", "shes", "xes", "sses", "zes")):
-        return w[:-2]
-    if w.endswith("oes") and len(w) > 4:
-        return w[:-2]
-    return w[:-1]
-
-
-def content_words(text: str) -> list[str]:
-    """Lower-case, singular content words of ``text`` (function words and quality words removed)."""
-    out = []
-    for m in WORD_RE.finditer(text.lower()):
-        w = m.group(0).strip(".'’-")
-        if not w or w in DETERMINERS or w in PREPOSITIONS or w in CONJUNCTIONS or w in AUX or w in FILLER:
-            continue
-        out.append(singular(w))
-    return out
-
-
-def head_noun(text: str) -> str:
-    """The last content word (English noun phrases end with their head)."""
-    words = content_words(text)
-    nouns = [w for w in words if w not in ADJECTIVES and not w.isdigit() and not _is_verb(w)]
-    return nouns[-1] if nouns else (words[-1] if words else "")
-
-
-# ------------------------------------------------------------------------------------------------
-# Syntax removal: produce a same-length "clean" string so spans map back to the prompt
-# ------------------------------------------------------------------------------------------------
-
-_NUM = r"-?\d+(?:\.\d+)?"
-_EXPLICIT_WEIGHT = re.compile(rf":\s*({_NUM})\s*(?=\))")
-_EDIT_STEP = re.compile(rf":\s*{_NUM}\s*(?=\])")
-_DANGLING_WEIGHT = re.compile(rf"(?<=[^\s\d:])\s*:\s*{_NUM}\s*(?=[,;\n)\]]|$)")
-_SEPARATOR_WORDS = re.compile(r"\b(BREAK|AND)\b")
-SEP = "\n"
-
-
-def _blank(chars: list[str], start: int, end: int, fill: str = " ") -> None:
-    for i in range(start, end):
-        chars[i] = fill
-
-
-def _clean(prompt: str) -> tuple[str, list[float], list[NetworkTag]]:
-    """Same-length copy of ``prompt`` with syntax blanked, and an attention weight per character."""
-    chars = list(prompt)
-    tags: list[NetworkTag] = []
-    for m in TAG_RE.finditer(prompt):
-        parts = m.group(2).split(":")
-        name = parts[0].strip()
-        weight = None
-        if len(parts) > 1:
-            try:
-                weight = float(parts[1])
-            except ValueError:
-                weight = None
-        if name:
-            tags.append(NetworkTag(m.group(1).lower(), name, weight, m.group(0), m.span()))
-        _blank(chars, m.start(), m.end(), SEP)
-    text = "".join(chars)
-    # escaped brackets are literal characters: blank them (they carry no attention)
-    for m in re.finditer(r"\\[()\[\]]", text):
-        _blank(chars, m.start(), m.end())
-    text = "".join(chars)
-    for m in _SEPARATOR_WORDS.finditer(text):
-        _blank(chars, m.start(), m.end(), SEP)
-    weights = [1.0] * len(chars)
-    # explicit weights and attention brackets, innermost first
-    stack: list[tuple[str, int]] = []
-    text = "".join(chars)
-    for i, ch in enumerate(text):
-        if ch in "([":
-            stack.append((ch, i))
-        elif ch in ")]" and stack:
-            opener, start = stack.pop()
-            if (opener, ch) not in (("(", ")"), ("[", "]")):
-                continue
-            inner = text[start + 1:i]
-            factor = 1.1 if opener == "(" else 1 / 1.1
-            if opener == "(":
-                m = re.search(rf":\s*({_NUM})\s*$", inner)
-                if m:
-                    factor = float(m.group(1))
-                    _blank(chars, start + 1 + m.start(), i)
-            else:
-                m = re.search(rf":\s*{_NUM}\s*$", inner)
-                if m:  # prompt editing step
-                    _blank(chars, start + 1 + m.start(), i)
-                    factor = 1.0
-                for j in range(start + 1, i):
-                    if chars[j] in "|:":
-                        chars[j] = SEP  # [a|b] alternation, [a:b:0.5] editing → separate concepts
-                        factor = 1.0
-            for j in range(start + 1, i):
-                weights[j] *= factor
-            chars[start] = " "
-            chars[i] = " "
-    # a weight left behind by an unbalanced bracket ("(castle:1.5"): not part of the concept
-    # (a digit before the colon keeps ratios and times such as "16:9" as written)
-    for m in _DANGLING_WEIGHT.finditer("".join(chars)):
-        _blank(chars, m.start(), m.end())
-    for i, ch in enumerate(chars):
-        if ch in "()[]{}":
-            chars[i] = " "
-    return "".join(chars), weights, tags
-
-
-# ------------------------------------------------------------------------------------------------
-# Chunking
-# ------------------------------------------------------------------------------------------------
-
-_SEGMENT_RE = re.compile(r"[^,;\n.!?|]+")
-_STYLE_OF = re.compile(r"\b(?:in\s+(?:the\s+|a\s+)?)?(?:art\s+)?style\s+of\s+(.+)$", re.I)
-_LOOKS_LIKE = re.compile(r"\b(?:that\s+)?(?:looks?|looking)\s+like\s+(?:an?\s+|the\s+)?(.+)$", re.I)
-_INSPIRED = re.compile(r"\binspired\s+by\s+(.+)$", re.I)
-_X_STYLE = re.compile(r"((?:[\w'’\-]+\s+){0,3}?[\w'’\-]+)[\s\-]+(?:art\s*style|style|aesthetic)\b", re.I)
-_BY_ARTIST = re.compile(r"\b(?:painting|drawing|art|artwork|illustration|photo|photograph|sketch|print|works?)?"
-                        r"\s*\bby\s+((?:(?:[A-Z][\w'’\-]*\.?|van|von|de|da|di|del|der|la|le)\s*){1,5})$")
-
-
-def _words(seg: str, base: int) -> list[tuple[str, int, int]]:
-    return [(m.group(0), base + m.start(), base + m.end()) for m in WORD_RE.finditer(seg)]
-
-
-def _is_quality(text: str) -> bool:
-    t = " ".join(text.lower().replace("_", " ").split())
-    if not t:
-        return False
-    if t in QUALITY_PHRASES or t.startswith(("score ", "source ", "rating ")):
-        return True
-    words = t.replace("-", " ").split()
-    return all(w in QUALITY_WORDS or w.isdigit() or re.fullmatch(r"\d+k", w) or w in ("of", "on", "in", "cg")
-               for w in words)
-
-
-def _style_kind(text: str) -> bool:
-    t = text.lower()
-    return t in MEDIUM_SET or any(t.endswith(" " + m) or t.startswith(m + " ") for m in ("painting", "art", "photo"))
+Word = tuple[str, int, int]  # text, start, end (in the prompt)
 
 
 class _Builder:
-    def __init__(self, prompt: str, clean: str, weights: list[float]) -> None:
-        self.prompt = prompt
+    def __init__(self, clean: str, weights: tuple[float, ...]) -> None:
         self.clean = clean
         self.weights = weights
         self.out: list[Concept] = []
         self.seen: set[str] = set()
 
-    def add(self, start: int, end: int, kind: str) -> None:
-        raw = self.clean[start:end]
-        text = " ".join(raw.replace("_", " ").split()).strip(" -'’\"").lower()
-        if not text:
-            return
-        words = content_words(text)
+    def add(self, words: list[Word], kind: str) -> None:
         if not words:
             return
-        if kind not in ("style", "quality") and _is_quality(text):
+        start, end = words[0][1], words[-1][2]
+        text = " ".join(self.clean[start:end].replace("_", " ").split()).strip(" -'’\"").lower()
+        if not text or not content_words(text):
+            return
+        if kind not in ("style", "quality") and grammar.is_quality(text):
             kind = "quality"
-        if kind == "subject":
-            if all(w in ADJECTIVES for w in words):
-                kind = "attribute"
-            elif len(words) == 1 and _is_verb(words[0]):
-                kind = "action"
-        key = f"{kind}:{text}"
-        if key in self.seen:
+        if kind == "subject" and all(w.lower() in ADJECTIVES for w, _, _ in words):
+            kind = "attribute"
+        if text in self.seen:
             return
-        self.seen.add(key)
-        w = max(self.weights[start:end]) if end > start else 1.0
-        self.out.append(Concept(text, kind, (start, end), round(w, 3), head_noun(text)))
+        self.seen.add(text)
+        weight = max(self.weights[start:end]) if end > start else 1.0
+        self.out.append(Concept(text, kind, (start, end), round(weight, 3), head_noun(text)))
 
 
-def _chunk_segment(b: _Builder, seg_start: int, seg_end: int) -> None:
-    seg = b.clean[seg_start:seg_end]
-    if not seg.strip():
+def _words(b: _Builder, start: int, end: int) -> list[Word]:
+    return [(m.group(0), start + m.start(), start + m.end()) for m in WORD_RE.finditer(b.clean[start:end])]
+
+
+def _lower(words: list[Word]) -> list[str]:
+    return [w.lower() for w, _, _ in words]
+
+
+def _strip_function(words: list[Word]) -> list[Word]:
+    while words and is_function_word(words[0][0]):
+        words = words[1:]
+    while words and is_function_word(words[-1][0]):
+        words = words[:-1]
+    return words
+
+
+def _style_split(words: list[Word]) -> tuple[list[Word], list[Word], list[Word]] | None:
+    """(before, style name, after) for the style phrases; None when there is none."""
+    low = _lower(words)
+    for i in range(len(words) - 1):
+        pair = (low[i], low[i + 1])
+        if pair in (("style", "of"), ("inspired", "by")) or (pair[1] == "like" and pair[0] in ("looks", "look",
+                                                                                                  "looking")):
+            name = _strip_function(words[i + 2:])
+            before = words[:i]
+            while before and (is_function_word(before[-1][0]) or before[-1][0].lower() in ("art", "that")):
+                before = before[:-1]
+            if name:
+                return before, name, []
+    for i, w in enumerate(low):
+        if w == "by" and 0 < len(words) - i - 1 <= 5 and all(
+                x[0][:1].isupper() or x[0].lower() in ("van", "von", "de", "da", "di", "del", "der", "la", "le")
+                for x in words[i + 1:]):
+            return words[:i], words[i + 1:], []
+    for i, w in enumerate(low):
+        if w in ("style", "aesthetic", "artstyle") and i > 0:
+            j = i
+            while j > 0 and i - j < 4 and not is_function_word(words[j - 1][0]):
+                j -= 1
+            name = [x for x in words[j:i] if x[0].lower() != "art"] or words[j:i]
+            if name:
+                return words[:j], name, words[i + 1:]
+    return None
+
+
+def _chunk_segment(b: _Builder, start: int, end: int, tag_style: bool) -> None:
+    words = _words(b, start, end)
+    if not words:
         return
-    whole = " ".join(seg.split())
-    if _is_quality(whole):
-        b.add(seg_start, seg_end, "quality")
+    if grammar.is_quality(b.clean[start:end]):
+        b.add(words, "quality")
         return
-    # style phrases consume their tail / head
-    for rx in (_STYLE_OF, _LOOKS_LIKE, _INSPIRED, _BY_ARTIST):
-        m = rx.search(seg)
-        if m and m.group(1).strip():
-            b.add(seg_start + m.start(1), seg_start + m.end(1), "style")
-            # the part before the phrase may still hold a medium word ("painting by X" → painting)
-            _chunk_segment(b, seg_start, seg_start + m.start())
-            return
-    m = _X_STYLE.search(seg)
-    if m:
-        # only the words after the last function word belong to the style name
-        words = _words(m.group(1), seg_start + m.start(1))
-        keep = []
-        for w, s, e in reversed(words):
-            lw = w.lower()
-            if lw in PREPOSITIONS or lw in DETERMINERS or lw in CONJUNCTIONS or lw in AUX:
-                break
-            keep.append((s, e))
-        if keep:
-            s, e = keep[-1][0], keep[0][1]
-            b.add(s, e, "style")
-            _chunk_segment(b, seg_start, s)
-            _chunk_segment(b, seg_start + m.end(), seg_end)
-            return
-    _chunk_words(b, _words(seg, seg_start))
+    split = _style_split(words)
+    if split:
+        before, name, after = split
+        b.add(name, "style")
+        for part in (before, after):
+            if part:
+                _chunk_segment(b, part[0][1], part[-1][2], tag_style)
+        return
+    if _is_tag(words, tag_style):
+        _add_phrase(b, _strip_function(words) or words, "subject")
+        return
+    _chunk_sentence(b, words)
 
 
-def _chunk_words(b: _Builder, words: list[tuple[str, int, int]]) -> None:
-    """Split a segment at prepositions, conjunctions, auxiliaries and new determiners."""
-    chunk: list[tuple[str, int, int]] = []
-    kind = "subject"
+def _is_tag(words: list[Word], tag_style: bool) -> bool:
+    """A segment that names one thing ("red panda", "rule of third composition", "looking at viewer")."""
+    if tag_style:
+        return len(words) <= TAG_STYLE_MAX_WORDS
+    low = _lower(words)
+    if len(words) > TAG_MAX_WORDS or any(w in DETERMINERS or w in AUX or w in CONJUNCTIONS or is_ed(w) for w in low):
+        return False
+    if any(is_ing(w) or (w in PREPOSITIONS and w != "of") for w in low[1:]):
+        return is_ing(low[0]) and not any(is_ing(w) for w in low[1:])  # a pose tag: "looking at viewer"
+    return not any(is_finite_verb(w, p) for p, w in itertools.pairwise(low))
+
+
+def _add_phrase(b: _Builder, words: list[Word], kind: str, prep: str = "") -> None:
+    """Add a noun phrase: a medium head makes it a style; a leading medium word is split off."""
+    words = [w for w in words if w[0].lower() not in SIZE_WORDS] or words
+    low = _lower(words)
+    if low[-1] in MEDIUM_HEADS or " ".join(low) in MEDIUM_PHRASES:
+        b.add(words, "style")
+        return
+    head = head_noun(" ".join(low))
+    if kind == "subject" and ((head in PLACE_WORDS and prep in SETTING_PREPS) or head in TIME_WORDS
+                              or head in ("background", "backdrop", "scenery", "landscape")):
+        kind = "setting"
+    b.add(words, kind)
+
+
+def _is_verb(w: str, prev: str, nxt: str) -> bool:
+    """``w`` (after ``prev``, before ``nxt``; lower case) ends the noun phrase before it."""
+    noun_follows = bool(nxt) and not is_function_word(nxt) and not is_ing(nxt) and not is_ed(nxt)
+    if is_ing(w):
+        return not (noun_follows and (w in GERUND_MODIFIERS or prev in ADJECTIVES or not prev))
+    if is_ed(w):
+        return not noun_follows
+    return bool(prev) and is_finite_verb(w, prev)
+
+
+def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
+    """Split a sentence into noun phrases at function words, verbs and adverbs."""
+    chunk: list[Word] = []
     prep = ""
-
-    def flush() -> None:
-        nonlocal chunk, kind
-        # medium words inside a chunk become their own style concept ("watercolor fox" → watercolor + fox)
-        i = 0
-        rest: list[tuple[str, int, int]] = []
-        while i < len(chunk):
-            matched = 0
-            for n in (3, 2, 1):
-                if i + n <= len(chunk):
-                    phrase = " ".join(w.lower() for w, _, _ in chunk[i:i + n])
-                    if phrase in MEDIUM_SET:
-                        matched = n
-                        break
-            if matched:
-                b.add(chunk[i][1], chunk[i + matched - 1][2], "style")
-                i += matched
-            else:
-                rest.append(chunk[i])
-                i += 1
-        if rest:
-            k = kind
-            head = head_noun(" ".join(w for w, _, _ in rest))
-            if k == "subject" and ((head in PLACE_WORDS and prep in SETTING_PREPS) or head in TIME_WORDS
-                                   or head in ("background", "backdrop", "scenery", "landscape")):
-                k = "setting"
-            b.add(rest[0][1], rest[-1][2], k)
-        chunk = []
-        kind = "subject"
-
-    for k, (w, s, e) in enumerate(words):
-        lw = w.lower()
-        if lw in ("and", "or") and chunk and all(x.lower() in ADJECTIVES for x, _, _ in chunk) and \
-                k + 1 < len(words) and words[k + 1][0].lower() in ADJECTIVES:
-            continue  # "orange and white cat": coordinated adjectives stay with their noun
-        if lw in PREPOSITIONS or lw in CONJUNCTIONS or lw in AUX:
-            if lw == "of" and chunk and " ".join(x.lower() for x, _, _ in chunk) in MEDIUM_SET:
-                flush()  # "a watercolor painting of a fox": the medium, then the subject
-            else:
-                flush()
-            prep = lw if lw in PREPOSITIONS else prep if lw in ("and", "or") else ""
+    low = _lower(words)
+    i = 0
+    while i < len(words):
+        w = low[i]
+        nxt = low[i + 1] if i + 1 < len(words) else ""
+        prev = chunk[-1][0].lower() if chunk else ""
+        if w in ("and", "or") and chunk and all(x in ADJECTIVES for x in _lower(chunk)) and nxt in ADJECTIVES:
+            chunk.append(words[i])  # "orange and white cat": coordinated adjectives stay with their noun
+        elif w in ("of", "de", "del", "la") and prev and words[i - 1][0][:1].isupper() and \
+                words[i + 1 if nxt else i][0][:1].isupper():
+            chunk.append(words[i])  # a name: "Statue of Liberty", "Arc de Triomphe"
+        elif is_adverb(w) and (not nxt or is_function_word(nxt) or is_ing(nxt) or is_ed(nxt)):
+            if not (is_ing(nxt) or is_ed(nxt)):
+                _flush(b, chunk, w, prep)
+                chunk = []
+        elif not chunk and i and low[i - 1] in AUX and (not nxt or is_function_word(nxt)):
+            pass  # a predicate ("is empty", "are visible"): said of a concept, not one
+        elif ((chunk or is_ing(w) or is_ed(w)) and _is_verb(w, prev, nxt)) or (
+                i and low[i - 1] == "to" and w in VERBS):
+            _flush(b, chunk, w, prep)  # "a man | riding a horse", "a car | parked on a lawn"
+            chunk, prep = [], ""
+            i = _verb_phrase(b, words, i)
             continue
-        if lw in DETERMINERS or lw in FILLER:
-            if chunk and _is_verb(chunk[-1][0]):
-                flush()  # "surfer riding | a wave"
-            continue
-        if len(chunk) >= 2 and _is_verb(chunk[-1][0]) and not _is_verb(w):
-            flush()  # "giraffe eating | leaves"
-        chunk.append((w, s, e))
-    flush()
+        elif is_function_word(w):
+            _flush(b, chunk, w, prep)
+            chunk = []
+            if w in PREPOSITIONS or not (w in DETERMINERS or w in FILLER or w in ("and", "or")):
+                prep = w if w in PREPOSITIONS else ""
+        else:
+            chunk.append(words[i])
+        i += 1
+    _flush(b, chunk, "", prep)
 
 
-NOT_VERBS = _wordset("""
-building buildings painting paintings ceiling king ring rings morning evening clothing wedding pudding string
-strings wing wings thing things spring swing sing sling sibling icing frosting awning railing lightning
-nothing something anything everything bedding stuffing sapling viking darling dumpling duckling ceiling
-landing parking clearing dressing topping""")
+def _verb_phrase(b: _Builder, words: list[Word], i: int) -> int:
+    """Consume a verb and its particles ("looking down"); an action concept only when it has some."""
+    j = i + 1
+    while j < len(words) and words[j][0].lower() in PARTICLES and (
+            j + 1 == len(words) or is_function_word(words[j + 1][0])):
+        j += 1
+    if j > i + 1 or LONE_ACTIONS:
+        b.add(words[i:j], "action")
+    return j
 
 
-def _is_verb(word: str) -> bool:
-    w = word.lower()
-    return len(w) > 4 and w.endswith("ing") and w not in NOT_VERBS
+def _flush(b: _Builder, chunk: list[Word], nxt: str, prep: str) -> None:
+    if not chunk:
+        return
+    low = _lower(chunk)
+    if nxt == "of" and low[-1] in PARTITIVES:
+        chunk = [w for w in chunk if w[0].lower() not in PARTITIVES and w[0].lower() not in ADJECTIVES]
+        if not chunk:
+            return  # "a group of", "in front of": the frame of the next noun phrase
+    if len(chunk) == 1 and singular(chunk[0][0]) in GENERIC_NOUNS:
+        return  # "in the background", "in his hand"
+    _add_phrase(b, chunk, "subject", prep)
 
 
 def parse_prompt(prompt: str) -> ParsedPrompt:
-    """Parse a prompt into concepts and existing extra-network tags (deterministic)."""
+    """Parse a prompt into concepts and existing extra-network tags (deterministic, bounded work)."""
     prompt = prompt or ""
-    clean, weights, tags = _clean(prompt)
-    b = _Builder(prompt, clean, weights)
-    for m in _SEGMENT_RE.finditer(clean):
-        _chunk_segment(b, m.start(), m.end())
+    blanked = grammar.blank_syntax(prompt)
+    b = _Builder(blanked.text, blanked.weights)
+    tag_style = grammar.is_tag_style(prompt, blanked=blanked)
+    for seg in grammar.segments(prompt, blanked=blanked):
+        _chunk_segment(b, seg.span[0], seg.span[1], tag_style)
     concepts = sorted(b.out, key=lambda c: c.span)
-    return ParsedPrompt(prompt, tuple(concepts), tuple(tags))
+    return ParsedPrompt(prompt, tuple(concepts), blanked.tags)
 
 
 def split_concepts(prompt: str) -> list[Concept]:

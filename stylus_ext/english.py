@@ -39,7 +39,7 @@ is are was were be been being am has have had having do does did can could will 
 must shall 's 're getting get gets got appears appear seems seem looks look
 """)
 FILLER = _wordset("very just also really quite together all both much several few various "
-                  "different other same own such about")
+                  "different other same own such about ready visible able")
 #: Size adjectives: no concept of their own and no part of one ("a large dog" → "dog").
 SIZE_WORDS = _wordset("large big huge small")
 #: Words after a verb that belong to it ("looking down", "knocked over").
@@ -49,8 +49,14 @@ PARTITIVES = _wordset("""
 group groups bunch bunches couple pair pairs lot lots set sets herd herds flock flocks pile piles stack
 stacks row rows line lines number variety assortment collection crowd slice slices piece pieces plate
 plates bowl bowls cup cups glass box boxes bag bags basket tray trays view views picture pictures photo
-photos image images shot shots close closeup close-up display kind kinds type types full filled made
-front top middle side sides edge back center centre bottom corner end rest part inside outside
+photos photograph photographs portrait portraits image images shot shots close closeup close-up display
+kind kinds type types full filled made front top middle side sides edge back center centre bottom corner
+end rest part inside outside
+""")
+#: A noun phrase of only one of these is no concept ("the background", "in the air", "in his hand").
+GENERIC_NOUNS = _wordset("""
+guy guys lady ladies someone somebody something adult adults background foreground air side sides ground
+distance left right back front middle top bottom close picture image mouth head face hand hands
 """)
 ADJECTIVES = _wordset("""
 red orange yellow green blue purple violet pink brown black white gray grey silver golden gold beige teal

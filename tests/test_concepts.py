@@ -98,4 +98,4 @@ def test_a_weight_left_by_an_unbalanced_bracket_is_not_a_concept():
     from stylus_ext.concepts import parse_prompt
 
     assert [c.text for c in parse_prompt("(castle:1.5, tree").concepts] == ["castle", "tree"]
-    assert [c.text for c in parse_prompt("ratio 16:9 poster").concepts] == ["ratio 16:9", "poster"]
+    assert [c.text for c in parse_prompt("ratio 16:9 poster").concepts] == ["ratio 16:9 poster"]  # one tag

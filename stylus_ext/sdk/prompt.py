@@ -174,7 +174,7 @@ def blank_syntax(prompt: str | None) -> Blanked:
     for m in list(_DANGLING_WEIGHT.finditer("".join(chars))):
         _fill(chars, m.start(), m.end())
     text = "".join(chars).translate(_BRACKETS)
-    return Blanked(text, tuple(round(w, 4) for w in weights), tuple(tags))
+    return Blanked(text, tuple(weights), tuple(tags))
 
 
 _BRACKETS = str.maketrans({c: " " for c in "()[]{}<>\\"})
@@ -221,13 +221,13 @@ def clean_prompt(prompt: str | None) -> str:
 _TAG_MARKERS = re.compile(r"\b(?:score_\d|source_[a-z]+|\d+(?:girl|boy)s?)\b", re.I)
 
 
-def is_tag_style(prompt: str | None) -> bool:
+def is_tag_style(prompt: str | None, *, blanked: Blanked | None = None) -> bool:
     """True for community tag prompts (``1girl, long hair, beach``), False for sentences/captions.
 
     Tag style: danbooru markers (``score_9``, ``source_anime``, ``1girl``), or three or more segments
     that are short (≤ 3 words on average, none longer than 6).
     """
-    parts = segments(prompt)
+    parts = segments(prompt, blanked=blanked)
     if any(_TAG_MARKERS.search(s.text) for s in parts):
         return True
     if len(parts) < 3:
