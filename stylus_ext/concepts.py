@@ -118,8 +118,8 @@ class _Builder:
             return
         start, end = words[0][1], words[-1][2]
         text = " ".join(self.clean[start:end].replace("_", " ").split()).strip(" -'’\"").lower()
-        if not text or not content_words(text):
-            return
+        if not text or all(_is_number(w) for w in content_words(text)):
+            return  # nothing, or a number left by broken weight syntax ("(1.2)")
         if kind not in ("style", "quality") and grammar.is_quality(text):
             kind = "quality"
         if kind == "subject" and all(w.lower() in ADJECTIVES for w, _, _ in words):
@@ -129,6 +129,10 @@ class _Builder:
         self.seen.add(text)
         weight = max(self.weights[start:end]) if end > start else 1.0
         self.out.append(Concept(text, kind, (start, end), round(weight, 3), head_noun(text)))
+
+
+def _is_number(word: str) -> bool:
+    return word.replace(".", "").replace("-", "").isdigit()
 
 
 def _words(b: _Builder, start: int, end: int) -> list[Word]:
@@ -274,8 +278,8 @@ def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
 def _verb_phrase(b: _Builder, words: list[Word], i: int) -> int:
     """Consume a verb and its particles ("looking down"); an action concept only when it has some."""
     j = i + 1
-    while j < len(words) and words[j][0].lower() in PARTICLES and (
-            j + 1 == len(words) or is_function_word(words[j + 1][0])):
+    while j < len(words) and words[j][0].lower() in PARTICLES and (  # "down" in "walking down a road": no
+            j + 1 == len(words) or words[j + 1][0].lower() in PREPOSITIONS or words[j + 1][0].lower() in CONJUNCTIONS):
         j += 1
     if j > i + 1 or LONE_ACTIONS:
         b.add(words[i:j], "action")

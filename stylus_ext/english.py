@@ -194,7 +194,7 @@ def is_finite_verb(word: str, previous: str) -> bool:
     if w == base:  # "giraffes stand", "people sit": a plural subject
         p = previous.lower()
         return singular(p) != p
-    return not w.endswith("s") or not previous.lower().endswith("s")
+    return not w.endswith("s") or singular(previous) == previous.lower()  # "bus sits": a singular subject
 
 
 def head_noun(text: str) -> str:

@@ -99,3 +99,33 @@ def test_a_weight_left_by_an_unbalanced_bracket_is_not_a_concept():
 
     assert [c.text for c in parse_prompt("(castle:1.5, tree").concepts] == ["castle", "tree"]
     assert [c.text for c in parse_prompt("ratio 16:9 poster").concepts] == ["ratio 16:9 poster"]  # one tag
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("1girl, looking at viewer, rule of third composition, hand on hip",
+     ["1girl", "looking at viewer", "rule of third composition", "hand on hip"]),
+    ("a red panda wearing a silk kimono in an autumn forest, ink wash painting",
+     ["red panda", "silk kimono", "autumn forest", "ink wash painting"]),
+    ("a gothic cathedral at night", ["gothic cathedral", "night"]),
+    ("two large dogs playing in the snow", ["dogs", "snow"]),
+    ("a group of skiers in front of a ski lodge", ["skiers", "ski lodge"]),
+    ("the Statue of Liberty next to the Arc de Triomphe", ["statue of liberty", "arc de triomphe"]),
+    ("a black bear walking down a gravel road", ["black bear", "gravel road"]),
+    ("a car parked on a grassy lawn", ["car", "grassy lawn"]),
+    ("a bus sits outside a red brick building", ["bus", "red brick building"]),
+    ("a dining table in a cozy living room", ["dining table", "cozy living room"]),
+])
+def test_multi_word_concepts_stay_whole(prompt, expected):
+    assert [c.text for c in parse_prompt(prompt).topical] == expected
+
+
+def test_tag_kinds_and_weights():
+    by = {c.text: c for c in parse_prompt("(ink wash painting:1.2), red panda, (masterpiece:1.3), night sky").concepts}
+    assert by["ink wash painting"].kind == "style" and by["ink wash painting"].weight == pytest.approx(1.2)
+    assert by["red panda"].kind == "subject" and by["masterpiece"].kind == "quality"
+    assert by["night sky"].weight == 1.0
+
+
+def test_verb_with_particle_is_an_action():
+    k = kinds("a bald man looking down at his phone")
+    assert k.get("looking down") == "action" and "bald man" in k and "phone" in k

@@ -1,0 +1,41 @@
+"""Hostile 100 KB prompts finish (the splitter's work is bounded; their speed ratio is a benchmark figure:
+benchmarks/bench_concepts.py prints the 100 KB / 1 KB time per shape)."""
+
+from __future__ import annotations
+
+import pytest
+
+from stylus_ext.concepts import parse_prompt
+from stylus_ext.sdk import prompt as grammar
+
+N = 100_000
+HOSTILE = {
+    "pixel art + dashes": "pixel art " + "-" * N,  # the ReDoS of issue 12 (_X_STYLE): 393 s at 1,600 dashes
+    "style + dashes": "a " + "x-" * (N // 2) + " style",
+    "deep brackets": "(" * (N // 2) + "x" + ")" * (N // 2),
+    "unbalanced brackets": "([" * (N // 2),
+    "commas": "," * N,
+    "tag commas": "a, " * (N // 3),
+    "by + capitals": "painting by " + "A" * N + "#",
+    "unclosed tags": "<lora:" * (N // 6),
+    "colons": "(x" + ":" * N + "1.2)",
+    "underscores": "__a" * (N // 3),
+    "spaces before a weight": "castle" + " " * N + ":1.5",
+    "one long word": "a" * N,
+    "sentences": "a red cat sitting on the mat in the style of Van Gogh. " * (N // 55),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_prompts_finish(name):
+    prompt = HOSTILE[name]
+    assert len(prompt) >= 0.9 * N
+    parsed = parse_prompt(prompt)
+    assert all(c.span[1] <= grammar.MAX_PROMPT_CHARS for c in parsed.concepts)
+    grammar.strip_syntax(prompt)
+    grammar.is_tag_style(prompt)
+    grammar.sanitize(prompt)
+
+
+def test_the_redos_prompt_still_reads_its_style():
+    assert "pixel art" in [c.text for c in parse_prompt("pixel art " + "-" * 1_600).concepts]
