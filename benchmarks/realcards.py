@@ -1,0 +1,103 @@
+"""Shared parts of the real-card benchmark and the retriever fit: data sets, catalog, metrics.
+
+The data sets are built outside the repository by ``../shared/eval`` (see its README): the card dump
+has no licence, so nothing read here is ever written into the repository — only aggregate figures
+are printed. Folders: ``$STYLUS_EVAL_DIR/recover`` (``build_dev_set.py`` output) and
+``$STYLUS_EVAL_DIR/silver`` (``build_silver_set.py`` output), or pass them explicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_dir(kind: str) -> Path:
+    base = os.environ.get("STYLUS_EVAL_DIR") or str(ROOT.parent / "evaldata")
+    return Path(base) / kind
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def half(key: str) -> str:
+    """'fit' or 'dev': a stable hash split (silver has no split of its own)."""
+    return "fit" if hashlib.sha1(key.encode()).digest()[0] % 2 == 0 else "dev"
+
+
+def silver_rows(silver_dir: Path, part: str = "dev") -> list[dict[str, Any]]:
+    rows = read_jsonl(silver_dir / "silver.jsonl")
+    return [r for r in rows if part == "all" or half(f"{r['source']}-{r['row']}") == part]
+
+
+def ensure_catalog(cards_dir: Path, catalog: Path, *, quiet: bool = True) -> Path:
+    """Build the catalogue the product's way: ``stylus import-cards`` then ``stylus index``."""
+    run = [sys.executable, "-m", "stylus_ext", "--catalog", str(catalog)]
+    out = subprocess.DEVNULL if quiet else None
+    if not catalog.exists():
+        subprocess.run([*run, "import-cards", str(cards_dir)], check=True, stdout=out)
+    subprocess.run([*run, "index"], check=True, stdout=out)
+    return catalog
+
+
+def model_ids(adapters: Iterable[Any]) -> list[int]:
+    """Civitai model ids of ranked adapters, first occurrence only (versions of one model = one)."""
+    seen: dict[int, None] = {}
+    for a in adapters:
+        mid = a.card.civitai_model_id
+        if mid is not None and mid not in seen:
+            seen[mid] = None
+    return list(seen)
+
+
+def rank_of(truth: int, ranked: Sequence[int]) -> int | None:
+    try:
+        return ranked.index(truth) + 1
+    except ValueError:
+        return None
+
+
+class RankStats:
+    """R@1/10/150 and MRR@150 of one group of queries."""
+
+    def __init__(self) -> None:
+        self.ranks: list[int | None] = []
+
+    def add(self, rank: int | None) -> None:
+        self.ranks.append(rank)
+
+    def row(self) -> dict[str, float]:
+        n = max(1, len(self.ranks))
+        hit = lambda k: sum(1 for r in self.ranks if r is not None and r <= k) / n  # noqa: E731
+        mrr = sum(1 / r for r in self.ranks if r is not None and r <= 150) / n
+        return {"n": len(self.ranks), "R@1": hit(1), "R@10": hit(10), "R@150": hit(150), "MRR": mrr}
+
+
+def effective_count(picks: Iterable[int]) -> float:
+    """Effective LoRA Count: exp(entropy) of the pick distribution (CARLoS)."""
+    counts = Counter(picks)
+    total = sum(counts.values())
+    if not total:
+        return 0.0
+    return math.exp(-sum(c / total * math.log(c / total) for c in counts.values()))
+
+
+def table(rows: list[tuple[str, dict[str, float]]], cols: Sequence[str]) -> str:
+    head = f"{'':28s}" + "".join(f"{c:>9s}" for c in cols)
+    lines = [head]
+    for name, row in rows:
+        cells = "".join(f"{row[c]:9.3f}" if isinstance(row[c], float) else f"{row[c]:9d}" for c in cols)
+        lines.append(f"{name:28s}{cells}")
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""The retriever's learned fusion: per-candidate features → one fitted logistic score.
+
+A candidate pool (the union of the best few hundred by dense cosine and by BM25 over the card text,
+the example prompts and the title) is described by :data:`FEATURES`, all relative to the query so a
+weight means the same on any catalogue: the dense cosine and its gap to the pool's best, each
+field's BM25 as a share of the field's best and as a rank, how much of the query the title and tags
+cover (and how much of the title the query covers), the prompt's style (community tags or a
+caption) crossed with the main signals, and how much text the card has.
+
+The weights are fitted, not hand-set: ``benchmarks/fit_retriever.py`` fits a logistic regression
+(scikit-learn) on the real-card train queries (a card's own example prompt, trigger words and name
+removed → that card) and writes ``stylus_ext/data/ranker.json``, which ships with the package. The
+score is the model's probability that the candidate is the adapter the prompt asks for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+LEX_FIELDS = ("title", "tags", "triggers", "description", "examples", "training", "all")
+FEATURES: tuple[str, ...] = (
+    "dense", "dense_gap", "dense_rank",
+    *(f"{f}_rel" for f in LEX_FIELDS), *(f"{f}_log" for f in LEX_FIELDS),
+    "all_rank", "examples_rank", "title_cover", "title_precision", "tags_cover",
+    "tagstyle", "tag_x_dense", "tag_x_examples", "tag_x_all", "tag_x_title",
+    "len_examples", "len_description", "len_tags", "no_text",
+)
+MODEL_PATH = Path(__file__).with_name("data") / "ranker.json"
+
+
+@dataclass(frozen=True)
+class Ranker:
+    """A linear model over :data:`FEATURES`: ``sigmoid(features @ coef + intercept)``."""
+
+    coef: np.ndarray
+    intercept: float
+    info: dict
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        z = features @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Ranker:
+        names = data["features"]
+        weights = dict(zip(names, data["coef"], strict=True))
+        coef = np.array([weights.get(f, 0.0) for f in FEATURES], dtype=np.float64)
+        return cls(coef, float(data["intercept"]), {k: v for k, v in data.items() if k not in ("coef",)})
+
+
+@cache
+def default_ranker() -> Ranker:
+    """The shipped model (``stylus_ext/data/ranker.json``)."""
+    return Ranker.from_dict(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+
+
+def _rel(values: np.ndarray) -> np.ndarray:
+    top = float(values.max()) if values.size else 0.0
+    return values / top if top > 0 else np.zeros_like(values)
+
+
+def _rank_feature(values: np.ndarray, all_values: np.ndarray | None = None) -> np.ndarray:
+    """1 for the best, falling as 1/log2(rank + 2) (0 where the value is 0)."""
+    ref = values if all_values is None else all_values
+    ordered = np.sort(ref)[::-1]
+    # rank = how many reference values beat this one
+    ranks = np.searchsorted(-ordered, -values, side="left")
+    out = 1.0 / np.log2(ranks + 2.0)
+    return np.where(values > 0, out, 0.0)
+
+
+def candidate_features(*, sims: np.ndarray, lex: dict[str, np.ndarray], lex_all: dict[str, np.ndarray],
+                       title_hits: np.ndarray, tags_hits: np.ndarray, title_len: np.ndarray,
+                       lengths: dict[str, np.ndarray], n_terms: int, tag_style: bool) -> np.ndarray:
+    """The feature matrix (pool size × len(FEATURES)) in :data:`FEATURES` order.
+
+    ``sims``: dense cosine per pool candidate (0 when there is no index); ``lex[f]``: BM25 of field
+    ``f`` per candidate; ``lex_all[f]``: that field's BM25 over every allowed adapter (for ranks);
+    ``title_hits``/``tags_hits``: distinct query terms found in the title / tags; ``title_len``:
+    terms in the title; ``lengths[f]``: terms in field ``f``.
+    """
+    n = len(sims)
+    has_dense = bool(np.any(sims))
+    dense_gap = sims - float(sims.max()) if has_dense else np.zeros(n)
+    cols: dict[str, np.ndarray] = {
+        "dense": sims,
+        "dense_gap": dense_gap,
+        "dense_rank": _rank_feature(sims) if has_dense else np.zeros(n),
+    }
+    for f in LEX_FIELDS:
+        cols[f"{f}_rel"] = _rel(lex[f])
+        cols[f"{f}_log"] = np.log1p(lex[f])
+    cols["all_rank"] = _rank_feature(lex["all"], lex_all.get("all"))
+    cols["examples_rank"] = _rank_feature(lex["examples"], lex_all.get("examples"))
+    terms = max(1, n_terms)
+    cols["title_cover"] = title_hits / terms
+    cols["title_precision"] = np.minimum(1.0, title_hits / np.maximum(title_len, 1.0))
+    cols["tags_cover"] = tags_hits / terms
+    tag = 1.0 if tag_style else 0.0
+    cols["tagstyle"] = np.full(n, tag)
+    cols["tag_x_dense"] = tag * sims
+    cols["tag_x_examples"] = tag * cols["examples_rel"]
+    cols["tag_x_all"] = tag * cols["all_rel"]
+    cols["tag_x_title"] = tag * cols["title_rel"]
+    cols["len_examples"] = np.log1p(lengths["examples"]) / math.log(1000)
+    cols["len_description"] = np.log1p(lengths["description"]) / math.log(1000)
+    cols["len_tags"] = np.log1p(lengths["tags"]) / math.log(100)
+    cols["no_text"] = (lengths["all"] <= 2).astype(np.float64)
+    return np.column_stack([np.asarray(cols[f], dtype=np.float64) for f in FEATURES])
