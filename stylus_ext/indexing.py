@@ -115,7 +115,7 @@ def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.R
     if report.refiner is None:
         report.refiner = catalog.get_meta("refiner")
 
-    lexical.ensure_fts(catalog, rebuild=True)
+    lexical.ensure_index(catalog)
 
     enc: sdk.Encoder = plugins.create("encoder", encoder) if isinstance(encoder, str) else encoder
     adapters = catalog.adapters()

@@ -52,7 +52,7 @@ def collect(catalog: Any) -> dict[str, Any]:
         "refiner": refiner,
         "encoder": (meta or {}).get("encoder"),
         "index": index,
-        "lexical_index": lexical.has_fts(catalog),
+        "lexical_index": lexical.has_index(catalog),
         "problems": len(catalog.problems()),
     }
 
