@@ -7,6 +7,8 @@
 - ``GET /stylus/v1/catalog?q=&limit=`` → catalog state and adapters.
 
 Handlers take and return plain dicts (no pydantic models: the WebUI has pydantic v1, Forge v2).
+A malformed body is HTTP 400; an option with an invalid value (``"mask": "bogus"``, a NaN
+strength, an unknown composer or base model) is HTTP 422 naming the field — never a silent default.
 """
 
 from __future__ import annotations
@@ -22,17 +24,61 @@ MAX_IMAGES = 64
 
 
 class BadRequest(ValueError):
-    pass
+    """A malformed body (HTTP 400)."""
+
+    status = 400
+
+
+class InvalidField(BadRequest):
+    """A field with a value it cannot take (HTTP 422, the field named)."""
+
+    status = 422
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f'"{name}": {message}')
+        self.field = name
+
+
+_INVALID = object()
+_INTEGERS = ("max_adapters", "mask_seed")
+
+
+def _check(control: controls.Control, value: Any, composers: list[str]) -> None:
+    """Raise :class:`InvalidField` unless ``value`` is one ``control`` accepts as it is."""
+    shown = repr(value)[:60]
+    if control.kind == "checkbox":
+        ok, want = controls._bool(value, _INVALID) is not _INVALID, "true or false"  # type: ignore[arg-type]
+    elif control.name in _INTEGERS or control.kind == "number":
+        ok = controls._int(value, _INVALID, control) is not _INVALID  # type: ignore[arg-type]
+        want = f"an integer from {control.minimum:g} to {control.maximum:g}"
+    elif control.kind == "slider":
+        ok = controls._float(value, _INVALID, control) is not _INVALID  # type: ignore[arg-type]
+        want = f"a number from {control.minimum:g} to {control.maximum:g}"
+    elif not control.choices and control.name != "composer":
+        return  # free text: the reader takes it as it is
+    else:
+        choices = list(composers) if control.name == "composer" else list(control.choices)
+        ok = (control.name == "composer" and value in ("", "default")) or \
+            (bool(choices) and controls._choice(value, _INVALID, choices) is not _INVALID)  # type: ignore[arg-type]
+        want = "one of " + ", ".join(repr(c) for c in (["default", *choices] if control.name == "composer"
+                                                         else choices))
+    if not ok:
+        raise InvalidField(control.name, f"{shown} is not valid; expected {want}")
 
 
 def _options(body: Mapping[str, Any], runtime: Runtime) -> controls.RunOptions:
-    known = {c.name for c in controls.CONTROLS}
-    named = {k: v for k, v in body.items() if k in known}
-    return controls.read([named], runtime.default_options(), composers=runtime.composer_names())
+    composers = runtime.composer_names()
+    named = {}
+    for control in controls.CONTROLS:
+        if body.get(control.name) is not None:
+            _check(control, body[control.name], composers)
+            named[control.name] = body[control.name]
+    return controls.read([named], runtime.default_options(), composers=composers)
 
 
 def compose(body: Any, runtime: Runtime) -> dict[str, Any]:
-    """``POST /stylus/v1/compose``. Raises :class:`BadRequest` for invalid bodies."""
+    """``POST /stylus/v1/compose``. Raises :class:`BadRequest` (or :class:`InvalidField`) for
+    invalid bodies, before any work is done."""
     if not isinstance(body, Mapping):
         raise BadRequest('body must be a JSON object like {"prompt": "..."}')
     prompt = body.get("prompt")
@@ -87,6 +133,15 @@ def catalog(runtime: Runtime, q: str = "", limit: int = 100) -> dict[str, Any]:
     return out
 
 
+def _error_body(exc: BadRequest) -> dict[str, Any]:
+    """``{"error": ...}``, plus FastAPI's own 422 shape (``detail[].loc``) when a field is named."""
+    body: dict[str, Any] = {"error": str(exc)}
+    if isinstance(exc, InvalidField):
+        body["field"] = exc.field
+        body["detail"] = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
+    return body
+
+
 def register(app: Any, runtime_factory: Any = None) -> None:
     """Add the routes to the WebUI's FastAPI ``app`` (``on_app_started(demo, app)``)."""
     from fastapi import Body
@@ -100,7 +155,7 @@ def register(app: Any, runtime_factory: Any = None) -> None:
         try:
             return compose(body, factory())
         except BadRequest as exc:
-            return JSONResponse(status_code=400, content={"error": str(exc)})
+            return JSONResponse(status_code=exc.status, content=_error_body(exc))
 
     def catalog_route(q: str = "", limit: int = 100) -> Any:
         return catalog(factory(), q, limit)
