@@ -23,9 +23,10 @@ pytestmark = pytest.mark.a1111
 
 def test_read_positional_short_shifted_and_named() -> None:
     base = RunOptions()
-    full = controls.read(["all", 2, 0.5, False, "openai", "SDXL", True], base, composers=["offline", "openai"])
+    full = controls.read(["all", 2, 0.5, False, "openai", "SDXL", 1234], base, composers=["offline", "openai"])
     assert (full.mask, full.max_adapters, full.strength, full.add_triggers, full.composer, full.base_model,
-            full.allow_downloads) == ("all", 2, 0.5, False, "openai", "SDXL", True)
+            full.mask_seed) == ("all", 2, 0.5, False, "openai", "SDXL", 1234)
+    assert controls.read([None] * 6 + [True], base).mask_seed == -1, "an old client's allow_downloads: ignored"
     assert controls.read([], base) == base
     assert controls.read(["subsets"], base).mask == "subsets"
     # values that belong to another script (the API splice shifts them in): implausible → defaults
@@ -68,12 +69,16 @@ def test_infotext_settings_round_trip_and_garbage() -> None:
 def test_paste_callback_strips_only_stylus_tags() -> None:
     params = {"Stylus": "castle → medieval_castle:0.64", "Prompt": "a castle <lora:mine:1> <lora:medieval_castle:0.64>",
               "Hires prompt": "x <lora:medieval_castle:0.3>"}
-    infotext.on_infotext_pasted("", params)
+    infotext.on_infotext_pasted("", params)  # an older record (no "Stylus added"): only Stylus's tags go
     assert params["Prompt"] == "a castle <lora:mine:1>" and params["Hires prompt"] == "x"
     untouched = {"Prompt": "a <lora:medieval_castle:1>"}
     infotext.on_infotext_pasted("", untouched)
     assert untouched["Prompt"] == "a <lora:medieval_castle:1>"
-    assert infotext.remove_segment("a cat, ghibli style, anime background", "ghibli style, anime background") == "a cat"
+    exact = {"Stylus": "castle → medieval_castle:0.64", "Prompt": "an origami castle, origami, castle <lora:c:0.6>",
+             "Stylus added": ", castle <lora:c:0.6>", "Negative prompt": "blurry, lowres",
+             "Stylus added negative": ", lowres"}
+    infotext.on_infotext_pasted("", exact)
+    assert exact["Prompt"] == "an origami castle, origami" and exact["Negative prompt"] == "blurry"
 
 
 # -- settings -------------------------------------------------------------------------------
@@ -130,7 +135,8 @@ def test_backend_options_from_settings(plugins: Any) -> None:
 
 @pytest.fixture
 def rt(sample_catalog: Path, plugins: Any) -> runtime.Runtime:
-    data = {"stylus_catalog_path": str(sample_catalog), "stylus_auto_refresh": False}
+    data = {"stylus_catalog_path": str(sample_catalog), "stylus_auto_refresh": False,
+            "stylus_composer_offline_keep": "0"}  # keep every pick: glue tests, not the composer's calibration
     r = runtime.Runtime(opts=lambda: data, plugins=lambda: plugins)
     r.data = data  # type: ignore[attr-defined]
     yield r
@@ -300,16 +306,20 @@ def test_ui_builds_without_side_effects(webui: WebUI, sample_catalog: Path, plug
     assert not Path(sample_catalog).with_name("index").exists()
 
 
-def test_encoder_settings_reach_the_sdk(plugins: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_encoder_settings_reach_the_encoder_without_touching_the_environment(plugins: Any,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STYLUS_ENCODER_BATCH_SIZE", raising=False)
     monkeypatch.setattr(runtime, "_USER_ENV", frozenset())
+    before = dict(os.environ)
     r = runtime.Runtime(opts=lambda: {"stylus_encoder_transformers_batch_size": 8}, plugins=lambda: plugins)
-    assert r.apply_encoder_settings() == "transformers"
-    assert os.environ["STYLUS_ENCODER_BATCH_SIZE"] == "8"
-    assert plugins.create("encoder", "transformers").config["batch_size"] == 8
-    r2 = runtime.Runtime(opts=lambda: {}, plugins=lambda: plugins)
-    r2.apply_encoder_settings()
-    assert "STYLUS_ENCODER_BATCH_SIZE" not in os.environ
+    assert r.encoder_options() == ("transformers", {"batch_size": 8})
+    assert r.encoder().config["batch_size"] == 8
+    assert dict(os.environ) == before, "a threaded server must not share settings through os.environ"
+    assert plugins.create("encoder", "transformers").config["batch_size"] != 8
+    # a variable the user set before starting the WebUI wins over the setting
+    monkeypatch.setattr(runtime, "_USER_ENV", frozenset({"STYLUS_ENCODER_BATCH_SIZE"}))
+    assert runtime.Runtime(opts=lambda: {"stylus_encoder_transformers_batch_size": 8},
+                           plugins=lambda: plugins).encoder_options() == ("transformers", {})
 
 
 def test_callbacks_build_tab_settings_and_routes(webui: WebUI, sample_catalog: Path, plugins: Any,  # noqa: F811
@@ -377,7 +387,7 @@ def test_tab_refresh_streams_progress_then_the_final_status(rt: runtime.Runtime)
         polls = 0
         status = "idle"
 
-        def start(self, reason: str) -> bool:
+        def start(self, reason: str, *, force: bool = False) -> bool:
             self.status = "scanning 1 folder(s)"
             return True
 

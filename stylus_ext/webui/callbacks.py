@@ -35,6 +35,7 @@ def on_app_started(demo: Any, app: Any) -> None:
     rt = get_runtime()
     refresher = get_refresher()
     rt.on_missing_index = refresher.start
+    rt.refresh_error = lambda: refresher.last_error
     if rt.values().get("auto_refresh", True):
         refresher.maybe_refresh()
 

@@ -108,6 +108,26 @@ def checkpoint_family() -> str | None:
     return selected_checkpoint_family()
 
 
+def webui_root() -> str:
+    """The WebUI's data folder (``--data-dir``, default the WebUI folder), else the working folder."""
+    for module in ("modules.paths_internal", "modules.paths"):
+        value = getattr(sys.modules.get(module), "data_path", None)
+        if isinstance(value, str) and value:
+            return value
+    value = getattr(getattr(shared(), "cmd_opts", None), "data_dir", None)
+    return value if isinstance(value, str) and value else os.getcwd()
+
+
+def root_key(root: str | None = None) -> str:
+    """``<folder name>-<8 hex>``: a stable, readable key for one WebUI installation."""
+    import hashlib
+    import re
+
+    path = os.path.normcase(os.path.abspath(root or webui_root()))
+    name = re.sub(r"[^\w.-]+", "_", os.path.basename(path.rstrip(os.sep)) or "webui")[:40]
+    return f"{name}-{hashlib.sha1(path.encode('utf-8')).hexdigest()[:8]}"
+
+
 def lora_folders(extra: str = "") -> list[str]:
     """The WebUI's LoRA folders (``--lora-dir``, the LyCORIS back-compat folder) plus ``extra`` (``;``-separated)."""
     folders: list[str] = []

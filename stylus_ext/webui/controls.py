@@ -18,8 +18,12 @@ pos    name              values                                                 
 3      add_triggers      true | false                                            setting
 4      composer          "" / "default" or a composer name                       setting
 5      base_model        "auto" (loaded checkpoint) | "any" | SD1, SDXL, ...     "auto"
-6      allow_downloads   true | false (Civitai downloads, when available)        false
+6      mask_seed         -1 (each batch draws its set) or the seed to draw from  -1
 =====  ================  ======================================================  ==========
+
+Only adapters installed in this WebUI's LoRA folders are ever tagged (downloads are the CLI's
+``stylus download``). An unknown composer name is kept in ``extra["unknown_composer"]`` so the
+runtime can say so, instead of being silently replaced.
 
 ``alwayson_scripts: {"stylus (always on)": {"args": [true, ...same order...]}}`` — the first value
 switches it on (off by default).
@@ -31,8 +35,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from stylus_ext.sdk import basemodels
+
 MASKS = ("paper", "subsets", "all", "none")
-BASE_MODELS = ("auto", "any", "SD1", "SD2", "SDXL", "Pony", "Illustrious", "NoobAI", "Flux", "SD3")
+#: "auto" (the checkpoint's family), "any" (no filter), then every family of Civitai's table.
+BASE_MODELS = ("auto", "any", *basemodels.known_families(include_generic=False))
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,9 @@ CONTROLS: tuple[Control, ...] = (
     Control("composer", "Composer", "dropdown", info="Default: the one chosen in Settings → Stylus"),
     Control("base_model", "Base model filter", "dropdown", BASE_MODELS,
             info="auto: the loaded checkpoint's family"),
-    Control("allow_downloads", "Allow downloading chosen Civitai adapters", "checkbox"),
+    Control("mask_seed", "Adapter-set seed (-1: from each batch's first image)", "number", minimum=-1,
+            maximum=2**32 - 1, info="set by pasting an image's parameters back, so it regenerates alone "
+                                    "with the adapters it had"),
 )
 
 
@@ -72,7 +81,7 @@ class RunOptions:
     add_triggers: bool = True
     composer: str = ""  # "" = the settings' default composer
     base_model: str = "auto"
-    allow_downloads: bool = False
+    mask_seed: int = -1
     variant: str = "dropdown"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -150,21 +159,25 @@ def read(args: Sequence[Any], base: RunOptions, *, composers: Sequence[str] = ()
     else:
         values = args[:len(CONTROLS)] + [None] * (len(CONTROLS) - len(args))
     out: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(base.extra)
     for control, value in zip(CONTROLS, values, strict=True):
         current = getattr(base, control.name)
         if value is None:
             out[control.name] = current
         elif control.kind == "checkbox":
             out[control.name] = _bool(value, current)
-        elif control.name == "max_adapters":
+        elif control.name in ("max_adapters", "mask_seed"):
             out[control.name] = _int(value, current, control)
         elif control.kind == "slider":
             out[control.name] = _float(value, current, control)
         elif control.name == "composer":
             out[control.name] = "" if value in ("", "default") else _choice(value, current, composers)
+            if isinstance(value, str) and value.strip() and value not in ("", "default") and composers \
+                    and out[control.name] != value.strip() and value.strip().lower() not in map(str.lower, composers):
+                extra["unknown_composer"] = value.strip()
         else:
             out[control.name] = _choice(value, current, control.choices)
-    return replace(base, **out)
+    return replace(base, **out, extra=extra)
 
 
 def as_dict(options: RunOptions) -> dict[str, Any]:

@@ -18,6 +18,9 @@ from typing import Any
 from stylus_ext.webui import batching, controls, tags
 from stylus_ext.webui.runtime import PlanResult, Runtime
 
+#: The grid's (and the first gallery entry's) infotext: its prompt is the untagged main prompt and
+#: the WebUI's "Lora hashes" there are the last batch's, so it must not claim one image's adapters.
+GRID_NOTE = "images differ: each image's own parameters (PNG info) list its adapters; this summary is the grid's"
 STATE_ATTR = "stylus_state"
 REQUEST_ATTR = "stylus_request"
 
@@ -31,7 +34,8 @@ class RunState:
     hr_prompts: list[str] | None
     batch: batching.BatchPlan | None = None
     warnings: list[str] = field(default_factory=list)
-    late: int = 0
+    composer: str = ""  # the composer that ran (recorded, so a paste-back elsewhere reruns it)
+    originals: list[tuple[str, str]] = field(default_factory=list)  # (prompt, negative) before Stylus
 
     def describe(self, index: int) -> str | None:
         """``concept → name:weight; ...`` for image ``index`` (``none`` when it has no adapter)."""
@@ -46,7 +50,23 @@ class RunState:
     def settings_text(self) -> str:
         o = self.options
         return (f"mask={o.mask};max={o.max_adapters};strength={_num(o.strength)};"
-                f"triggers={int(o.add_triggers)};composer={o.composer or 'default'};base={o.base_model}")
+                f"triggers={int(o.add_triggers)};composer={self.composer or o.composer or 'default'};"
+                f"base={o.base_model}")
+
+    def differ(self) -> bool:
+        """Whether the images of this job have different adapter choices."""
+        return len({self.describe(i) for i in range(len(self.plans))}) > 1
+
+    def added(self, index: int, negative: bool = False) -> str | None:
+        """Exactly what Stylus appended to image ``index``'s prompt (or negative prompt): pasting
+        back strips that and nothing else. None when nothing was added or it is not a suffix."""
+        if not 0 <= index < len(self.plans) or self.plans[index] is None or index >= len(self.originals):
+            return None
+        before = self.originals[index][1 if negative else 0]
+        after = self.negatives[index] if negative else self.prompts[index]
+        if after == before or not after.startswith(before):
+            return None
+        return after[len(before):]
 
 
 def _num(value: float) -> str:
@@ -109,7 +129,10 @@ def prepare(p: Any, options: controls.RunOptions, runtime: Runtime, *, family: s
         return None
     negatives = list(getattr(p, "all_negative_prompts", None) or [""] * n)
     seeds = list(getattr(p, "all_seeds", None) or [0] * n)
-    result: PlanResult = runtime.plan_images(all_prompts, negatives, seeds, options, family=family)
+    bs = int(getattr(p, "batch_size", 1) or 1)
+    batch_size = bs if bs * int(getattr(p, "n_iter", 1) or 1) == n else 1
+    result: PlanResult = runtime.plan_images(all_prompts, negatives, seeds, options, family=family,
+                                             batch_size=batch_size)
     hr, hr_neg = _hires(p, n)
     new_prompts, new_negs, new_hr, new_hr_neg = [], [], [], []
     for i in range(n):
@@ -120,14 +143,15 @@ def prepare(p: Any, options: controls.RunOptions, runtime: Runtime, *, family: s
         new_hr.append(c)
         new_hr_neg.append(d)
     state = RunState(options=options, plans=list(result.plans), prompts=new_prompts, negatives=new_negs,
-                     hr_prompts=new_hr if hr else None, warnings=list(result.warnings))
+                     hr_prompts=new_hr if hr else None, warnings=list(result.warnings),
+                     composer=_composer_that_ran(result), originals=list(zip(all_prompts, negatives, strict=True)))
     keys = [(tags.lora_tags(new_prompts[i]), tags.lora_tags(new_hr[i] or "") if hr else ()) for i in range(n)]
     if len(set(keys)) > 1:
         if _can_rebatch(p, n):
             plan = batching.plan_batches(keys, int(p.batch_size))
             state.batch = plan
             if plan.changed:
-                for name in ("plans", "prompts", "negatives"):
+                for name in ("plans", "prompts", "negatives", "originals"):
                     setattr(state, name, plan.apply(getattr(state, name)))
                 if hr:
                     state.hr_prompts = plan.apply(new_hr)
@@ -181,11 +205,20 @@ def _record_infotext(p: Any, state: RunState) -> None:
         return
 
     def choices(**kw: Any) -> str | None:
+        if kw.get("use_main_prompt") and state.differ():
+            return GRID_NOTE
         i = _image_index(p, state, kw)
         return state.describe(i) if i is not None else None
 
+    def added(negative: bool) -> Any:
+        def value(**kw: Any) -> str | None:
+            i = None if kw.get("use_main_prompt") and state.differ() else _image_index(p, state, kw)
+            return state.added(i, negative) if i is not None else None
+
+        return value
+
     def seed(**kw: Any) -> int | None:
-        i = _image_index(p, state, kw)
+        i = None if kw.get("use_main_prompt") and state.differ() else _image_index(p, state, kw)
         if i is None or state.plans[i] is None:
             return None
         return int(state.plans[i].seed)
@@ -193,6 +226,13 @@ def _record_infotext(p: Any, state: RunState) -> None:
     params["Stylus"] = choices
     params["Stylus settings"] = state.settings_text()
     params["Stylus seed"] = seed
+    params["Stylus added"] = added(False)
+    params["Stylus added negative"] = added(True)
+
+
+def _composer_that_ran(result: PlanResult) -> str:
+    ran = {getattr(sel, "composer", "") for sel in result.selections.values()} - {"", "none"}
+    return ran.pop() if len(ran) == 1 else ""
 
 
 def _fix_hires_infotext(p: Any, state: RunState) -> None:
@@ -253,8 +293,9 @@ def apply_batch(p: Any, batch_number: int, prompts: list[str], runtime: Runtime)
                 negs[j] = new_neg
         if new_hr is not None:
             p.all_hr_prompts[i] = new_hr
+        if i < len(state.originals):
+            state.originals[i] = (prompt, neg)
         changed.append(i)
-        state.late += 1
     if changed and len({tags.lora_tags(x) for x in prompts}) > 1:
         comment(p, f"Stylus: batch {int(batch_number) + 1}: prompts were changed after Stylus planned the batches; "
                    "only the first image's adapters apply to this batch")

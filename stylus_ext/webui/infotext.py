@@ -4,9 +4,11 @@ Each image records ``Stylus: concept → adapter:weight; ...`` (or ``none``), ``
 mask=...;max=...;strength=...;triggers=...;composer=...;base=...`` and ``Stylus seed`` (the seed
 its adapter mask was drawn from). No secrets: composer options are not recorded.
 
-Pasting an image's parameters back restores the Stylus controls (and the "Script" dropdown, from the
-``Script: Stylus`` field) and removes the ``<lora:...>`` tags Stylus added from the pasted prompt,
-so generating again re-applies them once instead of duplicating them.
+Each image also records ``Stylus added`` (exactly the text the rewrite appended to its prompt) and
+``Stylus added negative``. Pasting an image's parameters back restores the Stylus controls (the
+"Script" dropdown from ``Script: Stylus``, the adapter-set seed from ``Stylus seed``) and strips
+exactly that appended text, so the user's prompt comes back byte for byte and generating again
+re-applies the adapters once instead of duplicating them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from stylus_ext.webui import controls, tags
 RECORD = "Stylus"
 SETTINGS = "Stylus settings"
 SEED = "Stylus seed"
+ADDED = "Stylus added"
+ADDED_NEGATIVE = "Stylus added negative"
 _KEYS = {"mask": "mask", "max": "max_adapters", "strength": "strength", "triggers": "add_triggers",
          "composer": "composer", "base": "base_model"}
 
@@ -87,7 +91,22 @@ def _enabled_from(params: Mapping[str, Any]) -> bool | None:
     return params.get("Script") != "Stylus"
 
 
+def _mask_seed_from(params: Mapping[str, Any]) -> int | None:
+    """The image's ``Stylus seed`` when it differs from its own seed (its batch's set was drawn from
+    another image's seed): regenerating it alone then gives the same adapters. Else -1."""
+    if SETTINGS not in params:
+        return None
+    try:
+        stylus_seed, seed = int(params.get(SEED)), int(params.get("Seed"))
+    except (TypeError, ValueError):
+        return -1
+    return stylus_seed if stylus_seed != seed else -1
+
+
 def _value_from(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    if name == "mask_seed":
+        return _mask_seed_from
+
     def get(params: Mapping[str, Any]) -> Any:
         value = parse_settings(params.get(SETTINGS)).get(name)
         if name == "composer" and value == "":
@@ -97,52 +116,27 @@ def _value_from(name: str) -> Callable[[Mapping[str, Any]], Any]:
     return get
 
 
-def _added_texts(names: list[str]) -> tuple[list[str], list[str]]:
-    """Activation and negative texts of the named adapters (from the catalog; ``[]`` when unknown)."""
-    try:
-        from stylus_ext.webui.runtime import get_runtime
-
-        catalog = get_runtime().catalog()
-        positive, negative = [], []
-        for name in names:
-            for row in catalog.rows("name = ?", [name]):
-                card = catalog.row_to_card(row)
-                if card.activation_text.strip():
-                    positive.append(card.activation_text.strip())
-                if card.negative_text.strip():
-                    negative.append(card.negative_text.strip())
-        return positive, negative
-    except Exception:  # noqa: BLE001 - pasting must never fail
-        return [], []
-
-
-def remove_segment(text: str, segment: str) -> str:
-    """Remove the last ``, segment`` (as appended by the rewrite) from ``text``."""
-    for candidate in (f", {segment}", f" {segment}", segment):
-        pos = text.rfind(candidate)
-        if pos >= 0:
-            end = pos + len(candidate)
-            if end == len(text) or text[end] in ", <":
-                return (text[:pos] + text[end:]).strip()
-    return text
+def _strip_suffix(text: str, suffix: Any) -> str | None:
+    """``text`` without ``suffix`` when it ends with it (None otherwise)."""
+    if isinstance(suffix, str) and suffix and text.endswith(suffix):
+        return text[: -len(suffix)]
+    return None
 
 
 def on_infotext_pasted(infotext: str, params: dict[str, Any]) -> None:
-    """Remove what Stylus added (its ``<lora:...>`` tags, then the adapters' activation / negative
-    texts) from the pasted prompts, so generating again adds them once, not twice."""
+    """Remove exactly what Stylus appended (recorded per image in ``Stylus added`` / ``Stylus added
+    negative``) from the pasted prompts, so the user's own words come back byte for byte and
+    generating again adds the adapters once. Records without those fields (older images) lose only
+    Stylus's ``<lora:...>`` tags: a word the user typed is never removed."""
     names = [name for _, name, _ in parse_record(params.get(RECORD))]
-    if not names:
-        return
-    positive, negative = _added_texts(names)
     for key in ("Prompt", "Hires prompt"):
-        if isinstance(params.get(key), str):
-            text = tags.strip_loras(params[key], names)
-            for segment in positive:
-                text = remove_segment(text, segment)
-            params[key] = text
+        text = params.get(key)
+        if not isinstance(text, str):
+            continue
+        stripped = _strip_suffix(text, params.get(ADDED))
+        params[key] = stripped if stripped is not None else tags.strip_loras(text, names) if names else text
     for key in ("Negative prompt", "Hires negative prompt"):
-        if isinstance(params.get(key), str):
-            text = params[key]
-            for segment in negative:
-                text = remove_segment(text, segment)
-            params[key] = text
+        text = params.get(key)
+        stripped = _strip_suffix(text, params.get(ADDED_NEGATIVE)) if isinstance(text, str) else None
+        if stripped is not None:
+            params[key] = stripped

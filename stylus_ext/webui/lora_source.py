@@ -23,6 +23,9 @@ from stylus_ext.webui import compat
 log = logging.getLogger("stylus")
 EXTENSIONS = (".safetensors", ".pt", ".ckpt")
 CHECK_EVERY_S = 30.0
+#: After a failed refresh (no encoder weights offline, a full disk), wait this long before an
+#: automatic retry; the Stylus tab's button retries at once.
+RETRY_AFTER_S = 300.0
 
 
 def network_entries(networks: Any | None = None) -> list[dict[str, Any]]:
@@ -124,6 +127,7 @@ class Refresher:
         self._last_signature: tuple[int, int, float] | None = None
         self.status = "idle"
         self.last_error = ""
+        self._failed_at = 0.0
 
     @property
     def running(self) -> bool:
@@ -133,6 +137,8 @@ class Refresher:
         """Start a refresh unless one is running. Returns whether it started."""
         with self._lock:
             if self.running:
+                return False
+            if self.last_error and not force and time.monotonic() - self._failed_at < RETRY_AFTER_S:
                 return False
             self.status = f"starting ({reason})" if reason else "starting"
             self._thread = threading.Thread(target=self._run, args=(force,), name="stylus-refresh", daemon=True)
@@ -177,8 +183,7 @@ class Refresher:
                 scan = scan_folders(catalog, paths, plugins=self.runtime.plugins)
                 renamed = reconcile(catalog)
                 self.status = "indexing"
-                encoder = self.runtime.apply_encoder_settings(values)
-                index = index_catalog(catalog, self.runtime.plugins, encoder=encoder)
+                index = index_catalog(catalog, self.runtime.plugins, encoder=self.runtime.encoder(values))
             finally:
                 catalog.close()
             self.runtime.invalidate()
@@ -187,6 +192,7 @@ class Refresher:
         except Exception as exc:  # noqa: BLE001 - report, never crash the WebUI
             self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             self.status = f"failed: {self.last_error}"
+            self._failed_at = time.monotonic()
             log.warning("Stylus catalog refresh failed: %s", self.last_error)
 
 

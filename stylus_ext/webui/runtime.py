@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +19,11 @@ from typing import Any
 
 from stylus_ext.webui import compat, controls
 from stylus_ext.webui import settings as stylus_settings
+from stylus_ext.webui.guard import FileGuard
 
 log = logging.getLogger("stylus")
-#: Environment variables the user set before the WebUI started: they win over the settings.
+#: Environment variables the user set before the WebUI started: they win over the settings (read
+#: only to leave those options alone; the settings reach the encoder as explicit options).
 _USER_ENV = frozenset(os.environ)
 
 
@@ -54,6 +58,16 @@ def _plugins() -> Any:
     return get_plugins()
 
 
+#: After a composer fails (a misconfigured LLM server, a timeout), skip it for this long.
+COMPOSER_COOLDOWN_S = 300.0
+_CLI_HINT = re.compile(r"\(?run `stylus [^`]*`\)?")
+
+
+def for_webui(message: str) -> str:
+    """A pipeline message as a WebUI user can act on it (no CLI commands)."""
+    return _CLI_HINT.sub("(press Refresh catalog in the Stylus tab)", message)
+
+
 class Runtime:
     """Process-wide state of the extension (one per WebUI process; see :func:`get_runtime`)."""
 
@@ -64,9 +78,14 @@ class Runtime:
         self._plugins: Any = None
         self._lock = threading.RLock()
         self._cache: dict[tuple[str, str], Any] = {}
+        self._encoders: dict[tuple[Any, ...], Any] = {}
         self._catalog: Any = None
         self._catalog_path: Path | None = None
+        self._catalog_id: tuple[int, int] | None = None
+        self._composer_down: dict[str, float] = {}
+        self.guard = FileGuard()
         self.on_missing_index: Callable[[str], None] | None = None
+        self.refresh_error: Callable[[], str] = lambda: ""
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -85,11 +104,17 @@ class Runtime:
         return stylus_settings.current(self._opts(), plugins)
 
     def catalog_path(self, values: Mapping[str, Any] | None = None) -> Path:
-        from stylus_ext.paths import default_catalog_path
+        """The settings' catalog file, else ``STYLUS_CATALOG``, else one catalog per WebUI root
+        (``<data dir>/webui/<root name>-<hash>/catalog.db``): "installed" means installed HERE."""
+        from stylus_ext.paths import data_dir
 
         values = self.values() if values is None else values
         custom = str(values.get("catalog_path") or "").strip()
-        return Path(custom).expanduser() if custom else default_catalog_path()
+        if custom:
+            return Path(custom).expanduser()
+        if os.environ.get("STYLUS_CATALOG"):
+            return Path(os.environ["STYLUS_CATALOG"]).expanduser()
+        return data_dir() / "webui" / compat.root_key() / "catalog.db"
 
     def default_options(self) -> controls.RunOptions:
         return controls.defaults(self.values())
@@ -107,6 +132,8 @@ class Runtime:
 
         values = self.values() if values is None else values
         composer = options.composer or str(values.get("composer") or "offline")
+        if self._composer_down.get(composer, 0.0) > time.monotonic():
+            composer = "offline"
         base_model = options.base_model
         if base_model == "auto":
             base_model = family if family is not None else compat.checkpoint_family()
@@ -123,7 +150,7 @@ class Runtime:
             add_triggers=bool(options.add_triggers),
             add_negative=bool(values.get("add_negative", True)),
             base_model=base_model,
-            installed_only=not options.allow_downloads,
+            installed_only=True,  # a tag for a file that is not in this WebUI's folders would do nothing
             allow_nsfw=bool(values.get("allow_nsfw", False)),
             allow_characters=bool(values.get("allow_characters", True)),
             time_budget_s=float(values.get("time_budget_s", 20.0)),
@@ -132,15 +159,18 @@ class Runtime:
     # -- catalog and pipeline ---------------------------------------------------------------
 
     def catalog(self, values: Mapping[str, Any] | None = None) -> Any:
-        """The generation thread's open catalog (reopened when the path setting changes)."""
+        """The open catalog, reopened when the path setting changes or the file was deleted or
+        replaced (a rebuilt catalog is used at once, not after a restart)."""
         from stylus_ext.catalog.db import Catalog
 
         path = self.catalog_path(values)
+        ident = _file_id(path)
         with self._lock:
-            if self._catalog is None or self._catalog_path != path:
+            if self._catalog is None or self._catalog_path != path or (ident is not None and ident != self._catalog_id):
                 self.close()
                 self._catalog = Catalog(path)
                 self._catalog_path = path
+                self._catalog_id = _file_id(path)
             return self._catalog
 
     def close(self) -> None:
@@ -151,6 +181,7 @@ class Runtime:
                 except Exception:  # noqa: BLE001
                     pass
             self._catalog = None
+            self._catalog_id = None
             self._cache.clear()
 
     def invalidate(self) -> None:
@@ -161,33 +192,43 @@ class Runtime:
     def state(self, values: Mapping[str, Any] | None = None) -> CatalogState:
         return catalog_state(self.catalog_path(values))
 
-    def apply_encoder_settings(self, values: Mapping[str, Any] | None = None) -> str:
-        """Make the encoder options from the settings visible to every encoder the SDK creates (the
-        index build and the retriever both resolve options from ``STYLUS_ENCODER_*``). Variables the
-        user set before starting the WebUI win. Returns the encoder name."""
+    def encoder_options(self, values: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """The encoder's name and the option values the settings give it, passed explicitly to the
+        encoder (never through ``os.environ``). Options whose ``STYLUS_ENCODER_*`` variable the user
+        set before starting the WebUI are left to that variable."""
         values = self.values() if values is None else values
         name = str(values.get("encoder") or "transformers")
         try:
             cls = self.plugins.backend_class("encoder", name)
         except LookupError:
-            return name
+            return name, {}
         chosen = stylus_settings.backend_options(values, self.plugins, "encoder", name)
-        for opt in getattr(cls, "options", ()):
-            if opt.secret or not cls.env_prefix:
-                continue
-            var = opt.env_var(cls.env_prefix)
-            if var in _USER_ENV:
-                continue
-            if opt.name in chosen:
-                os.environ[var] = str(chosen[opt.name])
-            else:
-                os.environ.pop(var, None)
-        return name
+        prefix = getattr(cls, "env_prefix", "")
+        from_env = {o.name for o in getattr(cls, "options", ()) if prefix and o.env_var(prefix) in _USER_ENV}
+        return name, {k: v for k, v in chosen.items() if k not in from_env}
+
+    def encoder(self, values: Mapping[str, Any] | None = None) -> Any:
+        """The encoder instance for the settings (one per name and options; models load once)."""
+        name, options = self.encoder_options(values)
+        key = (name, tuple(sorted(options.items())))
+        with self._lock:
+            if key not in self._encoders:
+                self._encoders[key] = self.plugins.create("encoder", name, **options)
+            return self._encoders[key]
+
+    def _index_encoder(self, catalog: Any, values: Mapping[str, Any] | None) -> Any:
+        """The settings' encoder when the index was built with it; else None (the retriever then
+        recreates the index's own encoder, and the next refresh rebuilds with the settings')."""
+        built = _index_meta(catalog).get("encoder")
+        if not built:
+            return None
+        encoder = self.encoder(values)
+        return encoder if getattr(encoder, "identity", None) == built else None
 
     def pipeline(self, st: Any, values: Mapping[str, Any] | None = None) -> Any:
         from stylus_ext.pipeline import Stylus
+        from stylus_ext.retrieve import Retriever
 
-        self.apply_encoder_settings(values)
         catalog = self.catalog(values)
         key = (str(self._catalog_path), repr(st))
         with self._lock:
@@ -196,27 +237,54 @@ class Runtime:
                 # slider must not load the text encoder again.
                 donor = next((v for (path, _), v in self._cache.items()
                               if path == key[0] and v.settings.encoder == st.encoder), None)
-                self._cache[key] = Stylus(catalog, self.plugins, st,
-                                          retriever=donor.retriever if donor is not None else None)
+                retriever = donor.retriever if donor is not None else Retriever(
+                    catalog, encoder=self._index_encoder(catalog, values), plugins=self.plugins)
+                self._cache[key] = Stylus(catalog, self.plugins, st, retriever=retriever)
             return self._cache[key]
 
+    def _not_ready(self, state: CatalogState, n: int) -> PlanResult:
+        if state.error:  # a refresh cannot repair an unreadable file: say what to do instead
+            return PlanResult([None] * n, [f"Stylus: {state.error} — move or delete that file (Stylus then "
+                                           "rebuilds it) or choose another catalog location in Settings → Stylus; "
+                                           "this generation uses your prompt as is."])
+        failed = self.refresh_error()
+        if failed:
+            return PlanResult([None] * n, [f"Stylus: the adapter index could not be built ({failed}) — check the "
+                                           "encoder in Settings → Stylus, then press Refresh catalog in the Stylus "
+                                           "tab; this generation uses your prompt as is."])
+        reason = "no adapter index yet" if state.exists else "no catalog yet"
+        if self.on_missing_index is not None:
+            self.on_missing_index(reason)
+        return PlanResult([None] * n, [f"Stylus: {reason} — building it in the background; "
+                                       "this generation uses your prompt as is."])
+
+    def _select(self, stylus: Any, prompt: str, warnings: list[str]) -> Any:
+        """The composition for ``prompt``, without adapters that must not be tagged; a composer
+        that failed is skipped for :data:`COMPOSER_COOLDOWN_S` (and the user told so once)."""
+        selection = stylus.select(prompt)
+        wanted = stylus.settings.composer
+        if getattr(selection, "fell_back", False) and wanted != "offline" \
+                and self._composer_down.get(wanted, 0.0) <= time.monotonic():
+            self._composer_down[wanted] = time.monotonic() + COMPOSER_COOLDOWN_S
+            warnings.append(f"composer {wanted!r} is skipped for the next {COMPOSER_COOLDOWN_S / 60:.0f} minutes "
+                            "(the offline composer answers meanwhile)")
+        selection, dropped = self.guard.filter(selection)
+        warnings.extend(dropped)
+        return selection
+
     def plan_images(self, prompts: Sequence[str], negatives: Sequence[str], seeds: Sequence[int],
-                    options: controls.RunOptions, *, family: str | None = None) -> PlanResult:
-        """One ``ImagePlan`` per image (or ``None`` per image + a warning). Never raises."""
+                    options: controls.RunOptions, *, family: str | None = None, batch_size: int = 1) -> PlanResult:
+        """One ``ImagePlan`` per image (or ``None`` per image + a warning). Never raises.
+
+        Images with the same prompt in one batch of ``batch_size`` share the adapter set drawn from
+        the batch's first such image (the WebUI applies one set per batch); ``options.mask_seed``
+        ≥ 0 draws every set from that seed (a pasted-back image regenerated alone)."""
         n = len(prompts)
         try:
             values = self.values()
             state = self.state(values)
             if not state.ready:
-                if state.error:  # a refresh cannot repair an unreadable file: say what to do instead
-                    return PlanResult([None] * n, [f"Stylus: {state.error} — move or delete that file (Stylus "
-                                                   "then rebuilds it) or choose another catalog location in "
-                                                   "Settings → Stylus; this generation uses your prompt as is."])
-                reason = "no adapter index yet" if state.exists else "no catalog yet"
-                if self.on_missing_index is not None:
-                    self.on_missing_index(reason)
-                return PlanResult([None] * n, [f"Stylus: {reason} — building it in the background; "
-                                               "this generation uses your prompt as is."])
+                return self._not_ready(state, n)
             st = self.pipeline_settings(options, values, family)
             stylus = self.pipeline(st, values)
             plans: list[Any] = [None] * n
@@ -224,25 +292,58 @@ class Runtime:
             if options.base_model == "auto" and st.base_model is None:
                 warnings.append("base model unknown (no checkpoint loaded or recognised): adapters of every "
                                 "base model are candidates")
+            unknown = options.extra.get("unknown_composer")
+            if unknown:
+                warnings.append(f"composer {unknown!r} is not installed here (available: "
+                                f"{', '.join(self.composer_names())}); using {st.composer!r}")
             selections: dict[str, Any] = {}
             groups: dict[tuple[str, str], list[int]] = {}
             for i, (prompt, negative) in enumerate(zip(prompts, negatives, strict=True)):
                 groups.setdefault((prompt, negative), []).append(i)
             for (prompt, negative), idx in groups.items():
-                selection = selections.get(prompt) or stylus.select(prompt)
-                selections[prompt] = selection
+                if prompt not in selections:
+                    selections[prompt] = self._select(stylus, prompt, warnings)
+                selection = selections[prompt]
                 warnings.extend(w for w in getattr(selection, "warnings", ()) if w not in warnings)
-                images = stylus.images(selection, [int(seeds[i]) for i in idx], negative_prompt=negative)
+                mask_seeds = _mask_seeds(idx, seeds, max(1, int(batch_size)), int(options.mask_seed))
+                images = stylus.images(selection, mask_seeds, negative_prompt=negative)
                 if len(images) != len(idx):
                     raise RuntimeError(f"pipeline returned {len(images)} plans for {len(idx)} images")
                 for i, plan in zip(idx, images, strict=True):
                     plans[i] = plan
-            return PlanResult(plans, [f"Stylus: {w}" for w in warnings], selections)
+            return PlanResult(plans, [f"Stylus: {for_webui(w)}" for w in warnings], selections)
         except Exception as exc:
             log.exception("Stylus failed; generating from the user's prompt")
             first = str(exc).splitlines()[0] if str(exc) else ""
-            return PlanResult([None] * n, [f"Stylus error ({type(exc).__name__}: {first[:200]}) — "
+            return PlanResult([None] * n, [f"Stylus error ({type(exc).__name__}: {for_webui(first)[:200]}) — "
                                            "generated from your prompt as is."])
+
+
+def _mask_seeds(idx: Sequence[int], seeds: Sequence[int], batch_size: int, fixed: int) -> list[int]:
+    """The seed each image's adapter set is drawn from: ``fixed`` when ≥ 0, else the seed of the
+    first image of the same prompt in the same batch."""
+    if fixed >= 0:
+        return [fixed] * len(idx)
+    first: dict[int, int] = {}
+    return [int(seeds[first.setdefault(i // batch_size, i)]) for i in idx]
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _index_meta(catalog: Any) -> dict[str, Any]:
+    import json
+
+    try:
+        raw = catalog.get_meta("index")
+        return json.loads(raw) if raw else {}
+    except Exception:  # noqa: BLE001
+        return {}
 
 
 def catalog_state(path: Path) -> CatalogState:

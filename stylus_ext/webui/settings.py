@@ -69,8 +69,10 @@ def backend_settings(plugins: Any, kind: str) -> list[Setting]:
                 out.append(Setting(key, opt.default, label, "dropdown", tuple(opt.choices)))
             elif opt.type is bool:
                 out.append(Setting(key, bool(opt.default), label, "checkbox"))
-            elif opt.type in (int, float):
-                out.append(Setting(key, opt.default if opt.default is not None else 0, label, "number"))
+            elif opt.type in (int, float) and opt.default is not None:
+                out.append(Setting(key, opt.default, label, "number"))
+            elif opt.type in (int, float):  # no default: empty means "the backend decides" (0 would not)
+                out.append(Setting(key, "", f"{label} (empty: automatic)"))
             else:
                 out.append(Setting(key, "" if opt.default is None else str(opt.default), label))
     return out

@@ -127,7 +127,7 @@ def refresh_progress(runtime: Runtime, refresher: Any, *, interval: float = 1.0,
     """Start a background refresh and yield the status while it runs (a gradio generator: the tab
     shows each phase and the elapsed time live), then the final status."""
     start = time.monotonic()
-    refresher.start("from the Stylus tab")
+    refresher.start("from the Stylus tab", force=True)
     while refresher.running and time.monotonic() - start < limit:
         yield f"⏳ **Refreshing** ({time.monotonic() - start:.0f} s): {refresher.status}"
         time.sleep(interval)

@@ -61,6 +61,8 @@ def _component(gr: Any, script: Any, c: controls.Control, value: Any, composers:
     elem_id = script.elem_id(c.name)
     if c.kind == "checkbox":
         return gr.Checkbox(label=c.label, value=bool(value), elem_id=elem_id)
+    if c.kind == "number":
+        return gr.Number(label=c.label, value=value, precision=0, elem_id=elem_id)
     if c.kind == "slider":
         return gr.Slider(label=c.label, minimum=c.minimum, maximum=c.maximum, step=c.step, value=value,
                          elem_id=elem_id)
