@@ -3,18 +3,25 @@
 Prints: catalogue size for 150 candidates (characters, estimated tokens, candidates kept under the
 default budget), prompt build + answer parse time, HTTP composer overhead per prompt (cold / cached),
 requests per compose with and without review, retry timing for 429 + Retry-After and 5xx backoff,
-embeddings throughput, vision refiner throughput with concurrency.
+embeddings throughput, vision refiner throughput with concurrency; hostile servers: peak memory
+and time for a huge answer (read whole as before vs sdk.http's capped read), and the cost per
+generation of a misconfigured server (5 connection attempts with backoff vs the circuit breaker).
 
-    .venv/bin/python benchmarks/llm_backends.py
+    .venv/bin/python benchmarks/llm_backends.py [--answer-mb 256]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import socket
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -24,6 +31,7 @@ from openai_server import OpenAIServer, Reply  # noqa: E402
 
 from stylus_ext import sdk  # noqa: E402
 from stylus_ext.llm_http import OpenAIClient  # noqa: E402
+from stylus_ext.sdk import http  # noqa: E402
 
 
 def candidates(n: int) -> tuple[sdk.Candidate, ...]:
@@ -88,7 +96,7 @@ def main() -> None:
         client = OpenAIClient(srv.url)
         t0 = time.perf_counter()
         client.chat([{"role": "user", "content": "x"}], "m")
-        print(f"500/502/503 then ok (default backoff 0.5·2^n ±25 %): {time.perf_counter() - t0:.2f} s, "
+        print(f"500/502/503 then ok (default backoff 0.5·2^(n-1) s): {time.perf_counter() - t0:.2f} s, "
               f"{client.attempts} attempts")
         srv.script("chat", Reply.error(429, retry_after="60"))
         t0 = time.perf_counter()
@@ -117,5 +125,64 @@ def main() -> None:
                   f"{time.perf_counter() - t0:.2f} s")
 
 
+def peak(fn) -> tuple[float, float, str]:  # type: ignore[no-untyped-def]
+    """(peak traced MiB, seconds, outcome) of ``fn()``."""
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        fn()
+        outcome = "read"
+    except Exception as exc:  # a benchmark reports whatever happened
+        outcome = f"refused ({str(exc).split(': ', 1)[-1][:60]})"
+    seconds = time.perf_counter() - t0
+    top = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return top, seconds, outcome
+
+
+def hostile(answer_mb: int) -> None:
+    msg = [{"role": "user", "content": "x"}]
+    with OpenAIServer() as srv:
+        size = answer_mb << 20
+        srv.script("chat", Reply.huge(size, length=False))
+        client = OpenAIClient(srv.url, breaker=None)
+        mib, sec, outcome = peak(lambda: client.chat(msg, "m", deadline=time.monotonic() + 60))
+        print(f"{answer_mb} MB chat answer, sdk.http ({client.max_response_bytes >> 20} MiB cap): peak {mib:.1f} MiB, "
+              f"{sec:.2f} s, {outcome}")
+        srv.script("chat", Reply.huge(size, length=False))
+        url = srv.url + "/chat/completions"
+        mib, sec, outcome = peak(lambda: requests.post(url, json={"model": "m", "messages": msg}, timeout=120).json())
+        print(f"{answer_mb} MB chat answer, read whole (requests .json(), the client before): peak {mib:.0f} MiB, "
+              f"{sec:.2f} s, {outcome}")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    before = OpenAIClient(url, breaker=None)
+    before.connect_retries = 4  # the client before: every attempt of max_retries=4 for a refused port
+    t0 = time.perf_counter()
+    try:
+        before.chat(msg, "m")
+    except sdk.LLMError:
+        pass
+    print(f"misconfigured server (port closed), before: {time.perf_counter() - t0:.2f} s per generation, "
+          f"{before.attempts} connection attempts")
+    http.BREAKER.reset()
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        try:
+            OpenAIClient(url).chat(msg, "m")
+        except sdk.LLMError:
+            pass
+        times.append(time.perf_counter() - t0)
+    print("misconfigured server, with the breaker: " + ", ".join(f"{t:.3f}" for t in times)
+          + " s for 5 generations (first one fails, the rest skip it for 30 s)")
+
+
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--answer-mb", type=int, default=256, help="size of the huge answer (1024 = the issue's 1 GB)")
+    args = parser.parse_args()
     main()
+    hostile(args.answer_mb)
