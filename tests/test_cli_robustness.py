@@ -227,3 +227,13 @@ def test_quoted_tilde_paths_mean_the_home_folder(tmp_path, monkeypatch, capsys):
     (tmp_path / "Lora").mkdir()
     code, out, err = _run(capsys, "--catalog", "~/c.db", "scan", "~/Lora")
     assert code == 0 and "no LoRA files" in out and (tmp_path / "c.db").exists() and not (tmp_path / "~").exists()
+
+
+def test_a_lone_surrogate_prompt_costs_its_line_not_the_batch(sample_catalog, tmp_path, capsys, caplog):
+    src = tmp_path / "prompts.jsonl"
+    src.write_text('{"prompt": "a red fox"}\n{"prompt": "bad \\ud800 half"}\n{"prompt": "a bowl of soup"}\n',
+                   encoding="utf-8")
+    code, out, err = _run(capsys, "--catalog", str(sample_catalog), "compose", "--input", str(src))
+    assert code == 0 and "Traceback" not in err
+    assert [json.loads(line)["prompt"] for line in out.splitlines()] == ["a red fox", "a bowl of soup"]
+    assert ":2: the prompt holds a lone surrogate" in caplog.text
