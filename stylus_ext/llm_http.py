@@ -5,9 +5,10 @@ It is :class:`stylus_ext.sdk.http.HTTPClient` (retries with urllib3's ``Retry`` 
 capped ``Retry-After``, capped answers read only until the deadline, secrets scrubbed from every
 error text) plus the OpenAI endpoints, and a circuit breaker: an endpoint that could not be reached
 or timed out is skipped (for 30 s, doubling while it keeps failing) rather than costing every
-generation its connection attempts (batch jobs such as the vision refiner switch it off). The API key goes only into the ``Authorization`` header and
-is checked first (no whitespace or control characters). Every failure is an :class:`LLMError`
-with a one-line message (:class:`LLMStatusError` carries the HTTP status).
+generation its connection attempts (batch jobs such as the vision refiner switch it off). The
+API key goes only into the ``Authorization`` header and is checked first (no whitespace or control
+characters). Every failure is an :class:`LLMError` with a one-line message
+(:class:`LLMStatusError` carries the HTTP status).
 """
 
 from __future__ import annotations
