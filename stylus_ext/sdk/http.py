@@ -248,14 +248,28 @@ class HTTPClient:
         return bytes(buf)
 
     def _chunks(self, resp: requests.Response, deadline: float | None) -> Iterator[bytes]:
+        """The body as it arrives: each read returns what one ``recv()`` gave (not a full buffer,
+        which a server dripping bytes would never fill) and waits at most the time left."""
         raw = resp.raw
-        read1 = getattr(raw, "read1", None)  # urllib3 2: what one recv() gave, not a full buffer
         read_s = self.timeout[1] if isinstance(self.timeout, tuple) else float(self.timeout)
+        if hasattr(raw, "read1"):  # urllib3 2
+
+            def read() -> bytes:
+                return raw.read1(_CHUNK, decode_content=True)
+        elif resp.headers.get("Content-Encoding", "identity") == "identity" and \
+                hasattr(getattr(raw, "_fp", None), "read1"):
+
+            def read() -> bytes:  # urllib3 1.26: http.client's read1 (no decoding needed)
+                return raw._fp.read1(_CHUNK)
+        else:
+
+            def read() -> bytes:
+                return raw.read(1024, decode_content=True)
         while True:
             sock = getattr(getattr(raw, "connection", None), "sock", None)
-            if deadline is not None and sock is not None:  # each recv() waits at most the time left
+            if deadline is not None and sock is not None:
                 sock.settimeout(max(0.01, min(read_s, deadline - time.monotonic())))
-            data = read1(_CHUNK, decode_content=True) if read1 else raw.read(8192, decode_content=True)
+            data = read()
             if not data:
                 return
             yield data
