@@ -62,7 +62,7 @@ class RunState:
         back strips that and nothing else. None when nothing was added or it is not a suffix."""
         if not 0 <= index < len(self.plans) or self.plans[index] is None or index >= len(self.originals):
             return None
-        before = self.originals[index][1 if negative else 0]
+        before = self.originals[index][1 if negative else 0].rstrip()  # the rewrite trims the end first
         after = self.negatives[index] if negative else self.prompts[index]
         if after == before or not after.startswith(before):
             return None

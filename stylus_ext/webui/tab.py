@@ -12,11 +12,12 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from stylus_ext.catalog.readable import fatal_problem
 from stylus_ext.webui import controls
 from stylus_ext.webui.runtime import Runtime, catalog_state
 
 TABLE_HEADERS = ["id", "name", "category", "base model", "description", "pinned", "banned", "weight override",
-                 "installed"]
+                 "installed", "problem"]
 
 
 def status_markdown(runtime: Runtime, refresher: Any = None) -> str:
@@ -55,8 +56,10 @@ def adapter_rows(catalog: Any, query: str = "", limit: int = 300) -> list[list[A
         hay = " ".join([a.name, a.title, a.description, " ".join(a.card.tags), a.category]).lower()
         if q and q not in hay:
             continue
+        problem = fatal_problem(a.card.problems) if a.installed else ""
         rows.append([a.id, a.name, a.category, a.card.base_model, (a.description or "")[:160],
-                     a.pinned, a.banned, "" if a.weight_override is None else a.weight_override, a.installed])
+                     a.pinned, a.banned, "" if a.weight_override is None else a.weight_override,
+                     a.installed and not problem, problem])
         if len(rows) >= limit:
             break
     return rows
