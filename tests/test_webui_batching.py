@@ -29,6 +29,8 @@ def test_alternating_sets_are_grouped_without_shrinking_batches() -> None:
     assert plan.batch_size == 4 and plan.changed
     assert plan.apply(list(range(100, 108))) == [100, 102, 104, 106, 101, 103, 105, 107]
     assert plan.message.startswith("8 images in 2 batches: 2 different adapter sets")
+    assert "order changed: 6 image(s) moved" in plan.message, "the user is told the order changed"
+    assert "order changed" not in plan_batches(["a", "a", "b", "b"], 2).message
 
 
 def test_uneven_groups_lower_the_batch_size() -> None:

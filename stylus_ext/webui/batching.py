@@ -102,4 +102,7 @@ def plan_batches(keys: Sequence[Hashable], batch_size: int) -> BatchPlan:
     if new_bs != batch_size:
         msg += f" (batch size {batch_size} → {new_bs})"
     msg += f", {switches} switch{'es' if switches != 1 else ''}"
+    if order != identity:
+        moved = sum(1 for k, i in enumerate(order) if k != i)
+        msg += f"; order changed: {moved} image(s) moved so each batch has one set (each keeps its own seed)"
     return BatchPlan(order, new_bs, n_batches, sets, order != identity or new_bs != batch_size, msg)
