@@ -286,3 +286,23 @@ def test_store_refuses_nothing_it_can_bind(tmp_path):
         seed(catalog, [sdk.AdapterCard(source="t", name="x", civitai_model_id=10**30)])
     assert catalog.count() == 0
     assert sqlite3.connect(tmp_path / "c.db").execute("select count(*) from adapters").fetchone() == (0,)
+
+
+def test_controls_return_by_hash_under_another_name(tmp_path, plugins):
+    lora = tmp_path / "lora"
+    write_lora(lora / "original.safetensors", kohya_metadata(), seed=5)
+    catalog = Catalog(tmp_path / "c.db")
+    scan_folders(catalog, [lora], plugins=plugins)
+    (row,) = catalog.rows()
+    catalog.set_controls(row["id"], banned=True, weight_override=0.25)
+    hashing.ensure_hashes(catalog)
+    (lora / "original.safetensors").rename(tmp_path / "away.safetensors")
+    scan_folders(catalog, [lora], plugins=plugins, prune=True)
+    assert catalog.count() == 0
+    (tmp_path / "away.safetensors").rename(lora / "renamed_later.safetensors")
+    scan_folders(catalog, [lora], plugins=plugins)
+    (back,) = catalog.rows()
+    assert not back["banned"]  # a new name, no hash yet: no evidence
+    hashing.ensure_hashes(catalog)
+    (back,) = catalog.rows()
+    assert back["banned"] and back["weight_override"] == 0.25

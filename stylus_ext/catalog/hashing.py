@@ -97,6 +97,7 @@ def ensure_hashes(catalog: Catalog, ids: Iterable[int] | None = None, *, progres
             if bar is not None:
                 bar.update(int(row["size"] or 0))
             report.joined += _join_by_hash(catalog, int(row["id"]), sha, v3)
+            store.restore_by_hash(catalog, int(row["id"]), sha)  # a removed file's pin/ban/weight, if any
             if time.monotonic() - last_commit > 1.0:  # an interrupted run keeps what it hashed
                 catalog.db.conn.commit()
                 last_commit = time.monotonic()

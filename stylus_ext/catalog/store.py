@@ -324,10 +324,26 @@ def _kept_for(catalog: Catalog, card: sdk.AdapterCard) -> dict[str, Any] | None:
     return dict(zip([d[0] for d in cur.description], found, strict=True))
 
 
+def restore_by_hash(catalog: Catalog, adapter_id: int, sha256: str) -> bool:
+    """Once a file is hashed: give it the kept controls of a removed file with the same SHA256, if it
+    has none of its own (no commit)."""
+    row = _one(catalog, "id = ?", [adapter_id])
+    if row is None or row.get("pinned") or row.get("banned") or row.get("weight_override") is not None:
+        return False
+    kept = _kept_for(catalog, sdk.AdapterCard(source="", name="", sha256=sha256))
+    if kept is None or kept["sha256"] != sha256:
+        return False
+    _apply_kept(catalog, adapter_id, kept)
+    return True
+
+
 def _restore(catalog: Catalog, adapter_id: int, card: sdk.AdapterCard) -> None:
     kept = _kept_for(catalog, card)
-    if kept is None:
-        return
+    if kept is not None:
+        _apply_kept(catalog, adapter_id, kept)
+
+
+def _apply_kept(catalog: Catalog, adapter_id: int, kept: dict[str, Any]) -> None:
     conn = catalog.db.conn
     conn.execute("update adapters set pinned = ?, banned = ?, weight_override = ? where id = ?",
                  [kept["pinned"], kept["banned"], kept["weight_override"], adapter_id])
