@@ -105,14 +105,14 @@ _JARGON_WORDS = (
 )
 _JARGON = set(_JARGON_WORDS.split())
 
-_QUALITY = re.compile(
-    r"^(?:masterpiece|best quality|high quality|highest quality|top quality|good quality|normal quality|"
-    r"amazing quality|very aesthetic|absurdres|highres|high res|incredibly absurdres|ultra[- ]detailed|"
-    r"extremely detailed|highly detailed|detailed|intricate details?|8k|4k|uhd|hdr|raw photo|"
-    r"score_\d(?:_up)?|source_\w+|rating_\w+|newest|year \d+|official art|ultra high res|"
-    r"best aesthetic|photorealistic|realistic|sharp focus|depth of field|solo|simple background|"
-    r"looking at viewer|\d+\s*(?:girls?|boys?)|1other)$"
-)
+grammar = sdk.prompt  # the one prompt grammar
+
+
+def _generic(term: str) -> bool:
+    """A quality or generic tag (sdk.prompt's one list): no evidence of what an adapter does."""
+    return grammar.is_quality(term) or grammar.is_common_tag(term)
+
+
 _BOILERPLATE = re.compile(
     r"patreon|ko-?fi|discord|buy me|support me|follow me|twitter|instagram|https?://|www\.|"
     r"\bupdate|changelog|thank|please|credit|licen[cs]e|review|feedback|donat|"
@@ -120,8 +120,6 @@ _BOILERPLATE = re.compile(
     r"trigger|activation|\bepochs?\b|trained on|training|dataset|merge|don'?t forget|enjoy|v\d+(?:\.\d+)?\b",
     re.IGNORECASE,
 )
-_LORA_TAG = re.compile(r"<\s*(lora|lyco|hypernet)\s*:\s*([^:>]+?)\s*(?::\s*([^:>]*?)\s*)?(?::[^>]*)?>", re.I)
-_ANY_TAG = re.compile(r"<[^<>]*>")
 _WEIGHT_PHRASE = re.compile(
     r"(?:weight|strength)s?\b[^0-9\-.\n]{0,25}?(-?\d*\.?\d+)(?:\s*(?:-|–|~|to)\s*(-?\d*\.?\d+))?", re.I)
 _WEIGHT_BEFORE = re.compile(r"(-?\d*\.\d+)(?:\s*(?:-|–|~|to)\s*(-?\d*\.?\d+))?\s*(?:weight|strength)\b", re.I)
@@ -188,16 +186,8 @@ def clean_description(text: str, limit: int = 320, title: str = "") -> str:
 
 def prompt_terms(prompt: str) -> list[str]:
     """The informative comma-separated terms of a prompt: no ``<...>`` tags, weights or quality tags."""
-    text = _ANY_TAG.sub(" ", prompt or "")
-    text = re.sub(r"\bBREAK\b", ",", text)
-    text = re.sub(r":\s*-?\d*\.?\d+\s*\)", ")", text)  # (word:1.2) -> (word)
-    text = re.sub(r"[()\[\]{}]", " ", text).replace("\\", "")
-    terms = []
-    for raw in re.split(r"[,\n|]", text):
-        term = re.sub(r"\s+", " ", raw).strip(" .:_")
-        if term and not _QUALITY.match(term.lower()) and len(term) <= 80:
-            terms.append(term)
-    return terms
+    terms = [segment.text.strip(" .:_") for segment in grammar.segments(prompt)]
+    return [term for term in terms if term and not _generic(term) and len(term) <= 80]
 
 
 def _dedupe(items: Iterable[str], seen: set[str]) -> list[str]:
@@ -244,7 +234,7 @@ class OfflineRefiner(sdk.Refiner):
         if triggers:
             parts.append("Trigger: " + ", ".join(triggers) + ".")
         training = [t for t in card.training_tags if len(t) <= 40 and len(t.split()) <= 5
-                    and not _QUALITY.match(t.lower())]
+                    and not _generic(t)]
         training = _dedupe(training, seen)[:8]
         if training:
             parts.append("Training tags: " + ", ".join(training) + ".")
@@ -378,8 +368,7 @@ def weight_from_examples(card: sdk.AdapterCard) -> float | None:
     names = _names_of(card)
     values: list[float] = []
     for prompt in [*card.example_prompts, card.description or ""]:
-        tags = [(m.group(2), _number(m.group(3))) for m in _LORA_TAG.finditer(prompt or "")
-                if m.group(1).lower() in ("lora", "lyco")]
+        tags = [(t.name, t.weight) for t in grammar.network_tags(prompt) if t.is_lora]
         for tag_name, value in tags:
             if value is None:
                 continue

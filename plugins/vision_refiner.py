@@ -28,7 +28,6 @@ from stylus_ext import sdk
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
         ".gif": "image/gif"}
 _NEGATIVE = re.compile(r"\bnegative[ _]prompt\s*:", re.IGNORECASE)
-_LORA_WEIGHT = re.compile(r"<lora:[^:>]+:\s*(-?\d+(?:\.\d+)?)\s*(?::[^>]*)?>", re.IGNORECASE)
 
 SYSTEM_PROMPT = """\
 You describe what a LoRA adapter for Stable Diffusion does to an image.
@@ -51,7 +50,8 @@ def card_weight(card: sdk.AdapterCard) -> float | None:
     """The card's preferred weight, else the median ``<lora:NAME:W>`` weight in its example prompts."""
     if card.preferred_weight:
         return float(card.preferred_weight)
-    seen = [float(w) for p in card.example_prompts for w in _LORA_WEIGHT.findall(positive_part(p))]
+    seen = [t.weight for p in card.example_prompts for t in sdk.prompt.network_tags(positive_part(p))
+            if t.is_lora and t.weight is not None]
     seen = [w for w in seen if 0 < w <= 3]
     return round(statistics.median(seen), 2) if seen else None
 

@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from stylus_ext.concepts import TAG_RE
+from stylus_ext.sdk.prompt import TAG_RE
 
 EMPHASIS = 1.1
 MAX_CARD_TEXT = 300  # characters of activation / negative text added per adapter

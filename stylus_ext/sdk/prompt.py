@@ -287,7 +287,7 @@ very detailed|intricate details|intricate detail|detailed|ultra high res|ultra-h
 official art|unity 8k wallpaper|extremely detailed cg|extremely detailed cg unity 8k wallpaper|8k wallpaper
 sharp focus|award winning|award-winning|professional|trending on artstation|high resolution|newest|lowres
 worst quality|low quality|bad quality|masterpiece quality|best quality masterpiece|high detail|hyperdetailed
-4k resolution|8k resolution|jpeg artifacts|amazing|stunning|perfect|beautiful
+4k resolution|8k resolution|jpeg artifacts|amazing|stunning|perfect|beautiful|hdr|uhd 8k|hd 4k
 """.replace("\n", "|").split("|"))
 _QUALITY_GLUE = frozenset({"of", "on", "in", "cg", "and"})
 _QUALITY_PREFIX = re.compile(r"^(?:score \d|source [a-z]|rating [a-z]|year \d{4}$)")

@@ -5,19 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-#: Same pattern as the WebUI's ``extra_networks.re_extra_net``.
-EXTRA_NET = re.compile(r"<(\w+):([^>]+)>")
+from stylus_ext.sdk.prompt import TAG_RE, network_tags
+
+#: The one extra-network tag pattern (:data:`stylus_ext.sdk.prompt.TAG_RE`, as the WebUI reads tags).
+EXTRA_NET = TAG_RE
 LORA_KINDS = ("lora", "lyco")
 
 
 def lora_tags(prompt: str) -> tuple[tuple[str, str], ...]:
     """``(name, weights)`` of every ``<lora:...>``/``<lyco:...>`` tag, sorted (a set key for batching)."""
-    out = []
-    for kind, args in EXTRA_NET.findall(prompt or ""):
-        if kind.lower() in LORA_KINDS:
-            name, _, rest = args.partition(":")
-            out.append((name, rest))
-    return tuple(sorted(out))
+    return tuple(sorted((t.name, ":".join(t.args)) for t in network_tags(prompt or "") if t.kind in LORA_KINDS))
 
 
 def strip_loras(prompt: str, names: Iterable[str]) -> str:
