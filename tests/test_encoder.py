@@ -58,3 +58,63 @@ def test_missing_model_is_a_clear_error(plugins, tmp_path):
     enc = plugins.create("encoder", "transformers", model=str(broken))
     with pytest.raises((RuntimeError, ValueError, OSError)):
         enc.encode(["hello"])
+
+
+TEXTS = ["a cat sleeping on a sofa", "", "knight " * 400, "masterpiece, best quality, 1girl, (red dress:1.2)",
+         "Ünïcödé 東京 タワー at night", "A smiling sloth wearing a leather jacket, bowtie, kilt and cowboy hat."]
+
+
+def test_numpy_runtime_gives_the_torch_vectors(plugins):
+    """Same weights, same vectors (so one identity): also for over-long, empty and non-ASCII texts."""
+    torch_enc = plugins.create("encoder", "transformers", runtime="torch")
+    numpy_enc = plugins.create("encoder", "transformers", runtime="numpy")
+    assert numpy_enc.identity == torch_enc.identity
+    expected = torch_enc.encode(TEXTS)
+    got = numpy_enc.encode(TEXTS)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_auto_runtime_answers_queries_without_torch():
+    """A query (a few texts) on the CPU never imports torch or transformers: the cold CLI path."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from stylus_ext.plugins import PluginManager; "
+            "e = PluginManager(entry_points_enabled=False).create('encoder', 'transformers', device='cpu'); "
+            "v = e.encode(['a red fox in the snow', 'castle']); "
+            "print(v.shape, e.dimension, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split()[-4:] == ["384)", "384", "False", "False"], out.stdout + out.stderr
+
+
+def test_threads_option_pins_the_forward_pass_and_restores_torch(plugins):
+    import torch
+
+    enc = plugins.create("encoder", "transformers", runtime="torch", threads=1)
+    enc.encode(["warm up"])
+    seen = []
+    forward = enc._model.forward
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return forward(*args, **kwargs)
+
+    enc._model.forward = spy
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        enc.encode(["a castle on a hill"])
+        assert seen == [1] and torch.get_num_threads() == 2
+        auto = plugins.create("encoder", "transformers", runtime="torch")  # threads=0: 1 for queries only
+        assert auto.threads_for(1) == 1 and auto.threads_for(200) == 0
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_bulk_embedding_uses_torch_and_batches(plugins):
+    enc = plugins.create("encoder", "transformers", device="cpu")
+    texts = [f"card number {i} about dragons" for i in range(40)]
+    vectors = enc.encode(texts)
+    assert enc._model is not None and enc.batch_size == 64  # torch, CPU batch
+    assert np.allclose(vectors[3], enc.encode([texts[3]])[0], atol=1e-5)  # the query path agrees

@@ -1,0 +1,85 @@
+"""The optional faiss IVF index: recall@150 against exact, filters, automatic choice, fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stylus_ext import index as vindex
+from stylus_ext.catalog.db import Catalog
+
+faiss = pytest.importorskip("faiss")
+
+
+def _data(n=6000, dim=48, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((60, dim))
+    data = centers[rng.integers(0, 60, n)] + 0.8 * rng.standard_normal((n, dim))
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    queries = centers[rng.integers(0, 60, 30)] + 0.8 * rng.standard_normal((30, dim))
+    return np.arange(10, 10 + n), data.astype(np.float32), queries.astype(np.float32)
+
+
+def _recall(index, exact, queries, k=150, allowed=None):
+    got = [set(index.query(q, k, allowed=allowed)[0].tolist()) for q in queries]
+    want = [set(exact.query(q, k, allowed=allowed)[0].tolist()) for q in queries]
+    return np.mean([len(g & w) / len(w) for g, w in zip(got, want)])
+
+
+def test_faiss_recall_similarities_and_files(tmp_path):
+    ids, data, queries = _data()
+    cat = Catalog(tmp_path / "c.db")
+    exact = vindex.build_index(cat, ids, data, "enc:a", kind="exact")
+    truth = vindex.VectorIndex(exact.ids.copy(), np.array(exact.vectors), encoder="enc:a")
+    exact.close()
+    ivf = vindex.build_index(cat, ids, data, "enc:a", kind="faiss")
+    assert ivf.kind == "faiss" and vindex.read_meta(cat)["kind"] == "faiss"
+    assert any(p.name.startswith("c.db.faiss.") for p in ivf.paths)
+    assert _recall(ivf, truth, queries) >= 0.99
+    got, sims = ivf.query(queries[0], 20)
+    q = queries[0] / np.linalg.norm(queries[0])
+    assert np.allclose(sims, data[got - 10] @ q, atol=1e-5)  # exact re-scores, best first
+    assert np.all(np.diff(sims) <= 1e-7)
+    ivf.close()
+    again = vindex.load_index(cat)  # a later process: memory-mapped faiss file
+    assert again.kind == "faiss" and _recall(again, truth, queries[:5]) >= 0.99
+
+
+@pytest.mark.parametrize("share", [0.5, 0.01])
+def test_faiss_filters_return_only_allowed_rows(tmp_path, share):
+    ids, data, queries = _data()
+    cat = Catalog(tmp_path / "c.db")
+    ivf = vindex.build_index(cat, ids, data, "enc:a", kind="faiss")
+    truth = vindex.VectorIndex(ids, data, encoder="enc:a")
+    mask = np.random.default_rng(1).random(len(ids)) < share
+    allowed = set(ids[mask].tolist())
+    for q in queries[:5]:
+        got, _ = ivf.query(q, 150, allowed=mask)
+        assert set(got.tolist()) <= allowed and len(got) == min(150, len(allowed))
+    assert _recall(ivf, truth, queries, allowed=mask) >= 0.99
+    got, _ = ivf.query(queries[0], 10, allowed=np.zeros(len(ids), dtype=bool))
+    assert len(got) == 0
+
+
+def test_automatic_kind_uses_faiss_from_the_threshold(tmp_path, monkeypatch):
+    ids, data, _ = _data(3000)
+    cat = Catalog(tmp_path / "c.db")
+    monkeypatch.setattr(vindex, "FAISS_MIN", 2500)
+    assert vindex.build_index(cat, ids, data, "enc:a").kind == "faiss"
+    assert vindex.build_index(cat, ids[:2000], data[:2000], "enc:a").kind == "exact"
+    assert vindex.build_index(cat, ids, data, "enc:a", kind="exact").kind == "exact"
+    with pytest.raises(ValueError, match="unknown index kind"):
+        vindex.build_index(cat, ids, data, "enc:a", kind="hnsw")
+
+
+def test_faiss_index_is_searched_exactly_without_faiss(tmp_path, monkeypatch):
+    ids, data, queries = _data(3000)
+    cat = Catalog(tmp_path / "c.db")
+    vindex.build_index(cat, ids, data, "enc:a", kind="faiss").close()
+    monkeypatch.setattr(vindex, "_faiss", lambda: None)
+    idx = vindex.load_index(cat)
+    assert idx.kind == "exact"
+    got, _ = idx.query(queries[0], 10)
+    assert list(got) == list(ids[np.argsort(-(data @ (queries[0] / np.linalg.norm(queries[0]))))[:10]])
+    # without faiss a forced faiss build is exact too, with one warning
+    assert vindex.build_index(cat, ids, data, "enc:a", kind="faiss").kind == "exact"
