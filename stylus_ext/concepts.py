@@ -203,13 +203,14 @@ def _chunk_segment(b: _Builder, start: int, end: int, tag_style: bool) -> None:
 
 def _is_tag(words: list[Word], tag_style: bool) -> bool:
     """A segment that names one thing ("red panda", "rule of third composition", "looking at viewer")."""
-    if tag_style:
-        return len(words) <= TAG_STYLE_MAX_WORDS
     low = _lower(words)
-    if len(words) > TAG_MAX_WORDS or any(w in DETERMINERS or w in AUX or w in CONJUNCTIONS or is_ed(w) for w in low):
+    if len(words) > (TAG_STYLE_MAX_WORDS if tag_style else TAG_MAX_WORDS) or any(
+            w in DETERMINERS or w in AUX or (w in CONJUNCTIONS and not tag_style) for w in low):
         return False
-    if any(is_ing(w) or (w in PREPOSITIONS and w != "of") for w in low[1:]):
-        return is_ing(low[0]) and not any(is_ing(w) for w in low[1:])  # a pose tag: "looking at viewer"
+    if any(is_ing(w) or (is_ed(w) and w != low[-1]) for w in low[1:]) or (is_ed(low[0]) and len(low) > 1):
+        return False  # a verb inside: "corgi wearing sunglasses", "car parked outside"
+    if not tag_style and any(w in PREPOSITIONS and w != "of" for w in low[1:]) and not is_ing(low[0]):
+        return False  # "dog on a couch" in a caption; "looking at viewer" is a pose tag
     return not any(is_finite_verb(w, p) for p, w in itertools.pairwise(low))
 
 
@@ -217,7 +218,7 @@ def _add_phrase(b: _Builder, words: list[Word], kind: str, prep: str = "") -> No
     """Add a noun phrase: a medium head makes it a style; a leading medium word is split off."""
     words = [w for w in words if w[0].lower() not in SIZE_WORDS] or words
     low = _lower(words)
-    if low[-1] in MEDIUM_HEADS or " ".join(low) in MEDIUM_PHRASES:
+    if low[-1] in MEDIUM_HEADS or low[-1] in MEDIUM_PHRASES or " ".join(low) in MEDIUM_PHRASES:
         b.add(words, "style")
         return
     head = head_noun(" ".join(low))

@@ -122,7 +122,8 @@ NOT_VERBS = _wordset("""
 building buildings painting paintings ceiling king ring rings morning evening clothing wedding pudding string
 strings wing wings thing things spring swing sing sling sibling icing frosting awning railing lightning
 nothing something anything everything bedding stuffing sapling viking darling dumpling duckling
-landing parking clearing dressing topping""")
+landing parking clearing dressing topping drawing drawings lighting shading rendering setting settings
+earring earrings opening""")
 _ED_NOT_VERBS = _wordset("speed steed breed seed weed hundred kindred sacred naked wicked beloved bed shed sled")
 
 
