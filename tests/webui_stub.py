@@ -70,6 +70,9 @@ class _Block:
     def click(self, **kwargs: Any) -> None:
         self.events.append(("click", kwargs))
 
+    def select(self, **kwargs: Any) -> None:
+        self.events.append(("select", kwargs))
+
     submit = change = click
 
 
@@ -97,6 +100,8 @@ def make_gradio() -> types.ModuleType:
         setattr(gr, name, type(name, (_Block,), {}))
     gr.Slider, gr.Dropdown, gr.Checkbox, gr.Radio = _Slider, _Dropdown, _Checkbox, _Dropdown
     gr.update = lambda **kw: {"__type__": "generic_update", **kw}
+    gr.SelectData = type("SelectData", (), {"__init__": lambda self, index=(0, 0), value=None: (
+        setattr(self, "index", list(index)), setattr(self, "value", value), None)[-1]})
     gr.__version__ = "3.41.2"
     return gr
 

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stylus_ext import sdk
 from stylus_ext.webui.controls import BASE_MODELS, MASKS
 
+#: Settings sections (the WebUI lists each as its own page in the Settings tab).
 SECTION = ("stylus", "Stylus")
+SECTIONS = {
+    "catalog": ("stylus", "Stylus: your LoRAs"),
+    "choice": ("stylus_choice", "Stylus: choosing adapters"),
+    "prompt": ("stylus_prompt", "Stylus: what goes into the prompt"),
+    "backends": ("stylus_backends", "Stylus: composers and encoders"),
+}
 PREFIX = "stylus_"
 
 
@@ -31,32 +38,57 @@ class Setting:
     minimum: float = 0.0
     maximum: float = 1.0
     step: float = 1.0
+    group: str = "backends"  # a key of SECTIONS
 
 
 BASE_SETTINGS: tuple[Setting, ...] = (
-    Setting("catalog_path", "", "Catalog file (empty: Stylus data folder, survives extension updates)"),
-    Setting("lora_dirs", "", "Extra LoRA folders to index (separated by ';'; the WebUI's LoRA folder is always used)"),
-    Setting("auto_refresh", True, "Refresh the catalog in the background when LoRA files change", "checkbox"),
-    Setting("encoder", "transformers", "Encoder (text embeddings)", "dropdown"),
-    Setting("composer", "offline", "Default composer", "dropdown"),
-    Setting("mask", "paper", "Default masking strategy (per-image adapter sets)", "dropdown", MASKS),
-    Setting("allow_empty_mask", False, "Masking may give an image no adapter at all", "checkbox"),
-    Setting("max_adapters", 4, "Default max adapters per prompt", "slider", minimum=0, maximum=8, step=1),
-    Setting("strength", 0.8, "Default strength", "slider", minimum=0.0, maximum=2.0, step=0.05),
-    Setting("add_triggers", True, "Add trigger words / activation text by default", "checkbox"),
-    Setting("add_negative", True, "Add adapters' negative text to the negative prompt", "checkbox"),
-    Setting("allow_characters", True, "Character/celebrity adapters when the prompt names them", "checkbox"),
-    Setting("allow_nsfw", False, "Allow NSFW adapters", "checkbox"),
-    Setting("time_budget_s", 20.0, "Composer time budget (seconds; then the offline composer answers)", "slider",
-            minimum=1, maximum=120, step=1),
-    Setting("top_k", 150, "Candidates retrieved per prompt", "slider", minimum=10, maximum=500, step=10),
+    Setting("catalog_path", "", "Catalog file (leave empty: one catalog for this WebUI, kept outside the "
+            "extension folder)", group="catalog"),
+    Setting("lora_dirs", "", "More LoRA folders to include (separate with ';'; the WebUI's own folder is always "
+            "used)", group="catalog"),
+    Setting("auto_refresh", True, "Update the catalog by itself when LoRA files are added or changed", "checkbox",
+            group="catalog"),
+    Setting("encoder", "transformers", "Text model used to match prompts with adapters", "dropdown",
+            group="backends"),
+    Setting("composer", "offline", "Who picks the adapters (offline = built in, no server needed)", "dropdown",
+            group="choice"),
+    Setting("mask", "paper", "How images of one batch vary their adapters", "dropdown", MASKS, group="choice"),
+    Setting("allow_empty_mask", False, "An image may get no adapter at all", "checkbox", group="choice"),
+    Setting("max_adapters", 4, "Most adapters per prompt", "slider", minimum=0, maximum=8, step=1, group="choice"),
+    Setting("strength", 0.8, "Adapter strength", "slider", minimum=0.0, maximum=2.0, step=0.05, group="prompt"),
+    Setting("add_triggers", True, "Add each adapter's trigger words to the prompt", "checkbox", group="prompt"),
+    Setting("add_negative", True, "Add each adapter's negative words to the negative prompt", "checkbox",
+            group="prompt"),
+    Setting("allow_characters", True, "Use character and celebrity adapters when the prompt names them",
+            "checkbox", group="choice"),
+    Setting("allow_nsfw", False, "Allow adult (NSFW) adapters", "checkbox", group="choice"),
+    Setting("time_budget_s", 20.0, "Seconds to wait for the composer before the built-in one answers", "slider",
+            minimum=1, maximum=120, step=1, group="choice"),
+    Setting("top_k", 150, "Adapters considered per prompt (more: slower, rarely better)", "slider", minimum=10,
+            maximum=500, step=10, group="choice"),
 )
 
 ALLOWED_BASE_MODELS = BASE_MODELS
 
+#: Name patterns of numeric backend options and the slider that fits them (else a number box).
+_SLIDERS: tuple[tuple[str, float, float, float], ...] = (
+    ("timeout", 1, 300, 1), ("retries", 0, 10, 1), ("batch_size", 1, 256, 1), ("temperature", 0, 2, 0.05),
+    ("per_concept", 0, 3, 1), ("max_", 0, 10, 1),
+)
+
+
+def _slider_for(name: str, typ: type, default: Any) -> tuple[float, float, float] | None:
+    for part, lo, hi, step in _SLIDERS:
+        if part in name and lo <= float(default) <= hi:
+            return lo, hi, step
+    if typ is float and 0.0 <= float(default) <= 1.0:
+        return 0.0, 1.0, 0.01
+    return None
+
 
 def backend_settings(plugins: Any, kind: str) -> list[Setting]:
-    """One setting per non-secret option of every backend of ``kind`` (``stylus_<kind>_<name>_<opt>``)."""
+    """One setting per non-secret option of every backend of ``kind`` (``stylus_<kind>_<name>_<opt>``),
+    labelled "<name> <kind>: <what it does>", a slider where the option's range is clear."""
     out: list[Setting] = []
     for name in plugins.names(kind):
         cls = plugins.backend_class(kind, name)
@@ -64,11 +96,17 @@ def backend_settings(plugins: Any, kind: str) -> list[Setting]:
             if opt.secret:
                 continue
             key = f"{kind}_{name}_{opt.name}".replace("-", "_")
-            label = f"{kind.capitalize()} '{name}': {opt.help or opt.name}"
+            text = (opt.help or opt.name.replace("_", " ")).rstrip(".")
+            label = f"{name} {kind}: {text[:1].upper()}{text[1:]}"
+            slider = _slider_for(opt.name, opt.type, opt.default) if opt.type in (int, float) and \
+                opt.default is not None and not isinstance(opt.default, bool) else None
             if opt.choices:
                 out.append(Setting(key, opt.default, label, "dropdown", tuple(opt.choices)))
             elif opt.type is bool:
                 out.append(Setting(key, bool(opt.default), label, "checkbox"))
+            elif slider is not None:
+                out.append(Setting(key, opt.default, label, "slider", minimum=slider[0], maximum=slider[1],
+                                   step=slider[2]))
             elif opt.type in (int, float) and opt.default is not None:
                 out.append(Setting(key, opt.default, label, "number"))
             elif opt.type in (int, float):  # no default: empty means "the backend decides" (0 would not)
@@ -111,9 +149,8 @@ def all_settings(plugins: Any | None) -> list[Setting]:
     if plugins is not None:
         composers = tuple(plugins.names("composer")) or ("offline",)
         encoders = tuple(plugins.names("encoder")) or ("transformers",)
-        settings = [Setting(s.key, s.default, s.label, "dropdown", composers) if s.key == "composer" else
-                    Setting(s.key, s.default, s.label, "dropdown", encoders) if s.key == "encoder" else s
-                    for s in settings]
+        settings = [replace(s, choices=composers) if s.key == "composer" else
+                    replace(s, choices=encoders) if s.key == "encoder" else s for s in settings]
         settings += backend_settings(plugins, "composer") + backend_settings(plugins, "encoder")
     return settings
 
@@ -123,11 +160,11 @@ def register(shared: Any, plugins: Any | None, gr: Any) -> None:
     for s in all_settings(plugins):
         component, args = _component(s, gr)
         shared.opts.add_option(PREFIX + s.key, shared.OptionInfo(s.default, s.label, component, args,
-                                                                 section=SECTION))
+                                                                 section=SECTIONS[s.group]))
     html_info = getattr(shared, "OptionHTML", None)
     if html_info is not None and plugins is not None:
         info = html_info(secrets_html(plugins))
-        info.section = SECTION  # OptionHTML takes no section; opts.reorder() needs one on every option
+        info.section = SECTIONS["backends"]  # OptionHTML takes no section; opts.reorder() needs one on every option
         shared.opts.add_option(PREFIX + "api_keys", info)
 
 

@@ -1,5 +1,6 @@
-"""The "Stylus" tab: catalog status, refresh with progress, adapter table with pin/ban/weight
-override, and a prompt playground (candidates, concepts, selections, reasons).
+"""The "Stylus" tab: catalog status, refresh with progress, adapter table (a click on a row selects
+the adapter, a click on its pinned/banned cell switches it; weight override below), and a prompt
+playground (candidates, concepts, selections, reasons).
 
 The data functions are plain (tested without gradio); :func:`build` only lays them out.
 """
@@ -94,6 +95,29 @@ def set_controls(catalog: Any, adapter_id: Any, pinned: bool, banned: bool, weig
     return f"Adapter {aid}: pinned={bool(pinned)}, banned={bool(banned)}, weight override={override}."
 
 
+def click_cell(catalog: Any, data: Any, row: int, col: int) -> tuple[str, Any, bool, bool, Any]:
+    """A click in the adapter table: on the "pinned" or "banned" cell it toggles that control at once;
+    elsewhere it selects the adapter (fills id, pinned, banned and weight override below the table).
+    Returns ``(message, id, pinned, banned, weight override)``."""
+    rows = data.get("data") if isinstance(data, dict) else data
+    try:
+        values = list(rows[int(row)])
+        aid = int(values[0])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return "Click a row of the table.", None, False, False, ""
+    adapter = catalog.get(aid)
+    if adapter is None:
+        return f"No adapter with id {aid}.", None, False, False, ""
+    pinned, banned = bool(adapter.pinned), bool(adapter.banned)
+    weight = "" if adapter.weight_override is None else adapter.weight_override
+    column = TABLE_HEADERS[int(col)] if 0 <= int(col) < len(TABLE_HEADERS) else ""
+    if column in ("pinned", "banned"):
+        pinned, banned = (not pinned, banned) if column == "pinned" else (pinned, not banned)
+        return set_controls(catalog, aid, pinned, banned, weight), aid, pinned, banned, weight
+    return f"Selected {adapter.name} (id {aid}): click its pinned or banned cell to switch it.", aid, pinned, \
+        banned, weight
+
+
 def playground(prompt: str, options: controls.RunOptions, runtime: Runtime, *, seeds: tuple[int, ...] = (1, 2, 3, 4),
                candidates: int = 10) -> str:
     """HTML: retrieval candidates, concepts with chosen adapters and reasons, per-image prompts."""
@@ -181,7 +205,8 @@ def build() -> list[tuple[Any, str, str]]:
             status_btn = gr.Button("Update status")
         with gr.Tab("Adapters"):
             query = gr.Textbox(label="Search", placeholder="name, tag, description…")
-            table = gr.Dataframe(headers=TABLE_HEADERS, value=search, interactive=False, wrap=True)
+            gr.Markdown("Click a row to select an adapter; click its *pinned* or *banned* cell to switch it.")
+            table = gr.Dataframe(headers=TABLE_HEADERS, value=search, interactive=False, wrap=True, type="array")
             with gr.Row():
                 aid = gr.Number(label="Adapter id", precision=0)
                 pinned = gr.Checkbox(label="Pinned")
@@ -202,5 +227,16 @@ def build() -> list[tuple[Any, str, str]]:
         status_btn.click(fn=status_now, inputs=[], outputs=[status])
         query.submit(fn=search, inputs=[query], outputs=[table])
         apply_btn.click(fn=apply, inputs=[aid, pinned, banned, weight, query], outputs=[result, table])
+
+        def on_select(data: Any, query_text: str, evt: Any) -> tuple[Any, ...]:
+            row, col = [*list(evt.index), 0, 0][:2]
+            msg, sel_id, pin, ban, w = click_cell(rt.catalog(), data, row, col)
+            rt.invalidate()
+            return msg, search(query_text), sel_id, pin, ban, w
+
+        # gradio passes the clicked cell to a parameter annotated with the real class (not a string)
+        on_select.__annotations__["evt"] = gr.SelectData
+
+        table.select(fn=on_select, inputs=[table, query], outputs=[result, table, aid, pinned, banned, weight])
         run_btn.click(fn=play, inputs=[prompt, mask, max_a, strength, composer], outputs=[out])
     return [(tab, "Stylus", "stylus")]
