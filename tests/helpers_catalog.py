@@ -133,30 +133,7 @@ def hostile_folder(root: Path) -> dict[str, str]:
 
     for i in range(3):
         lora(f"good_{i}.safetensors", seed=100 + i)
-    # sidecars with one bad value: the LoRA stays
-    for i, (suffix, body) in enumerate([
-        (".json", '{"modelId": "\u00b2", "activation text": "ok"}'),
-        (".json", '{"modelId": 1000000000000000000000000000000}'),
-        (".json", '{"preferred weight": ' + HUGE_NUMBER + "}"),
-        (".json", '{"description": ' + DEEP + "}"),
-        (".json", '{"broken": '),
-        (".json", "[1, 2, 3]"),
-        (".civitai.info", '{"id": 100000000000000000000, "modelId": 5, "baseModel": "SD 1.5"}'),
-        (".civitai.info", '{"id": "\u00b2", "modelId": "\u00b2", "files": []}'),
-        (".civitai.info", '{"id": 7, "modelId": 8, "files": ' + DEEP + "}"),
-        (".metadata.json", '{"usage_tips": "{\\"strength\\": ' + HUGE_NUMBER + '}"}'),
-    ]):
-        stem = f"sidecar_{i}"
-        lora(f"{stem}.safetensors", seed=200 + i)
-        (root / f"{stem}{suffix}").write_text(body, encoding="utf-8")
-    (root / "sidecar_bytes.json").write_bytes(b'{"notes": "\xff\xfe"}')
-    lora("sidecar_bytes.safetensors", seed=220)
-    # header values: a 5,000-digit tag count, deep nesting, a newline alias, a leading-space alias
-    lora("huge_tag_count.safetensors", metadata=kohya_metadata(
-        ss_tag_frequency='{"1_x": {"red hair": ' + HUGE_NUMBER + "}}"), seed=230)
-    lora("deep_meta.safetensors", metadata=kohya_metadata(ss_dataset_dirs=DEEP), seed=231)
-    lora("alias_newline.safetensors", metadata=kohya_metadata("evil\nname"), seed=232)
-    lora(" lead.safetensors", metadata=kohya_metadata(" lead"), seed=233)
+    _bad_values(root, lora)
     # broken files: kept with a problem (the entry shows why it cannot be used)
     for name, header_len, header in [
         ("truncated.safetensors", 4096, b"{}"),
@@ -193,6 +170,34 @@ def hostile_folder(root: Path) -> dict[str, str]:
     lora("colon:name.safetensors", seed=252)
     lora(("l" * 240) + ".safetensors", seed=253)
     return cases
+
+
+def _bad_values(root: Path, lora: Any) -> None:
+    """Sidecars and header values with one bad value each: the LoRA stays, the value goes."""
+    # sidecars with one bad value: the LoRA stays
+    for i, (suffix, body) in enumerate([
+        (".json", '{"modelId": "\u00b2", "activation text": "ok"}'),
+        (".json", '{"modelId": 1000000000000000000000000000000}'),
+        (".json", '{"preferred weight": ' + HUGE_NUMBER + "}"),
+        (".json", '{"description": ' + DEEP + "}"),
+        (".json", '{"broken": '),
+        (".json", "[1, 2, 3]"),
+        (".civitai.info", '{"id": 100000000000000000000, "modelId": 5, "baseModel": "SD 1.5"}'),
+        (".civitai.info", '{"id": "\u00b2", "modelId": "\u00b2", "files": []}'),
+        (".civitai.info", '{"id": 7, "modelId": 8, "files": ' + DEEP + "}"),
+        (".metadata.json", '{"usage_tips": "{\\"strength\\": ' + HUGE_NUMBER + '}"}'),
+    ]):
+        stem = f"sidecar_{i}"
+        lora(f"{stem}.safetensors", seed=200 + i)
+        (root / f"{stem}{suffix}").write_text(body, encoding="utf-8")
+    (root / "sidecar_bytes.json").write_bytes(b'{"notes": "\xff\xfe"}')
+    lora("sidecar_bytes.safetensors", seed=220)
+    # header values: a 5,000-digit tag count, deep nesting, a newline alias, a leading-space alias
+    lora("huge_tag_count.safetensors", metadata=kohya_metadata(
+        ss_tag_frequency='{"1_x": {"red hair": ' + HUGE_NUMBER + "}}"), seed=230)
+    lora("deep_meta.safetensors", metadata=kohya_metadata(ss_dataset_dirs=DEEP), seed=231)
+    lora("alias_newline.safetensors", metadata=kohya_metadata("evil\nname"), seed=232)
+    lora(" lead.safetensors", metadata=kohya_metadata(" lead"), seed=233)
 
 
 def hostile_cards(root: Path) -> dict[str, int]:

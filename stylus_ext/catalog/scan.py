@@ -174,10 +174,35 @@ def _scan(catalog: Catalog, folders: Iterable[str | Path], *, plugins: Any, prog
     ctx = sdk.SourceContext(paths=tuple(roots), unchanged=unchanged, warn=warn, progress=on_progress)
     backend = plugins.create("source", source)
     conn = catalog.db.conn
+    try:
+        _ingest(catalog, backend.cards(ctx), report, renames=renames, seen=seen, warn=warn, chunk=chunk)
+    finally:
+        if bar is not None:
+            bar.close()
+    stale = [p for p, _ in catalog.problems() if _under(p, roots) and p not in warned and p not in seen]
+    for path in stale:  # folders readable again, files gone
+        conn.execute("delete from problems where path = ?", [path])
+    for path, reason in warned.items():
+        conn.execute("insert or replace into problems (path, reason) values (?, ?)", [path, reason])
+    conn.commit()
+
+    _remove_vanished(catalog, report, known=known, seen=seen, warned=warned, roots=roots, prune=prune)
+    if report.changed:
+        resolve_names(catalog)
+    report.problems = [(p, r) for p, r in catalog.problems() if _under(p, roots)]
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ingest(catalog: Catalog, cards: Iterable[Any], report: ScanReport, *, renames: dict[tuple[int, str], list[str]],
+            seen: set[str], warn: Any, chunk: int) -> None:
+    """Merge the source's cards into the catalog, committing every ``chunk``; an interrupted scan
+    keeps every finished card (a half-done one is rolled back)."""
+    conn = catalog.db.conn
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
     pending = 0
     try:
-        for card in backend.cards(ctx):
+        for card in cards:
             if not card.path:
                 continue
             seen.add(card.path)
@@ -199,30 +224,20 @@ def _scan(catalog: Catalog, folders: Iterable[str | Path], *, plugins: Any, prog
                 pending = 0
     except BaseException:
         report.interrupted = True
-        conn.commit()  # every finished upsert is complete on its own (a partial one was rolled back)
+        conn.commit()
         raise
-    finally:
-        if bar is not None:
-            bar.close()
-    stale = [p for p, _ in catalog.problems() if _under(p, roots) and p not in warned and p not in seen]
-    for path in stale:  # folders readable again, files gone
-        conn.execute("delete from problems where path = ?", [path])
-    for path, reason in warned.items():
-        conn.execute("insert or replace into problems (path, reason) values (?, ?)", [path, reason])
-    conn.commit()
 
+
+def _remove_vanished(catalog: Catalog, report: ScanReport, *, known: dict[str, tuple[int, float]], seen: set[str],
+                     warned: dict[str, str], roots: list[str], prune: bool) -> None:
+    """Remove the entries of files that are gone, unless :func:`_hold_back` keeps them."""
     missing = [p for p in known if p not in seen and _under(p, roots)]
-    protected = [p for p in missing if p in warned or _under(p, [w for w in warned])]
+    protected = [p for p in missing if p in warned or _under(p, list(warned))]
     report.kept_unreadable = len(protected)
     doomed = [p for p in missing if p not in set(protected)]
     if not prune:
         doomed = _hold_back(doomed, roots, seen, sum(1 for p in known if _under(p, roots)), report)
     _remove(catalog, doomed, report)
-    if report.changed:
-        resolve_names(catalog)
-    report.problems = [(p, r) for p, r in catalog.problems() if _under(p, roots)]
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def _hold_back(doomed: list[str], roots: list[str], seen: set[str], under: int, report: ScanReport) -> list[str]:
