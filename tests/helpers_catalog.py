@@ -169,7 +169,45 @@ def hostile_folder(root: Path) -> dict[str, str]:
     cases[f"{bad_dir}/inside.safetensors"] = "skipped"
     lora("colon:name.safetensors", seed=252)
     lora(("l" * 240) + ".safetensors", seed=253)
+    _odd_places(root, lora, cases)
     return cases
+
+
+def _odd_places(root: Path, lora: Any, cases: dict[str, str]) -> None:
+    """Odd names, odd sidecars and odd places: each LoRA is kept, the oddity costs at most a sidecar."""
+    lora("new\nline.safetensors", seed=260)
+    lora("trailing dot..safetensors", seed=261)
+    lora("UPPER.SAFETENSORS", seed=262)
+    lora("emoji_\U0001f600.safetensors", seed=263)
+    lora("/".join(f"d{i}" for i in range(60)) + "/deep.safetensors", seed=264)
+    lora("empty_sidecar.safetensors", seed=265)
+    (root / "empty_sidecar.json").write_bytes(b"")
+    lora("dir_sidecar.safetensors", seed=266)
+    (root / "dir_sidecar.json").mkdir()
+    lora("device_sidecar.safetensors", seed=267)
+    if os.path.exists("/dev/zero"):
+        os.symlink("/dev/zero", root / "device_sidecar.civitai.info")
+    lora("big_sidecar.safetensors", seed=268)
+    with open(root / "big_sidecar.json", "wb") as fh:
+        fh.truncate(9 * 1024 * 1024)  # sparse: over the 8 MB cap without using the disk
+    lora("nul_sidecar.safetensors", seed=269)
+    (root / "nul_sidecar.json").write_bytes(b'{"activation text": "a\x00b"}')
+    lora("many_keys.safetensors", metadata={f"k{i}": "v" for i in range(20000)}, seed=270)
+    lora("number_meta.safetensors", metadata={"ss_output_name": "number_meta", "ss_network_dim": "1e999"},
+         seed=271)
+    for name, header_len, header in [
+        ("claims_99mb.safetensors", 99 * 1024 * 1024, b"{}"),
+        ("nul_header.safetensors", 8, b"\x00" * 8),
+        ("nan_header.safetensors", 25, b'{"__metadata__":{"a":NaN}'),
+    ]:
+        cases[name] = "kept"
+        write_raw(root / name, header_len, header)
+    (root / "model.pt").write_bytes(b"\x80\x02not really a pickle")
+    cases["model.pt"] = "kept"
+    _fifo(root / "fifo.ckpt")
+    cases["fifo.ckpt"] = "skipped"
+    (root / "not_a_lora.txt").write_text("hello", encoding="utf-8")
+    cases["not_a_lora.txt"] = "ignored"
 
 
 def _bad_values(root: Path, lora: Any) -> None:
