@@ -30,6 +30,8 @@ re-exports core modules.
 
 from __future__ import annotations
 
+from stylus_ext.sdk import prompt as prompt  # the prompt grammar, as ``sdk.prompt`` (a module)
+
 # TEMPORARY re-exports of core modules, isolated in one module (see its docstring).
 from stylus_ext.sdk._transitional import (
     CONCEPT_ADJECTIVES,
