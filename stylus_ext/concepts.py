@@ -37,6 +37,7 @@ from stylus_ext.english import (
     GERUND_MODIFIERS,
     MEDIUM_HEADS,
     MEDIUM_PHRASES,
+    MODALS,
     PARTICLES,
     PARTITIVES,
     PLACE_WORDS,
@@ -235,7 +236,7 @@ def _is_verb(w: str, prev: str, nxt: str) -> bool:
         return not (noun_follows and (w in GERUND_MODIFIERS or prev in ADJECTIVES or not prev))
     if is_ed(w):
         return not noun_follows
-    return bool(prev) and is_finite_verb(w, prev)
+    return bool(prev) and is_finite_verb(w, prev, nxt)
 
 
 def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
@@ -260,7 +261,7 @@ def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
         elif not chunk and i and low[i - 1] in AUX and (not nxt or is_function_word(nxt)):
             pass  # a predicate ("is empty", "are visible"): said of a concept, not one
         elif ((chunk or is_ing(w) or is_ed(w)) and _is_verb(w, prev, nxt)) or (
-                i and low[i - 1] == "to" and w in VERBS):
+                i and ((low[i - 1] == "to" and w in VERBS) or low[i - 1] in MODALS)):
             _flush(b, chunk, w, prep)  # "a man | riding a horse", "a car | parked on a lawn"
             chunk, prep = [], ""
             i = _verb_phrase(b, words, i)
@@ -292,9 +293,7 @@ def _flush(b: _Builder, chunk: list[Word], nxt: str, prep: str) -> None:
         return
     low = _lower(chunk)
     if nxt == "of" and low[-1] in PARTITIVES:
-        chunk = [w for w in chunk if w[0].lower() not in PARTITIVES and w[0].lower() not in ADJECTIVES]
-        if not chunk:
-            return  # "a group of", "in front of": the frame of the next noun phrase
+        return  # "a large group of", "in front of", "a partially eaten bowl of": the frame of the next one
     if len(chunk) == 1 and singular(chunk[0][0]) in GENERIC_NOUNS:
         return  # "in the background", "in his hand"
     _add_phrase(b, chunk, "subject", prep)

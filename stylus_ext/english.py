@@ -22,7 +22,8 @@ WORD_RE = re.compile(rf"{_LETTER}(?:[\w'’.\-]*{_LETTER})?")
 PREPOSITIONS = _wordset("""
 in on at near with under over above below behind beside besides next to inside into onto through across
 along around by from of for against between toward towards during without among amongst beneath outside
-past atop upon via within underneath alongside amid amidst like than off out up down
+past atop upon via within underneath alongside amid amidst like than off out up down after before since
+until beyond
 """)
 SETTING_PREPS = _wordset("in on at inside under near beside behind atop within underneath amid amidst "
                          "among across along through over above below beneath outside against")
@@ -32,7 +33,7 @@ NUMBER_WORDS = _wordset("one two three four five six seven eight nine ten eleven
                         "hundred hundreds thousands several many few numerous multiple")
 DETERMINERS = _wordset("""
 a an the some any its his her their my our your this these those there here each every another other
-it he she they we i you them him one's lots lot plenty bunch couple pair
+it he she they we i you them him one's lots lot plenty bunch couple pair it's it’s
 """) | NUMBER_WORDS
 AUX = _wordset("""
 is are was were be been being am has have had having do does did can could will would should may might
@@ -42,8 +43,10 @@ FILLER = _wordset("very just also really quite together all both much several fe
                   "different other same own such about ready visible able")
 #: Size adjectives: no concept of their own and no part of one ("a large dog" → "dog").
 SIZE_WORDS = _wordset("large big huge small")
+#: Modal verbs: the next word is a verb ("can land").
+MODALS = _wordset("can could will would should may might must shall")
 #: Words after a verb that belong to it ("looking down", "knocked over").
-PARTICLES = _wordset("up down over out off away back around")
+PARTICLES = _wordset("up down over out off away back around apart")
 #: Frame nouns of "X of Y": the concept is Y ("a group of skiers", "a plate of rice").
 PARTITIVES = _wordset("""
 group groups bunch bunches couple pair pairs lot lots set sets herd herds flock flocks pile piles stack
@@ -186,9 +189,15 @@ def _verb_base(word: str) -> str:
     return w
 
 
-def is_finite_verb(word: str, previous: str) -> bool:
-    """``word`` after the noun ``previous`` is a verb: "bus sits", "giraffes stand", "car parked"."""
+def is_finite_verb(word: str, previous: str, following: str = "") -> bool:
+    """``word`` after the noun ``previous`` is a verb: "bus sits", "giraffes stand", "picture depicts a".
+
+    A word in -s after a singular noun and before a determiner is a verb whatever it is.
+    """
     w = word.lower()
+    if following in DETERMINERS and w.endswith("s") and not w.endswith(_NO_SINGULAR) and \
+            singular(previous) == previous.lower() and not is_function_word(previous):
+        return True
     base = _verb_base(w)
     if base not in VERBS or w.endswith("ed"):  # past forms: see is_ed
         return False
