@@ -2,7 +2,7 @@
 at random points of ``stylus scan`` / ``import-cards``, and the WebUI's background refresh running
 beside a CLI scan of the same catalog.
 
-    .venv/bin/python benchmarks/bench_hostile.py [--kills 20] [--rounds 4] [--files 150]
+    .venv/bin/python benchmarks/bench_hostile.py [--kills 38] [--rounds 4] [--files 150]
 
 Prints one table (every figure should read zero except "inputs tried"):
 
@@ -134,6 +134,7 @@ def kill_row(work: Path, kills: int, files: int) -> Row:
     row = Row("kill -9 during scan / import-cards", tried=kills)
     rng = random.Random(7)
     pins: dict[str, bool] = {}
+    landed = 0
     for n in range(kills):
         if n == kills // 2:  # set controls half-way: later kills must never lose them
             first = Catalog(db)
@@ -148,6 +149,7 @@ def kill_row(work: Path, kills: int, files: int) -> Row:
         time.sleep(rng.uniform(0.3, 2.5))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
+            landed += 1
         proc.wait(30)
         stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
         if proc.stderr:
@@ -166,6 +168,7 @@ def kill_row(work: Path, kills: int, files: int) -> Row:
     row.lost += sum(1 for p in pins if p not in kept)
     catalog.close()
     row.leaks = sum(1 for _ in lora.rglob(".stylus-*.part"))
+    row.area += f" ({landed} killed mid-run)"
     return row
 
 
@@ -269,7 +272,7 @@ def stale_sync_row(plugins: Any) -> Row:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--kills", type=int, default=38)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--files", type=int, default=150)
     parser.add_argument("--keep", metavar="DIR", help="work here and keep the files")
