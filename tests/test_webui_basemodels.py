@@ -20,6 +20,7 @@ from stylus_ext.sdk import basemodels
 from stylus_ext.webui import compat
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+pytestmark = pytest.mark.a1111
 
 
 def test_tiers_follow_civitais_table() -> None:
