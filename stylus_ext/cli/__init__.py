@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from stylus_ext import __version__
 from stylus_ext.cli.common import CLI_ERRORS, CliContext, error_text
@@ -27,14 +28,23 @@ COMMAND_MODULES += ["sync", "match", "download"]  # Civitai (stylus_ext/civitai)
 COMMAND_MODULES += ["refine"]  # refiners, incl. the vision model (model backends)
 
 
-def build_parser(ctx: CliContext) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stylus", description="Automatic LoRA selection for Stable Diffusion.")
-    parser.add_argument("--version", action="version", version=f"stylus {__version__}")
-    parser.add_argument("--catalog", metavar="PATH", default=None,
-                        help=f"catalog file (env STYLUS_CATALOG; default {default_catalog_path()})")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The built-in command ``argv`` names (the first word that is not an option or its value)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--catalog":
+            skip = True
+        elif not word.startswith("-"):
+            return word if word in COMMAND_MODULES else None
+        elif word in ("-h", "--help"):
+            return None
+    return None
+
+
+def _add_commands(sub: Any, names: Sequence[str]) -> None:
+    for name in names:
         try:
             module = importlib.import_module(f"stylus_ext.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -42,6 +52,21 @@ def build_parser(ctx: CliContext) -> argparse.ArgumentParser:
                 raise
             continue
         module.add_parser(sub)
+
+
+def build_parser(ctx: CliContext, argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``argv`` naming a built-in command, only that command's module is
+    imported (a cold ``stylus compose`` does not import the other commands' dependencies)."""
+    parser = argparse.ArgumentParser(prog="stylus", description="Automatic LoRA selection for Stable Diffusion.")
+    parser.add_argument("--version", action="version", version=f"stylus {__version__}")
+    parser.add_argument("--catalog", metavar="PATH", default=None,
+                        help=f"catalog file (env STYLUS_CATALOG; default {default_catalog_path()})")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = requested_command(argv) if argv is not None else None
+    _add_commands(sub, [wanted] if wanted else COMMAND_MODULES)
+    if wanted and wanted not in sub.choices:  # a module whose commands have other names: list them all
+        _add_commands(sub, [n for n in COMMAND_MODULES if n != wanted])
     ctx.register_plugin_commands(sub)
     for command in set(sub.choices.values()):  # `stylus search X --catalog F` works too (a common slip)
         with contextlib.suppress(argparse.ArgumentError):
@@ -51,7 +76,7 @@ def build_parser(ctx: CliContext) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ctx = CliContext()
-    parser = build_parser(ctx)
+    parser = build_parser(ctx, sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="stylus: %(levelname)s: %(message)s", stream=sys.stderr)
