@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The WebUI 1.10.1 venv (requirements_versions.txt), without Stylus's extra packages.
 A1111 = {"torch": "2.1.2", "gradio": "3.41.2", "numpy": "1.26.2", "transformers": "4.30.2",
          "safetensors": "0.4.2", "pydantic": "1.10.15", "fastapi": "0.94.0", "requests": "2.31.0",
-         "tqdm": "4.66.1", "packaging": "23.2"}
+         "tqdm": "4.66.1", "packaging": "23.2", "filelock": "3.13.1"}  # filelock: a torch dependency
 
 
 def test_reads_the_projects_pyproject_with_and_without_tomllib() -> None:
@@ -42,7 +42,7 @@ def test_plan_in_a1111_env_installs_only_missing_never_pinned(tmp_path: Path) ->
     deps, extras = installer.read_dependencies(ROOT / "pyproject.toml", use_toml=False)
     plan = installer.plan(deps, extras, version_of=A1111.get, data_dir=tmp_path)
     names = [installer.requirement_name(s) for s in plan.install]
-    assert names == ["pluggy", "sqlite-utils"], plan
+    assert names == ["pluggy", "sqlite-utils", "threadpoolctl"], plan
     protected = {installer.requirement_name(s) for s in plan.skipped_protected}
     assert {"torch", "numpy", "transformers", "safetensors"} <= protected
     assert plan.optional == ["annoy>=1.17"]
@@ -70,14 +70,15 @@ def test_run_installs_once_then_nothing(tmp_path: Path) -> None:
         installed[installer.requirement_name(spec)] = "99.0"
 
     installer.run(ROOT / "pyproject.toml", run_pip=run_pip, version_of=installed.get, data_dir=tmp_path)
-    assert calls == ['install "pluggy>=1.3"', 'install "sqlite-utils>=3.35"', 'install "annoy>=1.17"']
+    assert calls == ['install "pluggy>=1.3"', 'install "sqlite-utils>=3.35"', 'install "threadpoolctl>=3.1"',
+                     'install "annoy>=1.17"']
     calls.clear()
     installer.run(ROOT / "pyproject.toml", run_pip=run_pip, version_of=installed.get, data_dir=tmp_path)
     assert calls == []  # every later start: nothing to do
 
 
 def test_failed_annoy_build_is_remembered_and_not_retried(tmp_path: Path) -> None:
-    installed = {**A1111, "pluggy": "1.5", "sqlite-utils": "3.37"}
+    installed = {**A1111, "pluggy": "1.5", "sqlite-utils": "3.37", "threadpoolctl": "3.5.0"}
     calls: list[str] = []
     said: list[str] = []
 
