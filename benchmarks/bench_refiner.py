@@ -14,7 +14,9 @@ background, objects (the dev set's ``category``); cards with none are left out. 
 - ``card``: the card as imported (its tags are also the labels, so this flatters the call);
 - ``no-tags``: the same card with its tags hidden (title, description, triggers, example prompts):
   the honest number for cards with poor tags;
-- ``bare``: only the file stem and trigger words, as a local folder without a card holds.
+- ``header``: the file stem, trigger words and training tags, as a local file without a card holds
+  (the training tags are the example prompts' most frequent terms: the Civitai API has no header);
+- ``bare``: only the file stem and trigger words.
 
 With ``--table`` (default: the user table in ``../shared/data``) it also prints how many of that
 real user's 190 LoRAs (mostly character LoRAs, no cards) are filed as characters.
@@ -27,6 +29,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import re
 import sys
 import tempfile
 import time
@@ -99,8 +102,25 @@ def view_bare(card: sdk.AdapterCard) -> sdk.AdapterCard:
     return sdk.AdapterCard(source="bench", name=card.name, trigger_words=card.trigger_words)
 
 
+def caption_tags(prompts: Iterable[str], top: int = 20) -> tuple[str, ...]:
+    """The most frequent comma-separated terms of the example prompts: a stand-in for the kohya
+    training tags (``ss_tag_frequency``) a local file's header holds, which the Civitai API lacks."""
+    counts: Counter[str] = Counter()
+    for prompt in prompts:
+        text = re.sub(r"<[^<>]*>", " ", prompt)
+        text = re.sub(r":\s*-?\d*\.?\d+\s*\)", ")", text)
+        terms = {" ".join(t.strip(" .()[]{}").lower().split()) for t in re.split(r"[,\n|]", text)}
+        counts.update(t for t in terms if t and len(t) <= 40)
+    return tuple(t for t, _ in counts.most_common(top))
+
+
+def view_header(card: sdk.AdapterCard) -> sdk.AdapterCard:
+    return sdk.AdapterCard(source="bench", name=card.name, trigger_words=card.trigger_words,
+                           training_tags=caption_tags(card.example_prompts))
+
+
 VIEWS: dict[str, Callable[[sdk.AdapterCard], sdk.AdapterCard]] = {
-    "card": view_card, "no-tags": view_no_tags, "bare": view_bare}
+    "card": view_card, "no-tags": view_no_tags, "header": view_header, "bare": view_bare}
 
 
 def score(pairs: list[tuple[str, str]]) -> dict[str, float]:
@@ -169,7 +189,7 @@ def user_table(table: Path, refiner: sdk.Refiner) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", nargs="?", type=Path, default=CARDS, help="folder of Civitai model JSON")
-    parser.add_argument("--views", default="card,no-tags,bare", help="comma-separated: " + ", ".join(VIEWS))
+    parser.add_argument("--views", default="card,no-tags,header,bare", help="comma-separated: " + ", ".join(VIEWS))
     parser.add_argument("--limit", type=int, default=None, help="at most this many labelled models")
     parser.add_argument("--table", type=Path, default=TABLE, help="user LoRA table (skipped when absent)")
     parser.add_argument("--no-confusion", action="store_true")

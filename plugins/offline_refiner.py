@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import difflib
 import html
+import importlib.util
 import re
 import statistics
+import sys
 from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
 
 from stylus_ext import sdk
 
@@ -105,6 +109,7 @@ _JARGON_WORDS = (
 )
 _JARGON = set(_JARGON_WORDS.split())
 
+
 grammar = sdk.prompt  # the one prompt grammar
 
 
@@ -135,16 +140,49 @@ def _kw_pattern(words: Iterable[str]) -> re.Pattern[str]:
 
 
 _KW = {cat: _kw_pattern(words) for cat, words in KEYWORDS.items()}
+#: Common nouns of accessories, bodies, views, materials, things and places: never a character's name.
+_COMMON_WORDS = """socks sock leggings tights pantyhose thighhighs mask masks helmet glasses eyewear goggles accessory
+    accessories earrings necklace choker collar ribbon bow tie necktie scarf belt bag backpack crop top bra
+    panties underwear tassel fishnet fishnets couture latex leather silk lace denim jeans shorts pants trousers
+    sleeve sleeves sneakers heels sandals crown tiara veil wig ears tail tails wings horns halo face faces
+    expression expressions smile tongue mouth lips teeth nose feet legs breasts head view views angle pov
+    reference sheet censorship censored detail details shadow shadows color colors colour colours texture
+    pattern patterns statue statues marble bronze stone metal glass wood paper gem gems icon icons logo
+    sticker emoji cake drink coffee tea tree trees leaf leaves water rain snow cloud clouds smoke sun moon
+    star stars night day sunset library school classroom office bedroom kitchen bathroom bath cockpit station
+    shop store market restaurant bar hospital prison dungeon cave garden park pool lake river rock robot
+    cyborg android monster zombie demon angel elf elves fairy witch knight samurai ninja pirate nurse idol
+    princess queen king god goddess warrior soldier police cheerleader bunny girl lady wife sister mother
+    teen punk cyber mix merge pack collection series set concept horror cute sexy dark slime goo tentacle
+    latex plastic rubber shiny wet oil skin tan muscle muscular fat chubby petite tall giantess doll dolls
+    figure figurine chibi mascot furry kemono beast hybrid mermaid centaur vampire ghost skeleton"""
 #: Descriptive words that are no evidence of a category but are never names either.
 _DESCRIPTIVE = [
     "cyberpunk", "steampunk", "neon", "futuristic", "scifi", "sci", "fi", "gothic", "fantasy", "horror", "kawaii",
     "glowing", "fluffy", "cozy", "vintage", "modern", "ancient", "medieval", "victorian", "japanese", "chinese",
     "korean", "american", "european", "magic", "magical", "tiny", "giant", "cute", "beautiful", "epic", "dramatic",
     "soft", "hard",
+    *_COMMON_WORDS.split(),
 ]
 _LEXICON = {w.rstrip("*") for words in KEYWORDS.values() for phrase in words for w in phrase.split()}
 _LEXICON.update(_DESCRIPTIVE)
 _PRIORITY = [c for c, _ in CATEGORY_TAGS]
+
+
+def _sibling(stem: str) -> ModuleType:
+    """A helper module beside this file (plugins are loaded by path, not as a package)."""
+    name = f"stylus_plugin_helper_{stem.strip('_')}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{stem}.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+_PERSON = _sibling("_offline_refiner_person")
+_MODEL = _PERSON.load_model()
 
 
 def _norm(text: str) -> str:
@@ -204,7 +242,7 @@ class OfflineRefiner(sdk.Refiner):
     """Card → description, category, weight with rules only (the default refiner)."""
 
     name = "offline"
-    version = "1"
+    version = "2"
     description = "Deterministic rules over the card: cleaned description, triggers, training tags, examples."
     env_prefix = "REFINER_OFFLINE"
     options = (
@@ -262,7 +300,23 @@ def categorize(card: sdk.AdapterCard) -> str:
             continue  # weak tags: decided by the keyword evidence below
         if any(t in words for t in tags):
             return category
-    title = f"{card.title} {card.name} {card.alias or ''}".replace("_", " ")
+    scores = _keyword_scores(card, tags)
+    if scores["utility"] >= 3:
+        return "utility"
+    tagged = any(t in words for t in tags for _, words in CATEGORY_TAGS)
+    if not tagged:  # the author named no category: weigh the evidence of a character or real person
+        person, celebrity = person_call(card)
+        threshold = _MODEL["threshold"].get(_PERSON.kind_of(card), _MODEL["threshold"]["person"])
+        if person >= threshold:
+            return "celebrity" if celebrity >= _MODEL["threshold"].get("celebrity", 0.5) else "character"
+    others = [c for c in _PRIORITY if c not in ("character", "celebrity")]
+    best = max(others, key=lambda c: (scores[c], -_PRIORITY.index(c)))
+    return best if scores[best] >= 1.0 else "concept"
+
+
+def _keyword_scores(card: sdk.AdapterCard, tags: list[str]) -> dict[str, float]:
+    """Keyword evidence per category: title x3, tags x2, triggers x1.5, description (capped)."""
+    title = _PERSON.split_camel(f"{card.title} {card.name} {card.alias or ''}")
     triggers = " , ".join(card.trigger_words)
     description = _clean_html(card.description)[:1500]
     scores: dict[str, float] = dict.fromkeys(_PRIORITY, 0.0)
@@ -278,13 +332,22 @@ def categorize(card: sdk.AdapterCard) -> str:
     title_style = re.search(r"\bstyle\s*(?:$|[\(\[|\-–:,])", title.strip(), re.I)
     if title_style or re.search(r"\bin the style of\b", title, re.I):
         scores["style"] += 3
-    if scores["utility"] >= 3:
-        return "utility"
-    name_score = _character_evidence(card)
-    if name_score >= 2 and name_score * 1.5 >= max(scores.values()):
-        return "celebrity" if scores["celebrity"] > scores["character"] else "character"
-    best = max(_PRIORITY, key=lambda c: (scores[c], -_PRIORITY.index(c)))
-    return best if scores[best] >= 1.0 else "concept"
+    return scores
+
+
+def person_features(card: sdk.AdapterCard) -> dict[str, float]:
+    """The evidence :func:`person_call` weighs (see ``_offline_refiner_person.py``)."""
+    return _PERSON.features(card, kw=_KW, name_evidence=_character_evidence, tokens=_tokens,
+                            name_like=_name_like, lexicon=_LEXICON)
+
+
+def person_call(card: sdk.AdapterCard) -> tuple[float, float]:
+    """(probability the adapter is a character or real person, probability such a one is a real person)."""
+    feats = person_features(card)
+    kind = _PERSON.kind_of(card)
+    person = _MODEL.get(kind, _MODEL["person"])
+    celebrity = _MODEL.get(kind.replace("person", "celebrity"), _MODEL["celebrity"])
+    return _PERSON.probability(person, feats), _PERSON.probability(celebrity, feats)
 
 
 def _tokens(text: str) -> list[str]:

@@ -1,0 +1,196 @@
+"""Is an adapter a character or a real person? Evidence features and a small fitted logistic model.
+
+Helper of ``offline_refiner.py`` (the leading ``_`` keeps the plugin loader from loading it as a
+plugin). Used when a card's own tags do not say: folders without cards, cards with poor tags.
+Features come from the title, file name, trigger words, description, example prompts and training
+tags (``ss_tag_frequency``): a trigger that is a person-like name recurring in the title, a
+franchise in parentheses, prompts that keep one hair and eye colour and show one girl or boy, words
+such as "style", "outfit" or "panda" in the title, a trigger that is one coined word made of the
+title's common words (``redpanda``). The weights are fitted on one half of real Civitai cards with
+their tags hidden (``benchmarks/fit_refiner.py``) and ship beside this file as
+``offline_refiner_person.json``; without that file the calls fall back to hand-set weights.
+Stdlib only and deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from stylus_ext import sdk
+
+WEIGHTS_FILE = Path(__file__).with_name("offline_refiner_person.json")
+
+#: Keyword groups whose hits are features (the refiner's own keyword patterns are passed in).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "style": ("style",), "clothing": ("clothing",), "pose": ("pose", "action"),
+    "place": ("background", "building"), "thing": ("vehicle", "object"), "animal": ("animal",),
+    "concept": ("concept",),
+    "utility": ("utility",), "character": ("character",), "celebrity": ("celebrity",),
+}
+#: Franchises and media words that mark a character card (a title "Name (Franchise)" and similar).
+FRANCHISES = re.compile(
+    r"(?<![a-z])(?:genshin|honkai|star ?rail|azur ?lane|blue ?archive|arknights|kancolle|kantai|hololive|"
+    r"nijisanji|vtuber|pok[eé]mon|fate|fgo|touhou|umamusume|idolmaster|love ?live|bang ?dream|"
+    r"final ?fantasy|league of legends|overwatch|naruto|one ?piece|bleach|dragon ?ball|jojo|evangelion|"
+    r"gundam|persona|zelda|nintendo|mario|sonic|street ?fighter|tekken|resident ?evil|nikke|"
+    r"girls'? ?frontline|granblue|princess ?connect|fire ?emblem|xenoblade|danganronpa|chainsaw ?man|"
+    r"jujutsu|kimetsu|demon ?slayer|spy ?x ?family|my hero academia|boku no hero|sword art online|sao|"
+    r"re:? ?zero|konosuba|madoka|sailor ?moon|gintama|attack on titan|shingeki|marvel|dc comics|disney|"
+    r"pixar|anime|manga|game|video ?game|series|visual novel|gacha|waifu|husbando|cosplay)(?![a-z])", re.I)
+_COLOURS = ("black|white|blonde|blond|brown|red|blue|green|pink|purple|silver|grey|gray|orange|yellow|"
+            "aqua|light blue|light brown|dark blue|multicolored|two-tone|streaked")
+_HAIR = re.compile(rf"\b({_COLOURS})[ _]hair\b", re.I)
+_EYES = re.compile(rf"\b({_COLOURS}|golden|heterochromia)[ _]eyes\b", re.I)
+_SUBJECT = re.compile(r"\b(?:1girl|1boy|solo|solo focus|1woman|1man)\b", re.I)
+_PHOTO = re.compile(r"\b(?:photo|photograph|raw photo|realistic|photorealistic|dslr|film grain|"
+                    r"portrait photo|8k uhd|skin pores|korean|japanese idol|kpop)\b", re.I)
+_PRONOUN = re.compile(r"\b(?:she|her|hers|he|his|him)\b", re.I)
+_REAL = re.compile(r"\b(?:actress|actor|singer|idol|model|streamer|youtuber|influencer|athlete|celebrity|"
+                   r"real person|likeness|famous|born|politician|president|tv|film|movie star)\b", re.I)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_VERSION = re.compile(r"\((?:[^()]*\bv?\d+(?:\.\d+)*[^()]*|[^()]*\b(?:lora|locon|lycoris|offset|final)\b"
+                      r"[^()]*)\)\s*$", re.I)
+_DIGITS = re.compile(r"\d")
+#: One-word triggers made of a word and a house suffix, as style and concept adapters coin them.
+_SUFFIX = re.compile(r"[a-z]{3,}(?:ai|punk|core|wave|style|art|mix|diff|tech)$", re.I)
+
+
+def split_camel(text: str) -> str:
+    """``fluffyRedPanda_v1`` → ``fluffy Red Panda v1``: file names as words."""
+    return re.sub(r"([a-z])([A-Z])", r"\1 \2", text).replace("_", " ")
+
+
+def _hits(pattern: re.Pattern[str], text: str, cap: int) -> float:
+    return min(cap, len({m.lower() for m in pattern.findall(text)})) / cap
+
+
+def _share(prompts: list[str], pattern: re.Pattern[str]) -> float:
+    return sum(1 for p in prompts if pattern.search(p)) / len(prompts) if prompts else 0.0
+
+
+def _consistent(prompts: list[str], training: list[str], pattern: re.Pattern[str]) -> float:
+    """Share of example prompts with the most common colour (hair or eyes); a colour among the top
+    training tags counts as a fully consistent one (a character's tags repeat on every image)."""
+    if any(pattern.search(t) for t in training[:15]):
+        return 1.0
+    counts: Counter[str] = Counter()
+    for p in prompts:
+        counts.update({m.lower() for m in pattern.findall(p)})
+    return counts.most_common(1)[0][1] / len(prompts) if counts and len(prompts) >= 2 else 0.0
+
+
+def _coined(trigger: str, title_words: list[str], lexicon: set[str]) -> float:
+    """1 when the trigger is the title's common words run together (``redpanda`` of "Fluffy Red Panda")."""
+    token = re.sub(r"[^a-z0-9]", "", trigger.lower())
+    if not token or " " in trigger.strip() or len(token) < 3:
+        return 0.0
+    common = [w for w in title_words if w in lexicon]
+    for i in range(len(title_words)):
+        for j in range(i + 2, min(len(title_words), i + 4) + 1):
+            run = title_words[i:j]
+            if "".join(run) == token and any(w in common for w in run):
+                return 1.0
+    return 0.0
+
+
+def features(card: sdk.AdapterCard, *, kw: Mapping[str, re.Pattern[str]], name_evidence: Callable[..., float],
+             tokens: Callable[[str], list[str]], name_like: Callable[[str], bool],
+             lexicon: set[str]) -> dict[str, float]:
+    """Evidence that ``card`` is a character or a real person, as named numbers in about [0, 1]."""
+    title = (card.title or "").replace("_", " ")
+    bare_title = _VERSION.sub("", title).strip()
+    names = split_camel(f"{bare_title} {card.name} {card.alias or ''}")
+    triggers = [t for t in card.trigger_words if t.strip()][:6]
+    if not triggers and card.activation_text:
+        triggers = [t for t in re.split(r"[,\n]", card.activation_text) if t.strip()][:6]
+    trig_text = " , ".join(triggers)
+    desc = re.sub(r"<[^>]+>|https?://\S+|www\.\S+", " ", card.description or "")[:2000]
+    prompts = [p for p in card.example_prompts if p.strip()][:12]
+    training = [t.replace("_", " ") for t in card.training_tags if t.strip()]
+    f: dict[str, float] = {}
+    for group, cats in GROUPS.items():
+        f[f"title_{group}"] = max(_hits(kw[c], names, 2) for c in cats)
+        f[f"trig_{group}"] = max(_hits(kw[c], trig_text, 2) for c in cats)
+        f[f"desc_{group}"] = max(_hits(kw[c], desc, 3) for c in cats)
+    f["name_evidence"] = min(4.0, name_evidence(card)) / 4
+    f["franchise_title"] = _hits(FRANCHISES, names, 2)
+    f["franchise_trig"] = _hits(FRANCHISES, trig_text, 1)
+    f["franchise_desc"] = _hits(FRANCHISES, desc, 3)
+    f["title_paren"] = float(bool(re.search(r"\w\s*[(\[【][^)\]】]{2,40}[)\]】]", bare_title)))
+    f["title_sep"] = float(bool(re.search(r"\s[|/]\s|\s-\s", bare_title)))
+    f["title_cjk"] = float(bool(_CJK.search(title)))
+    f["trig_paren"] = float(bool(re.search(r"\\?\(\s*[a-z][^)]{1,40}\\?\)", trig_text, re.I)))
+    words = [t for t in tokens(bare_title) if t]
+    person_words = [w for w in words if name_like(w)]
+    f["title_name_words"] = min(3, len(person_words)) / 3
+    f["title_all_names"] = float(1 <= len(words) <= 4 and len(person_words) == len(words))
+    first = triggers[0] if triggers else ""
+    first_tokens = tokens(re.sub(r"\\?\([^)]*\\?\)", " ", first))
+    f["trig_none"] = float(not triggers)
+    f["trig_count"] = min(5, len(triggers)) / 5
+    f["trig_words"] = min(4, len(first_tokens)) / 4
+    f["trig_name_like"] = float(bool(first_tokens) and all(name_like(t) for t in first_tokens))
+    f["trig_two_names"] = float(len(first_tokens) >= 2 and f["trig_name_like"] == 1.0)
+    f["trig_coined"] = _coined(first, words + tokens(card.name), lexicon)
+    f["trig_digits"] = float(bool(_DIGITS.search(first)) and " " not in first.strip())
+    f["trig_one_word"] = float(len(first_tokens) == 1)
+    f["trig_in_training"] = float(bool(first.strip()) and any(
+        first.strip().lower().replace("_", " ") == t.lower() for t in training[:10]))
+    f["trig_suffix"] = float(bool(_SUFFIX.search(first.strip())) and " " not in first.strip())
+    f["trig_in_prompts"] = _share(prompts, re.compile(re.escape(first.strip()), re.I)) if first.strip() else 0.0
+    f["examples_none"] = float(not prompts)
+    f["subject"] = max(_share(prompts, _SUBJECT), float(any(_SUBJECT.search(t) for t in training[:10])))
+    f["subject_top"] = float(_share(prompts, _SUBJECT) >= 0.7 or any(_SUBJECT.search(t) for t in training[:3]))
+    f["hair_same"] = _consistent(prompts, training, _HAIR)
+    f["eyes_same"] = _consistent(prompts, training, _EYES)
+    f["photo"] = _share(prompts, _PHOTO)
+    f["desc_none"] = float(len(desc.strip()) < 20)
+    f["desc_pronoun"] = min(3, len(_PRONOUN.findall(desc))) / 3
+    f["desc_real"] = _hits(_REAL, desc, 2)
+    f["title_real"] = _hits(_REAL, names, 1)
+    person_talk = max(f["desc_pronoun"], f["desc_real"], f["desc_character"], f["desc_celebrity"])
+    f["desc_no_person"] = float(not f["desc_none"] and not person_talk)
+    f["desc_only_things"] = max(f["desc_animal"], f["desc_thing"], f["desc_place"]) * (1 - person_talk)
+    f["training_none"] = float(not training)
+    return f
+
+
+DEFAULT_MODEL: dict[str, dict[str, float]] = {  # hand-set fallback; the fitted file replaces it
+    "person": {"bias": -1.5, "name_evidence": 2.5, "franchise_title": 2.0, "title_paren": 1.0, "subject": 1.0,
+               "hair_same": 1.0, "eyes_same": 1.0, "title_character": 2.0, "desc_character": 1.5,
+               "title_celebrity": 2.0, "desc_celebrity": 1.5, "title_style": -3.0, "title_thing": -3.0,
+               "title_clothing": -2.0, "trig_coined": -1.5, "title_utility": -4.0, "title_place": -2.0},
+    "celebrity": {"bias": -1.5, "photo": 2.0, "desc_real": 2.0, "title_celebrity": 2.0, "desc_celebrity": 2.0,
+                  "franchise_title": -2.0, "franchise_desc": -1.0},
+    "threshold": {"person": 0.5},
+}
+
+
+def load_model(path: Path = WEIGHTS_FILE) -> dict[str, dict[str, float]]:
+    """The fitted weights, or :data:`DEFAULT_MODEL` when the file is missing or malformed."""
+    try:
+        model = json.loads(path.read_text(encoding="utf-8"))
+        if all(isinstance(model.get(k), dict) for k in ("person", "celebrity", "threshold")):
+            return model
+    except (OSError, ValueError):
+        pass
+    return DEFAULT_MODEL
+
+
+def kind_of(card: sdk.AdapterCard) -> str:
+    """Which model weighs a card: ``person`` (a card with a description or example prompts),
+    ``person_header`` (a local file's header with training tags) or ``person_bare`` (names only)."""
+    text = re.sub(r"https?://\S+|www\.\S+", " ", card.description or "")
+    if len(text.strip()) >= 20 or any(p.strip() for p in card.example_prompts):
+        return "person"
+    return "person_header" if any(t.strip() for t in card.training_tags) else "person_bare"
+
+
+def probability(weights: Mapping[str, float], feats: Mapping[str, float]) -> float:
+    z = weights.get("bias", 0.0) + sum(w * feats.get(k, 0.0) for k, w in weights.items() if k != "bias")
+    return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
