@@ -15,7 +15,7 @@ from typing import Any
 
 from stylus_ext.catalog.readable import fatal_problem
 from stylus_ext.webui import controls
-from stylus_ext.webui.runtime import Runtime, catalog_state
+from stylus_ext.webui.runtime import Runtime, catalog_state, for_webui
 
 TABLE_HEADERS = ["id", "name", "category", "base model", "description", "pinned", "banned", "weight override",
                  "installed", "problem"]
@@ -129,18 +129,18 @@ def playground(prompt: str, options: controls.RunOptions, runtime: Runtime, *, s
     st = runtime.pipeline_settings(options)
     stylus = runtime.pipeline(st)
     found = stylus.retrieve(prompt)[:candidates]
-    selection = stylus.select(prompt)
+    selection, dropped = runtime.guard.filter(stylus.select(prompt))  # no tag for a file that cannot load
     images = stylus.images(selection, list(seeds))
     e = html.escape
-    base = e(str(st.base_model or "any"))
+    base = e(str(st.base_model or ("unknown (every base model)" if options.base_model == "auto" else "any")))
     parts = [f"<p><b>Composer:</b> {e(str(selection.composer))} — <b>base model:</b> {base}</p>"]
     parts.append("<p><b>Concepts and selections</b></p><ul>")
     for concept, chosen in selection.concepts:
         picks = "; ".join(f"{e(c.adapter.name)} — {e(c.reason)}" for c in chosen) or "<i>no adapter</i>"
         parts.append(f"<li><b>{e(concept)}</b>: {picks}</li>")
     parts.append("</ul>")
-    for w in selection.warnings:
-        parts.append(f"<p>⚠ {e(w)}</p>")
+    for w in (*selection.warnings, *dropped):
+        parts.append(f"<p>⚠ {e(for_webui(w))}</p>")
     parts.append("<p><b>Top candidates</b></p><ol>")
     parts += [f"<li>{e(c.adapter.name)} ({e(c.adapter.category)}, score {c.score:.3f})</li>" for c in found]
     parts.append("</ol><p><b>Per-image prompts</b></p><ul>")
