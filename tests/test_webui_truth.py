@@ -289,3 +289,15 @@ def test_background_thread_uses_its_own_encoder_options(plugins: Any) -> None:
     for t in threads:
         t.join()
     assert results == {3: 3, 5: 5}
+
+
+def test_an_image_of_a_batch_regenerates_alone_with_its_adapters(ui: WebUI) -> None:  # noqa: F811
+    runner = ui.runner()
+    processed = ui.generate(runner, runner.ui_args("Stylus"), prompt=CASTLE, seed=100, batch_size=4)
+    second = processed.images[1]
+    params, values = ui.paste(runner, second.infotext)
+    assert values["script_txt2img_stylus_mask_seed"] == 100 and int(params["Seed"]) == 101
+    alone = ui.generate(runner, runner.ui_args("Stylus", mask_seed=100), prompt=params["Prompt"], seed=101)
+    assert alone.images[0].active == second.active and alone.images[0].prompt == second.prompt
+    _, first = ui.paste(runner, processed.images[0].infotext)
+    assert first["script_txt2img_stylus_mask_seed"] == -1, "its own seed: nothing to restore"
