@@ -163,6 +163,13 @@ def test_echoed_keys_are_scrubbed_in_every_form(server):
     assert scrub("nothing to hide here") == "nothing to hide here"
 
 
+def test_a_retried_echo_is_not_logged_either(server, caplog):
+    caplog.set_level("DEBUG")
+    server.script("chat", Reply.error(503, f"overloaded, key {KEY[3:-3]}"), Reply.chat("ok"))
+    assert OpenAIClient(server.url, KEY, backoff=0.01, breaker=None).chat(MSG, "m") == "ok"
+    assert "overloaded" in caplog.text and KEY[3:-3] not in caplog.text and KEY[10:16] not in caplog.text
+
+
 def test_errors_never_contain_header_values(server, monkeypatch):
     client = OpenAIClient(server.url, KEY, breaker=None)
 

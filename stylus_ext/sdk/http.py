@@ -345,7 +345,7 @@ class HTTPClient:
                 key: str, attempts: int) -> tuple[Retry, str, Any]:
         """A non-OK answer: the next retry state, or the error raised when it is not retried."""
         status = resp.status_code
-        detail = self._error_detail(resp, deadline)
+        detail = self.scrub(self._error_detail(resp, deadline))  # also logged below, before any retry
         resp.close()
         last = f"HTTP {status}{': ' + detail if detail else ''}"
         if not retry.is_retry(method, status, "Retry-After" in resp.headers):
