@@ -21,7 +21,8 @@ try:
     import launch  # provided by the WebUI
 
     installer = _load("stylus_ext_installer", "stylus_ext", "webui", "installer.py")
-    paths = _load("stylus_ext_install_paths", "stylus_ext", "paths.py")
+    # files.py needs only the standard library: the package itself (pluggy ...) is not installed yet
+    paths = _load("stylus_ext_install_files", "stylus_ext", "sdk", "files.py")
     installer.run(
         os.path.join(HERE, "pyproject.toml"),
         run_pip=launch.run_pip,

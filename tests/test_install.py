@@ -117,8 +117,10 @@ def test_install_py_runs_as_the_webui_runs_it(tmp_path: Path) -> None:
         f"def run_pip(command, desc=None):\n    open({str(log)!r}, 'a').write(command + '\\n')\n",
         encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(fake), "STYLUS_HOME": str(tmp_path / "home")}
-    out = subprocess.run([sys.executable, str(ROOT / "install.py")], env=env, capture_output=True, text=True,
-                         timeout=60, check=True)
+    # a WebUI venv before the first install: neither stylus_ext nor its dependencies importable
+    # (-S: no site-packages, -I would also drop PYTHONPATH), run from the WebUI folder
+    out = subprocess.run([sys.executable, "-S", str(ROOT / "install.py")], env=env, capture_output=True,
+                         text=True, timeout=60, check=True, cwd=fake)
     assert "[Stylus] install.py" not in out.stdout, out.stdout
     lines = log.read_text().splitlines() if log.exists() else []
     assert all(not any(p in line for p in ("torch", "numpy", "gradio", "transformers", "safetensors"))
