@@ -142,3 +142,23 @@ def test_unattended_reindex_keeps_the_users_refiner_and_never_runs_a_paid_one(tm
     assert default_refiner(catalog, plugins) is None
     catalog.set_meta("refiner", "gone@3")  # a plugin that is no longer installed
     assert default_refiner(catalog, plugins) == "offline"
+
+
+def test_offline_refiner_files_an_untagged_animal_as_an_animal_and_recomputes_old_rules(tmp_path, plugins):
+    cat = Catalog(tmp_path / "c.db")
+    panda = cat.insert_card(sdk.AdapterCard(source="test", name="fluffy_red_panda", title="Fluffy Red Panda",
+                                            path="/l/fluffy_red_panda.safetensors", activation_text="redpanda"))
+    rin = cat.insert_card(sdk.AdapterCard(
+        source="test", name="Rin_Asakura_pony", path="/l/Rin_Asakura_pony.safetensors",
+        trigger_words=("asakura rin",), training_tags=("asakura rin", "1girl", "solo", "black hair", "blue eyes")))
+    offline = plugins.create("refiner", "offline")
+    key = refine.refiner_key(offline)
+    # A result cached by the old rules (offline@1) is not reused: the version is part of the key.
+    cat.db["refinements"].insert({"adapter_id": panda, "refiner": "offline@1", "card_hash": cat.row(panda)["card_hash"],
+                                  "description": "old", "category": "character", "weight": 0.8, "error": None})
+    assert key != "offline@1"
+    report = refine.refine_catalog(cat, offline)
+    assert report.refined == 2 and report.failed == 0
+    assert cat.get(panda).category == "animal"
+    assert cat.get(rin).category == "character"
+    cat.close()

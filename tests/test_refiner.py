@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -142,3 +143,67 @@ def test_hostile_card_values_do_not_crash(refiner) -> None:
     result = refiner.refine(weird)
     assert result.category in sdk.CATEGORIES
     assert 0.1 <= result.weight <= 1.5
+
+
+# -- the character / real-person call without tags (synthetic cards, written for these tests) --------------
+
+
+RED_PANDA = {"name": "fluffy_red_panda", "title": "Fluffy Red Panda", "activation_text": "redpanda"}
+
+
+@pytest.mark.parametrize("fields", [
+    RED_PANDA,  # a card with no tags and no text: the trigger is the title's words run together
+    {"name": "fluffyRedPanda_v1", "trigger_words": ("redpanda",)},  # only a file name and a trigger
+    {"name": "fluffyRedPanda_v1", "trigger_words": ("redpanda",),  # a header with training tags
+     "training_tags": ("redpanda", "no humans", "animal focus", "tree", "branch", "outdoors")},
+    {**RED_PANDA, "description": "A fluffy red panda with a ringed tail, sitting in bamboo."},
+])
+def test_an_animal_with_a_coined_trigger_is_not_a_character(refiner, fields) -> None:
+    assert refiner.refine(card(**fields)).category == "animal"
+
+
+def test_a_named_character_with_consistent_examples_is_a_character(refiner) -> None:
+    c = card(name="mira_kessel_v2", title="Mira Kessel (Skyward Chronicle)", trigger_words=("mira kessel",),
+             description="Mira from the airship saga. She comes with her pilot jacket and goggles.",
+             example_prompts=(
+                 "masterpiece, 1girl, solo, mira kessel, silver hair, green eyes, pilot jacket, airship deck",
+                 "1girl, mira kessel, silver hair, green eyes, smile, sitting on a crate, sunset",
+                 "mira kessel, 1girl, solo, silver hair, green eyes, goggles on head, cockpit, night"))
+    assert refiner.refine(c).category == "character"
+    # The same adapter as a local file: its name, trigger and training tags only.
+    header = card(name="mira_kessel_v2", trigger_words=("mira kessel",),
+                  training_tags=("mira kessel", "1girl", "solo", "silver hair", "green eyes", "pilot jacket"))
+    assert refiner.refine(header).category == "character"
+
+
+def test_a_style_with_a_coined_trigger_is_a_style(refiner) -> None:
+    c = card(name="inkwashAI", title="Inkwash Dreams Style", trigger_words=("inkwashai",),
+             description="Soft ink wash painting with bleeding edges and paper grain.",
+             example_prompts=("inkwashai, a mountain temple in fog", "inkwashai, a koi pond, lotus flowers",
+                              "inkwashai, an old fisherman on a boat, rain"))
+    assert refiner.refine(c).category == "style"
+    assert refiner.refine(card(name="inkwashAI", trigger_words=("inkwashai",))).category != "character"
+
+
+def test_a_real_person_is_a_celebrity(refiner) -> None:
+    c = card(name="jane_halvorsen", title="Jane Halvorsen", trigger_words=("jane halvorsen",),
+             description="Likeness of the actress Jane Halvorsen, trained on film stills of her.",
+             example_prompts=("RAW photo of jane halvorsen, portrait, soft light, film grain",
+                              "photo of jane halvorsen smiling, city street, dslr, 85mm",
+                              "jane halvorsen, realistic, red carpet, evening gown, photograph"))
+    assert refiner.refine(c).category == "celebrity"
+
+
+def test_person_model_file_is_fitted_and_a_broken_one_falls_back(tmp_path: Path, refiner) -> None:
+    import sys
+
+    helper = sys.modules["stylus_plugin_helper_offline_refiner_person"]
+    shipped = helper.load_model()
+    assert shipped is not helper.DEFAULT_MODEL and "fit" in shipped["about"]
+    assert set(shipped["person"]) == {"bias", *helper.features(
+        card(name="x"), kw={c: re.compile("zz") for g in helper.GROUPS.values() for c in g},
+        name_evidence=lambda _c: 0.0, tokens=str.split, name_like=lambda _t: True, lexicon=set())}
+    broken = tmp_path / "model.json"
+    broken.write_text("{not json", encoding="utf-8")
+    assert helper.load_model(broken) is helper.DEFAULT_MODEL
+    assert refiner.version != "1"  # cached refinements of the old rules are computed again
