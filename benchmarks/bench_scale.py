@@ -111,7 +111,7 @@ def product_indexes(vectors: np.ndarray, queries: np.ndarray, truth: list[set[in
             built = vindex.build_index(catalog, ids, vectors, "bench", kind=kind)
             build = time.perf_counter() - t0
             label = f"product {kind}"
-            if kind == "faiss":
+            if built.kind == "faiss":
                 label += f" (IVF{built._faiss.nlist}, nprobe {built.nprobe})"
             rows.append(dense_row(label, lambda q, b=built: b.query(q, K)[0], queries, truth, build))
             built.close()

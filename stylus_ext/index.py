@@ -1,10 +1,11 @@
-"""The vector index next to the catalog: exact NumPy search, or Annoy for very large catalogs.
+"""The vector index next to the catalog: exact NumPy search, faiss IVF where measured faster, or Annoy.
 
 Files (``<catalog>`` is the catalog path; ``<n>`` a version number that grows with every build)::
 
     <catalog>.vectors.<n>.npy   float32 rows, L2-normalised (memory-mapped; also serves vectors_for)
     <catalog>.ids.<n>.npy       int64 adapter id of each row
     <catalog>.annoy.<n>         Annoy angular index over the same rows (item = row), when used
+    <catalog>.faiss.<n>         faiss IVF index with 8-bit codes over the same rows, when used
 
 A build writes ``*.tmp`` files, renames them to a NEW version and only then records that version
 in the catalog's ``meta`` (key ``index``: version, kind, encoder identity, dimension, count). A
@@ -31,7 +32,18 @@ the disk, and 5–13 ms is noise next to embedding the prompt. So exact search i
 :data:`ANNOY_TREES` trees and ``search_k`` = max(:data:`ANNOY_MIN_SEARCH_K`,
 :data:`ANNOY_SEARCH_K_PER_RESULT` × k) (the budget that gave recall 1.000 above); results are
 re-scored exactly from the stored vectors. When ``annoy`` is not importable (Windows without a
-compiler) exact search is always used. ``stylus index --kind annoy|exact`` overrides the choice.
+compiler) exact search is always used. ``stylus index --kind annoy|exact|faiss`` overrides the choice.
+
+faiss (optional extra ``stylus-ext[faiss]`` = ``faiss-cpu``): from :data:`FAISS_MIN` rows the build
+trains an IVF index with 8-bit codes (:func:`nlist_for` lists, ~2·√n), calibrates ``nprobe`` on the
+catalogue's own vectors (the smallest count whose re-ranked top-150 reaches recall
+:data:`FAISS_TARGET_RECALL` against exact, ×1.5 margin; :func:`calibrate_nprobe`), then times it
+against the exact scan and keeps it only when it is at least :data:`FAISS_MIN_SPEEDUP` times faster
+(``faiss_speedup`` in the meta) — so exact search stays wherever it wins, per catalogue. Queries
+fetch k + :data:`FAISS_RERANK_EXTRA` candidates and re-score them exactly; filters go into the
+search as a bitmap (more lists probed when they hide rows) or, when few rows are left, exactly.
+The file is memory-mapped and only read at a process's second query: a one-shot CLI answer is
+exact and never imports faiss. Measured crossover: see README ("Performance at scale").
 """
 
 from __future__ import annotations
@@ -47,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from stylus_ext import ivf
 from stylus_ext.catalog.db import Catalog
 
 log = logging.getLogger("stylus")
@@ -59,12 +72,7 @@ ANNOY_MIN_SEARCH_K = 20_000
 #: faiss IVF (automatic at and above FAISS_MIN rows when faiss is importable; see the module docstring).
 FAISS_MIN = 50_000
 FAISS_MIN_ROWS = 1_000  # below this an IVF index makes no sense even when asked for
-FAISS_NPROBE = 8  # first list count tried by calibrate_nprobe (doubled until the target recall)
-FAISS_TARGET_RECALL = 0.995
-FAISS_CALIBRATION_QUERIES = 64
-FAISS_RERANK_EXTRA = 50  # fetched beyond k, then all re-scored exactly from the fp32 rows
-FAISS_EXACT_ALLOWED = 20_000  # a filter leaving at most this many rows is searched exactly
-FAISS_TRAIN_PER_LIST = 40
+FAISS_MIN_SPEEDUP = 2.0  # automatic choice: faiss only when measured at least this much faster than exact
 
 
 class IndexMismatchError(RuntimeError):
@@ -82,11 +90,14 @@ def _annoy() -> Any:
 
 def _faiss() -> Any:
     """The ``faiss`` module (package ``faiss-cpu``, extra ``stylus-ext[faiss]``), or None."""
-    try:
-        import faiss
-    except ImportError:
+    return ivf.faiss_module()
+
+
+def _load_faiss(path: Path) -> Any:
+    if _faiss() is None:
+        log.info("faiss is not installed; searching the index exactly")
         return None
-    return faiss
+    return ivf.load(path)
 
 
 def _files(catalog_path: Path, version: int) -> dict[str, Path]:
@@ -114,7 +125,8 @@ class VectorIndex:
     """
 
     def __init__(self, ids: np.ndarray, vectors: np.ndarray, *, encoder: str, annoy_index: Any = None,
-                 faiss_index: Any = None, nprobe: int = 0, version: int = 0, paths: Sequence[Path] = ()) -> None:
+                 faiss_index: Any = None, faiss_path: Path | None = None, nprobe: int = 0, version: int = 0,
+                 paths: Sequence[Path] = ()) -> None:
         if vectors.ndim != 2 or len(ids) != vectors.shape[0]:
             raise ValueError(f"index: {len(ids)} ids for vectors of shape {vectors.shape}")
         self.ids = np.asarray(ids, dtype=np.int64)
@@ -125,12 +137,21 @@ class VectorIndex:
         self.paths = tuple(paths)
         self._annoy = annoy_index
         self._faiss = faiss_index
-        self.nprobe = int(nprobe or FAISS_NPROBE)
+        self._faiss_path = faiss_path if faiss_index is None else None  # loaded on demand (_ensure_faiss)
+        self._queries = 0
+        self.nprobe = int(nprobe or ivf.FAISS_NPROBE)
         self._row: dict[int, int] | None = None
+
+    def _ensure_faiss(self) -> Any:
+        """The faiss index, read (memory-mapped) on first need; None when faiss is missing (exact)."""
+        if self._faiss is None and self._faiss_path is not None:
+            path, self._faiss_path = self._faiss_path, None
+            self._faiss = _load_faiss(path)
+        return self._faiss
 
     @property
     def kind(self) -> str:
-        if self._faiss is not None:
+        if self._ensure_faiss() is not None:
             return "faiss"
         return "annoy" if self._annoy is not None else "exact"
 
@@ -171,8 +192,11 @@ class VectorIndex:
         if k == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         mask = self.mask_for(allowed) if allowed is not None else None
-        if self._faiss is not None:
-            return self._ivf(q, k, mask, search_k)
+        self._queries += 1
+        # A process's first query is answered exactly from the memory-mapped rows: a one-shot CLI
+        # answer never pays for importing faiss (~0.25 s); later queries use it.
+        if (self._queries > 1 or self._faiss is not None) and self._ensure_faiss() is not None:
+            return ivf.search(self, q, k, mask, search_k)
         if self._annoy is None:
             return self._exact(q, k, mask)
         return self._approximate(q, k, mask, search_k)
@@ -214,31 +238,6 @@ class VectorIndex:
         order = np.lexsort((self.ids[rows], -sims))
         return self.ids[rows[order]].copy(), sims[order].astype(np.float32)
 
-    def _ivf(self, q: np.ndarray, k: int, mask: np.ndarray | None, nprobe: int | None
-             ) -> tuple[np.ndarray, np.ndarray]:
-        """faiss IVF: scan the ``nprobe`` nearest lists (more when a filter hides rows), re-score exactly."""
-        faiss = _faiss()
-        nlist = int(self._faiss.nlist)
-        probe = int(nprobe or self.nprobe)
-        params = faiss.SearchParametersIVF()
-        bits = None
-        if mask is not None:
-            allowed = int(mask.sum())
-            if allowed == 0:
-                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-            if allowed <= max(FAISS_EXACT_ALLOWED, self.count // 20):  # few rows left: exact over them
-                return self._exact(q, k, mask)
-            probe = int(np.ceil(probe * self.count / allowed))  # a filter hides rows: look further
-            bits = np.packbits(mask, bitorder="little")
-            params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
-        params.nprobe = min(nlist, probe)
-        _, found = self._faiss.search(q[None, :], min(self.count, k + FAISS_RERANK_EXTRA), params=params)
-        rows = found[0][found[0] >= 0]
-        del bits  # the bitmap had to outlive the search
-        sims = self.vectors[rows] @ q if len(rows) else np.zeros(0, dtype=np.float32)
-        order = np.lexsort((self.ids[rows], -sims))[:k]
-        return self.ids[rows[order]].copy(), sims[order].astype(np.float32)
-
     def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of ``ids`` (rows in that order); zeros for ids not in the index."""
         out = np.zeros((len(ids), self.dimension), dtype=np.float32)
@@ -252,7 +251,7 @@ class VectorIndex:
         if self._annoy is not None:
             self._annoy.unload()
             self._annoy = None
-        self._faiss = None
+        self._faiss = self._faiss_path = None
         mm = getattr(self.vectors, "_mmap", None)
         self.vectors = np.zeros((0, self.dimension), dtype=np.float32)
         self.ids = np.zeros(0, dtype=np.int64)
@@ -285,48 +284,6 @@ def choose_kind(count: int, kind: str | None) -> str:
         if kind == "annoy":
             log.warning("annoy is not installed; using exact search")
     return "exact"
-
-
-def nlist_for(count: int) -> int:
-    """IVF lists for ``count`` rows: ~2·√count (100K → 632), so a list holds ~√count/2 rows."""
-    return max(1, min(count // 39, int(2 * np.sqrt(count))))
-
-
-def calibrate_nprobe(ivf: Any, matrix: np.ndarray, k: int = 150, target: float = FAISS_TARGET_RECALL) -> int:
-    """Smallest list count reaching ``target`` recall@k against exact on this catalogue's own vectors.
-
-    Probe queries: catalogue rows and normalised sums of two rows (prompts fall between topics);
-    the result is then raised by half as a margin for queries unlike the cards.
-    """
-    faiss = _faiss()
-    n = matrix.shape[0]
-    rng = np.random.default_rng(0)
-    rows = matrix[rng.integers(0, n, (FAISS_CALIBRATION_QUERIES, 2))]
-    queries = np.concatenate([rows[::2, 0], rows[1::2, 0] + rows[1::2, 1]])
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    k = min(k, n)
-    truth = [set(np.argpartition(-(matrix @ q), k - 1)[:k].tolist()) for q in queries]
-    nprobe = FAISS_NPROBE
-    while nprobe < ivf.nlist:
-        _, found = ivf.search(queries, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
-        recall = np.mean([len(t & set(f.tolist())) / k for t, f in zip(truth, found, strict=True)])
-        if recall >= target:
-            break
-        nprobe *= 2
-    return int(min(ivf.nlist, np.ceil(nprobe * 1.5)))
-
-
-def _write_faiss(matrix: np.ndarray, path: Path) -> int:
-    """Write an IVF-Flat index of ``matrix`` to ``path``; returns its calibrated ``nprobe``."""
-    faiss = _faiss()
-    nlist = nlist_for(matrix.shape[0])
-    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(matrix.shape[1]), matrix.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
-    step = max(1, matrix.shape[0] // (FAISS_TRAIN_PER_LIST * nlist))  # deterministic training sample
-    ivf.train(np.ascontiguousarray(matrix[::step]))
-    ivf.add(matrix)
-    nprobe = calibrate_nprobe(ivf, matrix)
-    faiss.write_index(ivf, str(path))
-    return nprobe
 
 
 def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str, *,
@@ -371,9 +328,14 @@ def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str
             written.append(files["annoy"])
         if chosen == "faiss":
             tmp = files["faiss"].with_name(files["faiss"].name + ".tmp")
-            nprobe = _write_faiss(matrix, tmp)
-            os.replace(tmp, files["faiss"])
-            written.append(files["faiss"])
+            nprobe, speedup = ivf.write(matrix, tmp, auto=kind is None, min_speedup=FAISS_MIN_SPEEDUP)
+            extra = {**(extra or {}), "faiss_speedup": round(speedup, 2)}
+            if tmp.exists():
+                os.replace(tmp, files["faiss"])
+                written.append(files["faiss"])
+            else:
+                log.info("faiss IVF only %.1fx faster than exact here: exact search", speedup)
+                chosen, nprobe = "exact", 0
     except BaseException:
         for path in (*written, *(p.with_name(p.name + ".tmp") for p in files.values())):
             with contextlib.suppress(OSError):
@@ -423,19 +385,6 @@ def cleanup(catalog_path: Path, keep: int) -> int:
     return removed
 
 
-def _load_faiss(path: Path) -> Any:
-    """The faiss IVF file, memory-mapped (a cold start reads only the lists a query probes)."""
-    faiss = _faiss()
-    if faiss is None:
-        log.info("faiss is not installed; searching the index exactly")
-        return None
-    try:
-        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-    except RuntimeError as exc:
-        log.warning("faiss index unreadable (%s); searching exactly", exc)
-        return None
-
-
 def load_index(catalog: Catalog, *, encoder: str | None = None, dimension: int | None = None
                ) -> VectorIndex | None:
     """The current index of ``catalog`` (memory-mapped), or None when there is none (run ``stylus index``).
@@ -466,9 +415,9 @@ def load_index(catalog: Catalog, *, encoder: str | None = None, dimension: int |
             except OSError as exc:
                 log.warning("annoy index unreadable (%s); searching exactly", exc)
                 annoy_index = None
-    faiss_index = _load_faiss(files["faiss"]) if meta.get("kind") == "faiss" else None
     index = VectorIndex(ids, vectors, encoder=str(meta.get("encoder", "")), annoy_index=annoy_index,
-                        faiss_index=faiss_index, nprobe=int(meta.get("nprobe") or 0), version=version,
+                        faiss_path=files["faiss"] if meta.get("kind") == "faiss" else None,
+                        nprobe=int(meta.get("nprobe") or 0), version=version,
                         paths=tuple(p for p in files.values() if p.exists()))
     if encoder is not None:
         index.check_encoder(encoder, dimension)

@@ -61,13 +61,19 @@ def test_faiss_filters_return_only_allowed_rows(tmp_path, share):
     assert len(got) == 0
 
 
-def test_automatic_kind_uses_faiss_from_the_threshold(tmp_path, monkeypatch):
+def test_automatic_kind_uses_faiss_from_the_threshold_when_measured_faster(tmp_path, monkeypatch):
     ids, data, _ = _data(3000)
     cat = Catalog(tmp_path / "c.db")
     monkeypatch.setattr(vindex, "FAISS_MIN", 2500)
+    monkeypatch.setattr(vindex, "FAISS_MIN_SPEEDUP", 0.0)
     assert vindex.build_index(cat, ids, data, "enc:a").kind == "faiss"
-    assert vindex.build_index(cat, ids[:2000], data[:2000], "enc:a").kind == "exact"
+    assert vindex.read_meta(cat)["faiss_speedup"] > 0 and vindex.read_meta(cat)["nprobe"] >= 1
+    assert vindex.build_index(cat, ids[:2000], data[:2000], "enc:a").kind == "exact"  # below the threshold
     assert vindex.build_index(cat, ids, data, "enc:a", kind="exact").kind == "exact"
+    monkeypatch.setattr(vindex, "FAISS_MIN_SPEEDUP", 1e9)  # not measurably faster: exact wins, no faiss file
+    idx = vindex.build_index(cat, ids, data, "enc:a")
+    assert idx.kind == "exact" and not any(".faiss." in p.name for p in tmp_path.iterdir())
+    assert vindex.build_index(cat, ids, data, "enc:a", kind="faiss").kind == "faiss"  # forced: built anyway
     with pytest.raises(ValueError, match="unknown index kind"):
         vindex.build_index(cat, ids, data, "enc:a", kind="hnsw")
 
@@ -83,3 +89,19 @@ def test_faiss_index_is_searched_exactly_without_faiss(tmp_path, monkeypatch):
     assert list(got) == list(ids[np.argsort(-(data @ (queries[0] / np.linalg.norm(queries[0]))))[:10]])
     # without faiss a forced faiss build is exact too, with one warning
     assert vindex.build_index(cat, ids, data, "enc:a", kind="faiss").kind == "exact"
+
+
+def test_first_query_is_exact_and_faiss_loads_only_when_needed(tmp_path, monkeypatch):
+    """A one-shot answer never imports faiss; the second query uses it (same results here)."""
+    ids, data, queries = _data(3000)
+    cat = Catalog(tmp_path / "c.db")
+    vindex.build_index(cat, ids, data, "enc:a", kind="faiss").close()
+    loads = []
+    real = vindex._load_faiss
+    monkeypatch.setattr(vindex, "_load_faiss", lambda path: loads.append(path) or real(path))
+    idx = vindex.load_index(cat)
+    first, _ = idx.query(queries[0], 10)
+    assert loads == []
+    assert list(first) == list(ids[np.argsort(-(data @ (queries[0] / np.linalg.norm(queries[0]))))[:10]])
+    second, _ = idx.query(queries[0], 10)
+    assert len(loads) == 1 and idx.kind == "faiss" and list(second) == list(first)
