@@ -68,6 +68,9 @@ __all__ = [
 TAG_MAX_WORDS = 4
 #: In a tag-style prompt, a segment of more words than this is still split as a sentence.
 TAG_STYLE_MAX_WORDS = 7
+#: At most this many concepts per prompt (the rest of a pathological prompt is ignored: bounded work
+#: for the encoder and the composer downstream).
+MAX_CONCEPTS = 100
 #: Emit a verb without an object as an ``action`` concept ("surfing"): off, the paper rarely does.
 LONE_ACTIONS = False
 
@@ -125,7 +128,7 @@ class _Builder:
             kind = "quality"
         if kind == "subject" and all(w.lower() in ADJECTIVES for w, _, _ in words):
             kind = "attribute"
-        if text in self.seen:
+        if text in self.seen or len(self.out) >= MAX_CONCEPTS:
             return
         self.seen.add(text)
         weight = max(self.weights[start:end]) if end > start else 1.0

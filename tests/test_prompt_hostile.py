@@ -39,3 +39,10 @@ def test_hostile_prompts_finish(name):
 
 def test_the_redos_prompt_still_reads_its_style():
     assert "pixel art" in [c.text for c in parse_prompt("pixel art " + "-" * 1_600).concepts]
+
+
+def test_concepts_per_prompt_are_capped():
+    from stylus_ext.concepts import MAX_CONCEPTS
+
+    parsed = parse_prompt(", ".join(f"thing{i}" for i in range(2_000)))
+    assert len(parsed.concepts) == MAX_CONCEPTS and parsed.concepts[0].text == "thing0"
