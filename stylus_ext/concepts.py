@@ -281,12 +281,12 @@ def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
 
 
 def _verb_phrase(b: _Builder, words: list[Word], i: int) -> int:
-    """Consume a verb and its particles ("looking down"); an action concept only when it has some."""
+    """Consume a verb and its particles; an action concept with particles ("looking down") or at the end."""
     j = i + 1
     while j < len(words) and words[j][0].lower() in PARTICLES and (  # "down" in "walking down a road": no
             j + 1 == len(words) or words[j + 1][0].lower() in PREPOSITIONS or words[j + 1][0].lower() in CONJUNCTIONS):
         j += 1
-    if j > i + 1 or LONE_ACTIONS:
+    if j > i + 1 or LONE_ACTIONS or (j == len(words) and is_ing(words[i][0])):  # "a dog sleeping": the action
         b.add(words[i:j], "action")
     return j
 
