@@ -306,3 +306,17 @@ def test_controls_return_by_hash_under_another_name(tmp_path, plugins):
     hashing.ensure_hashes(catalog)
     (back,) = catalog.rows()
     assert back["banned"] and back["weight_override"] == 0.25
+
+
+def test_a_schema_1_catalog_upgrades_in_place_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "c.db"
+    catalog = Catalog(path)
+    (adapter_id,) = seed(catalog, [sdk.AdapterCard(source="t", name="old", path="/l/old.safetensors")])
+    catalog.set_controls(adapter_id, pinned=True)
+    catalog.db.execute("drop table kept_controls")
+    catalog.db.execute("PRAGMA user_version = 1")
+    catalog.db.conn.commit()
+    catalog.close()
+    again = Catalog(path)
+    assert again.schema_version == 2 and "kept_controls" in again.db.table_names()
+    assert again.get(adapter_id).pinned

@@ -194,8 +194,8 @@ class Catalog:
             raise CatalogError(f"{self.path} is an SQLite file but not a Stylus catalog")
         if version == SCHEMA_VERSION:
             return
-        if self.readonly:
-            raise CatalogError(f"{self.path} needs an upgrade (schema {version} → {SCHEMA_VERSION}) but is read-only")
+        if self.readonly:  # an older schema reads fine; the upgrade waits for a writable open
+            return
         with self.write():  # a second process opening it now waits, then sees the new version
             for index in range(self.schema_version, SCHEMA_VERSION):
                 MIGRATIONS[index](self.db)
