@@ -171,7 +171,22 @@ class OptionInfo:
                  comment_after: str = "", infotext: Any = None, restrict_api: bool = False,
                  category_id: Any = None) -> None:
         self.default, self.label, self.component, self.component_args = default, label, component, component_args
-        self.section = section
+        self.section, self.category_id = section, category_id
+
+
+class OptionsCategories:
+    """modules/options.py: categories of the Settings page; an option whose ``category_id`` is not
+    registered is listed under "Uncategorized" (Options.dump_json)."""
+
+    def __init__(self) -> None:
+        self.mapping: dict[str, str] = {}
+
+    def register_category(self, category_id: str, label: str) -> str:
+        self.mapping.setdefault(category_id, label)
+        return category_id
+
+    def label_of(self, info: Any) -> str:
+        return self.mapping.get(getattr(info, "category_id", None) or "", "Uncategorized")
 
 
 class OptionHTML(OptionInfo):
@@ -700,6 +715,7 @@ class WebUI:
         self.shared.sd_model = None
         self.options = types.ModuleType("modules.options")
         self.options.OptionInfo, self.options.OptionHTML = OptionInfo, OptionHTML
+        self.options.categories = OptionsCategories()
         self.script_callbacks = make_script_callbacks()
         self.sd_models = types.ModuleType("modules.sd_models")
         self.sd_models.model_data = types.SimpleNamespace(sd_model=None)

@@ -157,15 +157,33 @@ def all_settings(plugins: Any | None) -> list[Setting]:
 
 def register(shared: Any, plugins: Any | None, gr: Any) -> None:
     """``on_ui_settings`` body: add every setting to ``shared.opts`` under the Stylus section."""
+    category = _category()
     for s in all_settings(plugins):
         component, args = _component(s, gr)
-        shared.opts.add_option(PREFIX + s.key, shared.OptionInfo(s.default, s.label, component, args,
-                                                                 section=SECTIONS[s.group]))
+        try:
+            info = shared.OptionInfo(s.default, s.label, component, args, section=SECTIONS[s.group],
+                                     category_id=category)
+        except TypeError:  # a WebUI older than 1.7: no categories
+            info = shared.OptionInfo(s.default, s.label, component, args, section=SECTIONS[s.group])
+        shared.opts.add_option(PREFIX + s.key, info)
     html_info = getattr(shared, "OptionHTML", None)
     if html_info is not None and plugins is not None:
         info = html_info(secrets_html(plugins))
         info.section = SECTIONS["backends"]  # OptionHTML takes no section; opts.reorder() needs one on every option
+        info.category_id = category
         shared.opts.add_option(PREFIX + "api_keys", info)
+
+
+def _category() -> str | None:
+    """Register the "Stylus" category of the Settings page (A1111 1.7+, Forge): without one, every
+    section is listed under "Uncategorized"."""
+    try:
+        from modules.options import categories
+
+        categories.register_category("stylus", "Stylus")
+    except (ImportError, AttributeError):
+        return None
+    return "stylus"
 
 
 def _component(s: Setting, gr: Any) -> tuple[Any, Any]:
