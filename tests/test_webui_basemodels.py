@@ -67,6 +67,7 @@ def test_detection_accuracy_on_labelled_layouts(capsys: pytest.CaptureFixture[st
     assert figures["architecture"] >= 0.95, figures
     assert figures["kept"] >= 0.98, figures
     assert figures["undetected"] <= 0.02, figures
+    assert figures["wrongly_kept"] <= 0.10, figures
 
 
 def _write(path: Path, shapes: dict[str, list[int]], metadata: dict[str, str] | None = None) -> Path:
