@@ -187,6 +187,9 @@ class _Runtime:
     def apply_encoder_settings(self, values: dict[str, Any]) -> str:
         return "transformers"
 
+    def encoder(self, values: dict[str, Any]) -> Any:  # the Refresher passes the encoder explicitly
+        return self.plugins.create("encoder", "transformers")
+
     def invalidate(self) -> None:
         pass
 
