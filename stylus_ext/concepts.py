@@ -34,7 +34,6 @@ from stylus_ext.english import (
     DETERMINERS,
     FILLER,
     GENERIC_NOUNS,
-    GERUND_MODIFIERS,
     MEDIUM_HEADS,
     MEDIUM_PHRASES,
     MODALS,
@@ -49,6 +48,7 @@ from stylus_ext.english import (
     WORD_RE,
     content_words,
     head_noun,
+    is_adjective_like,
     is_adverb,
     is_ed,
     is_finite_verb,
@@ -236,7 +236,7 @@ def _is_verb(w: str, prev: str, nxt: str) -> bool:
     """``w`` (after ``prev``, before ``nxt``; lower case) ends the noun phrase before it."""
     noun_follows = bool(nxt) and not is_function_word(nxt) and not is_ing(nxt) and not is_ed(nxt)
     if is_ing(w):
-        return not (noun_follows and (w in GERUND_MODIFIERS or prev in ADJECTIVES or not prev))
+        return not (noun_follows and (not prev or is_adjective_like(prev)))  # "a cozy living room"
     if is_ed(w):
         return not noun_follows
     return bool(prev) and is_finite_verb(w, prev, nxt)

@@ -67,8 +67,16 @@ cyan magenta dark light bright pale colorful colourful old young new ancient mod
 tiny giant little tall short long wide narrow empty full wet dry hot cold warm cute happy sad angry
 beautiful pretty ugly fluffy furry shiny rusty wooden metal metallic glass stone plastic wooden broken
 clean dirty busy crowded quiet calm foggy snowy rainy sunny cloudy misty glowing neon futuristic
-medieval fantasy magical mysterious scary creepy spooky elegant fancy simple open closed
+medieval fantasy magical mysterious scary creepy spooky elegant fancy simple open closed cozy comfy messy
+tidy grassy sandy rocky leafy windy stormy dusty muddy hairy curly lovely friendly lonely elderly nice
 """)
+_ADJECTIVE_ENDINGS = ("ful", "ous", "ish", "ic", "ive", "less", "able", "ible", "al", "ed", "est")
+
+
+def is_adjective_like(word: str) -> bool:
+    """A known adjective or a word with an adjective ending ("beautiful", "wooden" no, "rustic" yes)."""
+    w = word.lower()
+    return w in ADJECTIVES or (len(w) > 4 and w.endswith(_ADJECTIVE_ENDINGS))
 PLACE_WORDS = _wordset("""
 background backdrop scenery scene landscape city town village street streets road roads alley forest woods
 jungle beach ocean sea lake river pond waterfall mountain mountains hill hills valley desert field fields
@@ -94,10 +102,6 @@ close look drink kick touch reach cook sail fish shop skate skateboard snowboard
 #: Past participles without -ed: verbs when no noun follows ("is seen in the sky").
 IRREGULAR_PAST = _wordset("seen written shown done made taken drawn grown thrown worn hung built held sat "
                           "stood lit spread left found known given sold driven ridden flown eaten fallen")
-#: -ing words that modify a following noun ("living room", "dining table", "swimming pool").
-GERUND_MODIFIERS = _wordset("living dining swimming cutting baking frying running sleeping washing waiting "
-                            "changing fishing sailing shopping skating boxing racing hiking riding cooking "
-                            "drinking surfing skiing climbing writing reading walking training")
 _LY_WORDS = _wordset("family belly jelly lily fly butterfly dragonfly firefly italy rally ally assembly july "
                      "bully gully monopoly anomaly supply holly dolly")
 MEDIUM_PHRASES = frozenset("""
