@@ -301,3 +301,37 @@ def test_an_image_of_a_batch_regenerates_alone_with_its_adapters(ui: WebUI) -> N
     assert alone.images[0].active == second.active and alone.images[0].prompt == second.prompt
     _, first = ui.paste(runner, processed.images[0].infotext)
     assert first["script_txt2img_stylus_mask_seed"] == -1, "its own seed: nothing to restore"
+
+
+def test_first_per_webui_catalog_adopts_this_webuis_entries_from_the_shared_one(
+        tmp_path: Path, sample_folder: Path, plugins: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stylus_ext import indexing
+    from stylus_ext.catalog.scan import scan_folders
+    from stylus_ext.paths import default_catalog_path
+    from stylus_ext.webui import lora_source
+
+    monkeypatch.setenv("STYLUS_HOME", str(tmp_path / "home"))
+    here, other = tmp_path / "a1111" / "Lora", tmp_path / "neo" / "Lora"
+    shutil.copytree(sample_folder, here)
+    shutil.copytree(sample_folder, other)
+    shared = default_catalog_path()
+    shared.parent.mkdir(parents=True)
+    old = Catalog(shared)
+    scan_folders(old, [str(here), str(other)], plugins=plugins)
+    mine = old.adapters("path like ?", [f"{here}%"])[0]
+    old.set_controls(mine.id, pinned=True, banned=False, weight_override=0.5)
+    total = old.count("path is not null")
+    old.close()
+    rt = runtime.Runtime(opts=lambda: {"stylus_lora_dirs": str(here)}, plugins=lambda: plugins)
+    monkeypatch.setattr(indexing, "index_catalog", lambda *a, **k: "indexed")
+    refresher = lora_source.Refresher(rt)
+    assert refresher.start("first start", force=True)
+    refresher.join(120)
+    assert not refresher.last_error, refresher.last_error
+    new = Catalog(rt.catalog_path())
+    installed = [r["path"] for r in new.rows("path is not null")]
+    assert installed and all(p.startswith(str(here)) for p in installed) and len(installed) == total // 2
+    [kept] = new.adapters("path = ?", [mine.card.path])
+    assert kept.pinned and kept.weight_override == 0.5, "the user's pins and weights survive the move"
+    new.close()
+    assert Catalog(shared, create=False).count("path is not null") == total, "the shared file is left alone"

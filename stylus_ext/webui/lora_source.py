@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from stylus_ext.webui import compat
@@ -177,6 +178,12 @@ class Refresher:
                 self.status = "no LoRA folder found (set one in Settings → Stylus)"
                 return
             path = self.runtime.catalog_path(values)
+            if not str(values.get("catalog_path") or "").strip():
+                from stylus_ext.paths import default_catalog_path
+                from stylus_ext.webui.migrate import adopt_shared_catalog
+
+                if adopt_shared_catalog(Path(path), default_catalog_path(), paths):
+                    self.status = "adopted this WebUI's entries from the shared catalog"
             catalog = Catalog(path)
             try:
                 self.status = f"scanning {len(paths)} folder(s)"
