@@ -24,6 +24,22 @@ from pathlib import Path
 from stylus_ext import sdk
 
 WEIGHTS_FILE = Path(__file__).with_name("offline_refiner_person.json")
+#: Common nouns of accessories, bodies, views, materials, things and places: never a character's name.
+COMMON_WORDS = """socks sock leggings tights pantyhose thighhighs mask masks helmet glasses eyewear goggles accessory
+    accessories earrings necklace choker collar ribbon bow tie necktie scarf belt bag backpack crop top bra
+    panties underwear tassel fishnet fishnets couture latex leather silk lace denim jeans shorts pants trousers
+    sleeve sleeves sneakers heels sandals crown tiara veil wig ears tail tails wings horns halo face faces
+    expression expressions smile tongue mouth lips teeth nose feet legs breasts head view views angle pov
+    reference sheet censorship censored detail details shadow shadows color colors colour colours texture
+    pattern patterns statue statues marble bronze stone metal glass wood paper gem gems icon icons logo
+    sticker emoji cake drink coffee tea tree trees leaf leaves water rain snow cloud clouds smoke sun moon
+    star stars night day sunset library school classroom office bedroom kitchen bathroom bath cockpit station
+    shop store market restaurant bar hospital prison dungeon cave garden park pool lake river rock robot
+    cyborg android monster zombie demon angel elf elves fairy witch knight samurai ninja pirate nurse idol
+    princess queen king god goddess warrior soldier police cheerleader bunny girl lady wife sister mother
+    teen punk cyber mix merge pack collection series set concept horror cute sexy dark slime goo tentacle
+    latex plastic rubber shiny wet oil skin tan muscle muscular fat chubby petite tall giantess doll dolls
+    figure figurine chibi mascot furry kemono beast hybrid mermaid centaur vampire ghost skeleton"""
 
 #: Keyword groups whose hits are features (the refiner's own keyword patterns are passed in).
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -58,6 +74,70 @@ _VERSION = re.compile(r"\((?:[^()]*\bv?\d+(?:\.\d+)*[^()]*|[^()]*\b(?:lora|locon
 _DIGITS = re.compile(r"\d")
 #: One-word triggers made of a word and a house suffix, as style and concept adapters coin them.
 _SUFFIX = re.compile(r"[a-z]{3,}(?:ai|punk|core|wave|style|art|mix|diff|tech)$", re.I)
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case words of a title or file name (``fluffyRedPanda`` → fluffy, red, panda)."""
+    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
+    return [t for t in re.split(r"[^A-Za-z]+", text.lower()) if t]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+class NameRules:
+    """Which words can be a name (not jargon, not a common word), and the name evidence of a card."""
+
+    def __init__(self, *, jargon: set[str], lexicon: set[str]) -> None:
+        self.jargon, self.lexicon = jargon, lexicon
+
+    def name_like(self, token: str) -> bool:
+        return len(token) >= 2 and token not in self.jargon and token not in self.lexicon
+
+    def character_evidence(self, card: sdk.AdapterCard) -> float:
+        """How much the card looks like a named character: person-name triggers that recur in the name."""
+        score = 0.0
+        names = f"{card.name} {card.alias or ''} {card.title}"
+        name_tokens = set(tokens(names))
+        if re.search(r"\w[\w .'-]*\s\((?!sd|xl|pony|lora|v\d|illustrious)[^)]{2,40}\)", card.title or "", re.I):
+            score += 1
+        for raw in card.trigger_words[:4]:
+            trigger = raw
+            if re.search(r"\\?\([^)]+\\?\)", raw):
+                score += 1.5
+                trigger = re.sub(r"\\?\([^)]*\\?\)", " ", raw)
+            toks = [t for t in tokens(trigger) if t not in self.jargon]
+            if not toks or len(toks) > 4 or not all(self.name_like(t) for t in toks):
+                continue
+            in_name = [t for t in toks if t in name_tokens
+                       or any((len(t) >= 4 and t in n) or (len(n) >= 4 and n in t) for n in name_tokens)]
+            if len(toks) >= 2 and in_name:
+                score += 2.5
+            elif in_name:
+                others = [t for t in name_tokens
+                          if self.name_like(t) and t not in toks and not any(t in x for x in toks)]
+                whole = _norm(re.sub(r"[-_ ]*\d+$", "", card.name)) == _norm(trigger)
+                score += 2 if others or whole else 1
+            break
+        stem_words = [t for t in tokens(f"{card.name} {card.alias or ''}") if t not in self.jargon]
+        if len(stem_words) >= 2 and all(self.name_like(t) for t in stem_words):
+            # A file name made of two or more name-like words; confirmed when an independent title repeats it.
+            title_tokens = set(tokens(card.title or ""))
+            confirmed = _norm(card.title or "") != _norm(card.name) and all(t in title_tokens for t in stem_words[:2])
+            score = max(score, 2.0 if confirmed else 1.5)
+        return score
+
+
+def card_texts(card: sdk.AdapterCard) -> tuple[str, list[str], str]:
+    """(title with file name and alias as words, trigger words, plain description): the text the
+    keyword evidence reads, shared with the refiner so each keyword search runs once per card."""
+    names = split_camel(f"{card.title} {card.name} {card.alias or ''}")
+    triggers = [t for t in card.trigger_words if t.strip()][:8]
+    if not triggers and card.activation_text:
+        triggers = [t for t in re.split(r"[,\n]", card.activation_text) if t.strip()][:8]
+    desc = re.sub(r"<[^>]+>|https?://\S+|www\.\S+", " ", card.description or "")
+    return names, triggers, re.sub(r"\s+", " ", desc).strip()[:1500]
 
 
 def split_camel(text: str) -> str:
@@ -98,26 +178,22 @@ def _coined(trigger: str, title_words: list[str], lexicon: set[str]) -> float:
     return 0.0
 
 
-def features(card: sdk.AdapterCard, *, kw: Mapping[str, re.Pattern[str]], name_evidence: Callable[..., float],
-             tokens: Callable[[str], list[str]], name_like: Callable[[str], bool],
-             lexicon: set[str]) -> dict[str, float]:
+def features(card: sdk.AdapterCard, *, found: Callable[[str, str], frozenset[str]],
+             rules: NameRules) -> dict[str, float]:
     """Evidence that ``card`` is a character or a real person, as named numbers in about [0, 1]."""
     title = (card.title or "").replace("_", " ")
     bare_title = _VERSION.sub("", title).strip()
+    _, triggers, desc = card_texts(card)
     names = split_camel(f"{bare_title} {card.name} {card.alias or ''}")
-    triggers = [t for t in card.trigger_words if t.strip()][:6]
-    if not triggers and card.activation_text:
-        triggers = [t for t in re.split(r"[,\n]", card.activation_text) if t.strip()][:6]
     trig_text = " , ".join(triggers)
-    desc = re.sub(r"<[^>]+>|https?://\S+|www\.\S+", " ", card.description or "")[:2000]
     prompts = [p for p in card.example_prompts if p.strip()][:12]
     training = [t.replace("_", " ") for t in card.training_tags if t.strip()]
     f: dict[str, float] = {}
     for group, cats in GROUPS.items():
-        f[f"title_{group}"] = max(_hits(kw[c], names, 2) for c in cats)
-        f[f"trig_{group}"] = max(_hits(kw[c], trig_text, 2) for c in cats)
-        f[f"desc_{group}"] = max(_hits(kw[c], desc, 3) for c in cats)
-    f["name_evidence"] = min(4.0, name_evidence(card)) / 4
+        f[f"title_{group}"] = max(min(2, len(found(c, names))) for c in cats) / 2
+        f[f"trig_{group}"] = max(min(2, len(found(c, trig_text))) for c in cats) / 2
+        f[f"desc_{group}"] = max(min(3, len(found(c, desc))) for c in cats) / 3
+    f["name_evidence"] = min(4.0, rules.character_evidence(card)) / 4
     f["franchise_title"] = _hits(FRANCHISES, names, 2)
     f["franchise_trig"] = _hits(FRANCHISES, trig_text, 1)
     f["franchise_desc"] = _hits(FRANCHISES, desc, 3)
@@ -126,7 +202,7 @@ def features(card: sdk.AdapterCard, *, kw: Mapping[str, re.Pattern[str]], name_e
     f["title_cjk"] = float(bool(_CJK.search(title)))
     f["trig_paren"] = float(bool(re.search(r"\\?\(\s*[a-z][^)]{1,40}\\?\)", trig_text, re.I)))
     words = [t for t in tokens(bare_title) if t]
-    person_words = [w for w in words if name_like(w)]
+    person_words = [w for w in words if rules.name_like(w)]
     f["title_name_words"] = min(3, len(person_words)) / 3
     f["title_all_names"] = float(1 <= len(words) <= 4 and len(person_words) == len(words))
     first = triggers[0] if triggers else ""
@@ -134,9 +210,9 @@ def features(card: sdk.AdapterCard, *, kw: Mapping[str, re.Pattern[str]], name_e
     f["trig_none"] = float(not triggers)
     f["trig_count"] = min(5, len(triggers)) / 5
     f["trig_words"] = min(4, len(first_tokens)) / 4
-    f["trig_name_like"] = float(bool(first_tokens) and all(name_like(t) for t in first_tokens))
+    f["trig_name_like"] = float(bool(first_tokens) and all(rules.name_like(t) for t in first_tokens))
     f["trig_two_names"] = float(len(first_tokens) >= 2 and f["trig_name_like"] == 1.0)
-    f["trig_coined"] = _coined(first, words + tokens(card.name), lexicon)
+    f["trig_coined"] = _coined(first, words + tokens(card.name), rules.lexicon)
     f["trig_digits"] = float(bool(_DIGITS.search(first)) and " " not in first.strip())
     f["trig_one_word"] = float(len(first_tokens) == 1)
     f["trig_in_training"] = float(bool(first.strip()) and any(

@@ -6,15 +6,19 @@ the title and tags, so it holds only informative text: the author's description 
 prompts (quality tags, weights syntax and ``<lora:...>`` tags removed).
 
 Category: explicit Civitai category tags first (``tool`` → utility, ``celebrity``, ``character``,
-``clothing``, ``poses``, ...), then keyword evidence over title, name, tags, triggers and description,
-then a name heuristic for character adapters whose cards say little (a trigger that is a person's
-name and also appears in the file name). Weight: the card's preferred weight > a "weight 0.6" phrase in
+``clothing``, ``poses``, ...). Without one, a small fitted model (``_offline_refiner_person.py``)
+weighs the evidence of a character or real person (a person-like name in the trigger and title, a
+franchise, prompts or training tags of one girl or boy with one hair colour; against: "style",
+"outfit" or an animal in the title, a coined one-word trigger), then keyword evidence over title,
+name, tags, triggers and description picks among the other categories.
+Weight: the card's preferred weight > a "weight 0.6" phrase in
 the description > the median of ``<lora:NAME:W>`` values for this adapter in example prompts > 0.8.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import html
 import importlib.util
 import re
@@ -80,7 +84,10 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "animal": ("animal*", "cat", "cats", "kitten*", "dog", "dogs", "puppy", "puppies", "corgi*", "fox", "foxes",
                "bird*", "owl*", "fish", "koi", "horse*", "dragon*", "creature*", "wildlife", "pet", "pets",
                "wolf", "wolves", "tiger*", "lion*", "bear", "bears", "rabbit*", "bunny", "insect*",
-               "butterfl*", "shark*", "whale*", "deer", "panda*", "monkey*", "frog*", "snake*"),
+               "butterfl*", "shark*", "whale*", "deer", "panda*", "monkey*", "frog*", "snake*",
+               "shiba*", "inu", "husky", "huskies",
+               "poodle*", "retriever*", "labrador*", "dachshund*", "pug", "pugs", "beagle*", "collie*", "terrier*",
+               "maine coon", "siamese", "hamster*", "ferret*", "otter*", "raccoon*", "squirrel*", "penguin*"),
     "pose": ("pose", "poses", "posing", "sitting", "standing", "lying", "kneeling", "crossed legs", "squatting",
              "looking back", "from behind", "hands on hips", "leaning", "jump pose", "arms up", "contrapposto"),
     "action": ("action", "fighting", "fight", "running", "dancing", "dance", "battle", "swinging", "eating",
@@ -140,35 +147,6 @@ def _kw_pattern(words: Iterable[str]) -> re.Pattern[str]:
 
 
 _KW = {cat: _kw_pattern(words) for cat, words in KEYWORDS.items()}
-#: Common nouns of accessories, bodies, views, materials, things and places: never a character's name.
-_COMMON_WORDS = """socks sock leggings tights pantyhose thighhighs mask masks helmet glasses eyewear goggles accessory
-    accessories earrings necklace choker collar ribbon bow tie necktie scarf belt bag backpack crop top bra
-    panties underwear tassel fishnet fishnets couture latex leather silk lace denim jeans shorts pants trousers
-    sleeve sleeves sneakers heels sandals crown tiara veil wig ears tail tails wings horns halo face faces
-    expression expressions smile tongue mouth lips teeth nose feet legs breasts head view views angle pov
-    reference sheet censorship censored detail details shadow shadows color colors colour colours texture
-    pattern patterns statue statues marble bronze stone metal glass wood paper gem gems icon icons logo
-    sticker emoji cake drink coffee tea tree trees leaf leaves water rain snow cloud clouds smoke sun moon
-    star stars night day sunset library school classroom office bedroom kitchen bathroom bath cockpit station
-    shop store market restaurant bar hospital prison dungeon cave garden park pool lake river rock robot
-    cyborg android monster zombie demon angel elf elves fairy witch knight samurai ninja pirate nurse idol
-    princess queen king god goddess warrior soldier police cheerleader bunny girl lady wife sister mother
-    teen punk cyber mix merge pack collection series set concept horror cute sexy dark slime goo tentacle
-    latex plastic rubber shiny wet oil skin tan muscle muscular fat chubby petite tall giantess doll dolls
-    figure figurine chibi mascot furry kemono beast hybrid mermaid centaur vampire ghost skeleton"""
-#: Descriptive words that are no evidence of a category but are never names either.
-_DESCRIPTIVE = [
-    "cyberpunk", "steampunk", "neon", "futuristic", "scifi", "sci", "fi", "gothic", "fantasy", "horror", "kawaii",
-    "glowing", "fluffy", "cozy", "vintage", "modern", "ancient", "medieval", "victorian", "japanese", "chinese",
-    "korean", "american", "european", "magic", "magical", "tiny", "giant", "cute", "beautiful", "epic", "dramatic",
-    "soft", "hard",
-    *_COMMON_WORDS.split(),
-]
-_LEXICON = {w.rstrip("*") for words in KEYWORDS.values() for phrase in words for w in phrase.split()}
-_LEXICON.update(_DESCRIPTIVE)
-_PRIORITY = [c for c, _ in CATEGORY_TAGS]
-
-
 def _sibling(stem: str) -> ModuleType:
     """A helper module beside this file (plugins are loaded by path, not as a package)."""
     name = f"stylus_plugin_helper_{stem.strip('_')}"
@@ -183,6 +161,23 @@ def _sibling(stem: str) -> ModuleType:
 
 _PERSON = _sibling("_offline_refiner_person")
 _MODEL = _PERSON.load_model()
+
+
+#: Descriptive words that are no evidence of a category but are never names either.
+_DESCRIPTIVE = [
+    "cyberpunk", "steampunk", "neon", "futuristic", "scifi", "sci", "fi", "gothic", "fantasy", "horror", "kawaii",
+    "glowing", "fluffy", "cozy", "vintage", "modern", "ancient", "medieval", "victorian", "japanese", "chinese",
+    "korean", "american", "european", "magic", "magical", "tiny", "giant", "cute", "beautiful", "epic", "dramatic",
+    "soft", "hard",
+    *_PERSON.COMMON_WORDS.split(),
+]
+_LEXICON = {w.rstrip("*") for words in KEYWORDS.values() for phrase in words for w in phrase.split()}
+_LEXICON.update(_DESCRIPTIVE)
+_NAMES = _PERSON.NameRules(jargon=_JARGON, lexicon=_LEXICON)
+_character_evidence = _NAMES.character_evidence
+_PRIORITY = [c for c, _ in CATEGORY_TAGS]
+
+
 
 
 def _norm(text: str) -> str:
@@ -316,29 +311,33 @@ def categorize(card: sdk.AdapterCard) -> str:
 
 def _keyword_scores(card: sdk.AdapterCard, tags: list[str]) -> dict[str, float]:
     """Keyword evidence per category: title x3, tags x2, triggers x1.5, description (capped)."""
-    title = _PERSON.split_camel(f"{card.title} {card.name} {card.alias or ''}")
-    triggers = " , ".join(card.trigger_words)
-    description = _clean_html(card.description)[:1500]
+    title, trigger_list, description = _PERSON.card_texts(card)
+    triggers = " , ".join(trigger_list)
     scores: dict[str, float] = dict.fromkeys(_PRIORITY, 0.0)
     for category, words in CATEGORY_TAGS:
         if any(t in words for t in tags):
             scores[category] += 4
     for category, pattern in _KW.items():
-        scores[category] += 3 * len({m.lower() for m in pattern.findall(title)})
+        scores[category] += 3 * len(_found(category, title))
         scores[category] += 2 * sum(1 for t in tags if pattern.search(t))
-        scores[category] += 1.5 * len({m.lower() for m in pattern.findall(triggers)})
+        scores[category] += 1.5 * len(_found(category, triggers))
         per_hit = 1.0 if category in ("celebrity", "character") else 0.5
-        scores[category] += per_hit * min(3, len({m.lower() for m in pattern.findall(description)}))
+        scores[category] += per_hit * min(3, len(_found(category, description)))
     title_style = re.search(r"\bstyle\s*(?:$|[\(\[|\-–:,])", title.strip(), re.I)
     if title_style or re.search(r"\bin the style of\b", title, re.I):
         scores["style"] += 3
     return scores
 
 
+@functools.lru_cache(maxsize=1024)
+def _found(category: str, text: str) -> frozenset[str]:
+    """The distinct keywords of ``category`` in ``text`` (cached: the call and the features share them)."""
+    return frozenset(m.lower() for m in _KW[category].findall(text)) if text else frozenset()
+
+
 def person_features(card: sdk.AdapterCard) -> dict[str, float]:
     """The evidence :func:`person_call` weighs (see ``_offline_refiner_person.py``)."""
-    return _PERSON.features(card, kw=_KW, name_evidence=_character_evidence, tokens=_tokens,
-                            name_like=_name_like, lexicon=_LEXICON)
+    return _PERSON.features(card, found=_found, rules=_NAMES)
 
 
 def person_call(card: sdk.AdapterCard) -> tuple[float, float]:
@@ -348,48 +347,6 @@ def person_call(card: sdk.AdapterCard) -> tuple[float, float]:
     person = _MODEL.get(kind, _MODEL["person"])
     celebrity = _MODEL.get(kind.replace("person", "celebrity"), _MODEL["celebrity"])
     return _PERSON.probability(person, feats), _PERSON.probability(celebrity, feats)
-
-
-def _tokens(text: str) -> list[str]:
-    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
-    return [t for t in re.split(r"[^A-Za-z]+", text.lower()) if t]
-
-
-def _name_like(token: str) -> bool:
-    return len(token) >= 2 and token not in _JARGON and token not in _LEXICON
-
-
-def _character_evidence(card: sdk.AdapterCard) -> float:
-    """How much the card looks like a named character: person-name triggers that recur in the name."""
-    score = 0.0
-    names = f"{card.name} {card.alias or ''} {card.title}"
-    name_tokens = set(_tokens(names))
-    if re.search(r"\w[\w .'-]*\s\((?!sd|xl|pony|lora|v\d|illustrious)[^)]{2,40}\)", card.title or "", re.I):
-        score += 1
-    for raw in card.trigger_words[:4]:
-        trigger = raw
-        if re.search(r"\\?\([^)]+\\?\)", raw):
-            score += 1.5
-            trigger = re.sub(r"\\?\([^)]*\\?\)", " ", raw)
-        toks = [t for t in _tokens(trigger) if t not in _JARGON]
-        if not toks or len(toks) > 4 or not all(_name_like(t) for t in toks):
-            continue
-        in_name = [t for t in toks if t in name_tokens
-                   or any((len(t) >= 4 and t in n) or (len(n) >= 4 and n in t) for n in name_tokens)]
-        if len(toks) >= 2 and in_name:
-            score += 2.5
-        elif in_name:
-            others = [t for t in name_tokens if _name_like(t) and t not in toks and not any(t in x for x in toks)]
-            whole = _norm(re.sub(r"[-_ ]*\d+$", "", card.name)) == _norm(trigger)
-            score += 2 if others or whole else 1
-        break
-    stem_words = [t for t in _tokens(f"{card.name} {card.alias or ''}") if t not in _JARGON]
-    if len(stem_words) >= 2 and all(_name_like(t) for t in stem_words):
-        # A file name made of two or more name-like words; confirmed when an independent title repeats it.
-        title_tokens = set(_tokens(card.title or ""))
-        confirmed = _norm(card.title or "") != _norm(card.name) and all(t in title_tokens for t in stem_words[:2])
-        score = max(score, 2.0 if confirmed else 1.5)
-    return score
 
 
 # -- weight -----------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -200,9 +199,9 @@ def test_person_model_file_is_fitted_and_a_broken_one_falls_back(tmp_path: Path,
     helper = sys.modules["stylus_plugin_helper_offline_refiner_person"]
     shipped = helper.load_model()
     assert shipped is not helper.DEFAULT_MODEL and "fit" in shipped["about"]
-    assert set(shipped["person"]) == {"bias", *helper.features(
-        card(name="x"), kw={c: re.compile("zz") for g in helper.GROUPS.values() for c in g},
-        name_evidence=lambda _c: 0.0, tokens=str.split, name_like=lambda _t: True, lexicon=set())}
+    rules = helper.NameRules(jargon=set(), lexicon=set())
+    assert set(shipped["person"]) == {"bias", *helper.features(card(name="x"), found=lambda _c, _t: frozenset(),
+                                                               rules=rules)}
     broken = tmp_path / "model.json"
     broken.write_text("{not json", encoding="utf-8")
     assert helper.load_model(broken) is helper.DEFAULT_MODEL
