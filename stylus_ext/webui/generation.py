@@ -147,25 +147,7 @@ def prepare(p: Any, options: controls.RunOptions, runtime: Runtime, *, family: s
                      composer=_composer_that_ran(result), originals=list(zip(all_prompts, negatives, strict=True)))
     keys = [(tags.lora_tags(new_prompts[i]), tags.lora_tags(new_hr[i] or "") if hr else ()) for i in range(n)]
     if len(set(keys)) > 1:
-        if _can_rebatch(p, n):
-            plan = batching.plan_batches(keys, int(p.batch_size))
-            state.batch = plan
-            if plan.changed:
-                for name in ("plans", "prompts", "negatives", "originals"):
-                    setattr(state, name, plan.apply(getattr(state, name)))
-                if hr:
-                    state.hr_prompts = plan.apply(new_hr)
-                    new_hr_neg = plan.apply(new_hr_neg)
-                for attr in ("all_seeds", "all_subseeds"):
-                    values = getattr(p, attr, None)
-                    if isinstance(values, list) and len(values) == n:
-                        setattr(p, attr, plan.apply(values))
-                p.batch_size, p.n_iter = plan.batch_size, plan.n_iter
-            if plan.message:
-                state.warnings.append(f"Stylus: {plan.message}")
-        else:
-            state.warnings.append("Stylus: images have different adapter sets but the batch cannot be regrouped "
-                                  "here; only each batch's first image's adapters apply")
+        new_hr_neg = _regroup(p, state, keys, new_hr if hr else None, new_hr_neg)
     p.all_prompts = list(state.prompts)
     p.all_negative_prompts = list(state.negatives)
     if hr:
@@ -181,6 +163,32 @@ def prepare(p: Any, options: controls.RunOptions, runtime: Runtime, *, family: s
     for w in state.warnings:
         comment(p, w)
     return state
+
+
+def _regroup(p: Any, state: RunState, keys: list[Any], hr: list[Any] | None, hr_neg: list[Any]) -> list[Any]:
+    """Reorder the images (and lower the batch size if needed) so each batch has one adapter set;
+    returns the hires negatives in the new order."""
+    n = len(keys)
+    if not _can_rebatch(p, n):
+        state.warnings.append("Stylus: images have different adapter sets but the batch cannot be regrouped "
+                              "here; only each batch's first image's adapters apply")
+        return hr_neg
+    plan = batching.plan_batches(keys, int(p.batch_size))
+    state.batch = plan
+    if plan.changed:
+        for name in ("plans", "prompts", "negatives", "originals"):
+            setattr(state, name, plan.apply(getattr(state, name)))
+        if hr is not None:
+            state.hr_prompts = plan.apply(hr)
+            hr_neg = plan.apply(hr_neg)
+        for attr in ("all_seeds", "all_subseeds"):
+            values = getattr(p, attr, None)
+            if isinstance(values, list) and len(values) == n:
+                setattr(p, attr, plan.apply(values))
+        p.batch_size, p.n_iter = plan.batch_size, plan.n_iter
+    if plan.message:
+        state.warnings.append(f"Stylus: {plan.message}")
+    return hr_neg
 
 
 def _image_index(p: Any, state: RunState, kw: dict[str, Any]) -> int | None:

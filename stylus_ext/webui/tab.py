@@ -161,6 +161,38 @@ def refresh_progress(runtime: Runtime, refresher: Any, *, interval: float = 1.0,
     yield status_markdown(runtime, refresher)
 
 
+def _adapters_tab(gr: Any, rt: Runtime, search: Any) -> None:
+    """The "Adapters" tab: search, the table (a click selects, a click on pinned/banned switches), the
+    weight override row."""
+    query = gr.Textbox(label="Search", placeholder="name, tag, description…")
+    gr.Markdown("Click a row to select an adapter; click its *pinned* or *banned* cell to switch it.")
+    table = gr.Dataframe(headers=TABLE_HEADERS, value=search, interactive=False, wrap=True, type="array")
+    with gr.Row():
+        aid = gr.Number(label="Adapter id", precision=0)
+        pinned = gr.Checkbox(label="Pinned")
+        banned = gr.Checkbox(label="Banned")
+        weight = gr.Textbox(label="Weight override (empty = none)")
+        apply_btn = gr.Button("Apply")
+    result = gr.Markdown()
+
+    def apply(adapter_id: Any, pin: bool, ban: bool, w: Any, query_text: str) -> tuple[str, dict[str, Any]]:
+        msg = set_controls(rt.catalog(), adapter_id, pin, ban, w)
+        rt.invalidate()
+        return msg, search(query_text)
+
+    def on_select(data: Any, query_text: str, evt: Any) -> tuple[Any, ...]:
+        row, col = [*list(evt.index), 0, 0][:2]
+        msg, sel_id, pin, ban, w = click_cell(rt.catalog(), data, row, col)
+        rt.invalidate()
+        return msg, search(query_text), sel_id, pin, ban, w
+
+    # gradio passes the clicked cell to a parameter annotated with the real class (not a string)
+    on_select.__annotations__["evt"] = gr.SelectData
+    query.submit(fn=search, inputs=[query], outputs=[table])
+    apply_btn.click(fn=apply, inputs=[aid, pinned, banned, weight, query], outputs=[result, table])
+    table.select(fn=on_select, inputs=[table, query], outputs=[result, table, aid, pinned, banned, weight])
+
+
 def build() -> list[tuple[Any, str, str]]:
     """``on_ui_tabs`` callback."""
     import gradio as gr
@@ -183,11 +215,6 @@ def build() -> list[tuple[Any, str, str]]:
     def status_now() -> str:
         return status_markdown(rt, refresher)
 
-    def apply(aid: Any, pinned: bool, banned: bool, weight: Any, query: str) -> tuple[str, dict[str, Any]]:
-        msg = set_controls(rt.catalog(), aid, pinned, banned, weight)
-        rt.invalidate()
-        return msg, search(query)
-
     def play(prompt: str, mask: str, max_adapters: float, strength: float, composer: str) -> str:
         options = controls.read([mask, max_adapters, strength, None, composer], rt.default_options(),
                                 composers=rt.composer_names())
@@ -204,16 +231,7 @@ def build() -> list[tuple[Any, str, str]]:
             refresh_btn = gr.Button("Refresh catalog (scan + index)")
             status_btn = gr.Button("Update status")
         with gr.Tab("Adapters"):
-            query = gr.Textbox(label="Search", placeholder="name, tag, description…")
-            gr.Markdown("Click a row to select an adapter; click its *pinned* or *banned* cell to switch it.")
-            table = gr.Dataframe(headers=TABLE_HEADERS, value=search, interactive=False, wrap=True, type="array")
-            with gr.Row():
-                aid = gr.Number(label="Adapter id", precision=0)
-                pinned = gr.Checkbox(label="Pinned")
-                banned = gr.Checkbox(label="Banned")
-                weight = gr.Textbox(label="Weight override (empty = none)")
-                apply_btn = gr.Button("Apply")
-            result = gr.Markdown()
+            _adapters_tab(gr, rt, search)
         with gr.Tab("Playground"):
             prompt = gr.Textbox(label="Prompt", lines=2)
             with gr.Row():
@@ -225,18 +243,5 @@ def build() -> list[tuple[Any, str, str]]:
             out = gr.HTML()
         refresh_btn.click(fn=refresh, inputs=[], outputs=[status])
         status_btn.click(fn=status_now, inputs=[], outputs=[status])
-        query.submit(fn=search, inputs=[query], outputs=[table])
-        apply_btn.click(fn=apply, inputs=[aid, pinned, banned, weight, query], outputs=[result, table])
-
-        def on_select(data: Any, query_text: str, evt: Any) -> tuple[Any, ...]:
-            row, col = [*list(evt.index), 0, 0][:2]
-            msg, sel_id, pin, ban, w = click_cell(rt.catalog(), data, row, col)
-            rt.invalidate()
-            return msg, search(query_text), sel_id, pin, ban, w
-
-        # gradio passes the clicked cell to a parameter annotated with the real class (not a string)
-        on_select.__annotations__["evt"] = gr.SelectData
-
-        table.select(fn=on_select, inputs=[table, query], outputs=[result, table, aid, pinned, banned, weight])
         run_btn.click(fn=play, inputs=[prompt, mask, max_a, strength, composer], outputs=[out])
     return [(tab, "Stylus", "stylus")]
