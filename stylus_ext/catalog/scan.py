@@ -36,6 +36,8 @@ log = logging.getLogger("stylus")
 #: MASS_REMOVAL_SHARE of the entries under the scanned folders.
 MASS_REMOVAL_MIN = 10
 MASS_REMOVAL_SHARE = 0.5
+#: A scan commits at least this often (seconds), so it never holds the write lock for long.
+COMMIT_EVERY_S = 0.5
 #: Seconds a scan waits for another scan of the same catalog.
 LOCK_WAIT_S = 600.0
 
@@ -200,7 +202,7 @@ def _ingest(catalog: Catalog, cards: Iterable[Any], report: ScanReport, *, renam
     keeps every finished card (a half-done one is rolled back)."""
     conn = catalog.db.conn
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
-    pending = 0
+    pending, last_commit = 0, time.monotonic()
     try:
         for card in cards:
             if not card.path:
@@ -219,9 +221,9 @@ def _ingest(catalog: Catalog, cards: Iterable[Any], report: ScanReport, *, renam
                 continue
             setattr(report, status, getattr(report, status) + 1)
             pending += 1
-            if pending >= chunk:
-                conn.commit()
-                pending = 0
+            if pending >= chunk or time.monotonic() - last_commit > COMMIT_EVERY_S:
+                conn.commit()  # other writers (the WebUI, `stylus pin`) get their turn
+                pending, last_commit = 0, time.monotonic()
     except BaseException:
         report.interrupted = True
         conn.commit()
