@@ -80,14 +80,20 @@ def test_file_broken_after_the_scan_gets_no_tag_and_one_message(sample_catalog: 
     first = rt.plan_images([CASTLE], [""], [1], options).plans[0]
     assert first.adapters, "the castle prompt must pick adapters, or this proves nothing"
     victim = rt.catalog().get(first.adapters[0].id)
-    Path(victim.card.path).write_bytes(b"\x00" * 64)  # replaced by garbage while the WebUI runs
-    result = rt.plan_images([CASTLE], [""], [1], options)
-    assert victim.name not in {a.name for a in result.plans[0].adapters}
-    assert f"<lora:{victim.name}:" not in result.plans[0].prompt
-    assert any(victim.name in w and "left out" in w for w in result.warnings), result.warnings
-    again = rt.plan_images([CASTLE], [""], [2], options)
-    assert not any(victim.name in w for w in again.warnings), "told once"
-    rt.close()
+    path = Path(victim.card.path)  # a file of the session's sample folder: restored afterwards
+    original, st = path.read_bytes(), path.stat()
+    try:
+        path.write_bytes(b"\x00" * 64)  # replaced by garbage while the WebUI runs
+        result = rt.plan_images([CASTLE], [""], [1], options)
+        assert victim.name not in {a.name for a in result.plans[0].adapters}
+        assert f"<lora:{victim.name}:" not in result.plans[0].prompt
+        assert any(victim.name in w and "left out" in w for w in result.warnings), result.warnings
+        again = rt.plan_images([CASTLE], [""], [2], options)
+        assert not any(victim.name in w for w in again.warnings), "told once"
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        rt.close()
 
 
 def test_adapter_not_on_disk_never_gets_a_tag(sample_catalog: Path, plugins: Any) -> None:
