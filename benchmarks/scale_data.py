@@ -180,9 +180,10 @@ def catalogue(n: int, plugins: Any, encoder: Any, *, base: int = 1000, fresh: bo
     if done.exists() and not fresh:
         _current_index(path)
         return path
-    if path.parent.exists():
-        for old in path.parent.iterdir():
+    for stale in [*CACHE.glob(f"scale-{n}-*")]:  # older code's catalogues of this size (~0.6 GB at 100K)
+        for old in stale.iterdir():
             old.unlink()
+        stale.rmdir()
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     catalog = Catalog(path)

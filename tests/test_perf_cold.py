@@ -11,11 +11,12 @@ from stylus_ext.cli import requested_command
 HEAVY = ("torch", "transformers", "stylus_ext.cli.sync", "stylus_ext.cli.scan", "stylus_ext.cli.demo",
          "stylus_ext.cli.download")
 PROBE = ("import json, sys; from stylus_ext.cli import main; code = main(sys.argv[1:]); "
-         "print(json.dumps({'code': code, 'loaded': [m for m in %r if m in sys.modules]}))" % (HEAVY,))
+         f"print(json.dumps({{'code': code, 'loaded': [m for m in {HEAVY!r} if m in sys.modules]}}))")
 
 
 def _run(*argv: str) -> tuple[list[str], dict]:
-    out = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=300,
+                         check=False)
     lines = out.stdout.strip().splitlines()
     assert out.returncode == 0 and lines, out.stdout + out.stderr
     return lines[:-1], json.loads(lines[-1])
