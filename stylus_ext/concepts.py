@@ -15,6 +15,9 @@ The rules:
   ("two large dogs" → "dogs") and its frame ("a group of skiers" → "skiers", "in front of");
 - style phrases: "in the style of X", "X style", "X aesthetic", "looks like X", "inspired by X",
   "by Artist Name", and noun phrases headed by a medium ("watercolor painting", "pixel art");
+- which words of a sentence's noun phrase are the concept ("white boat" or "boat") and whether a verb
+  without an object is one ("a dog sleeping") is a small fitted score over word classes
+  (:mod:`stylus_ext.concept_score`); tags, styles and quality words are never trimmed;
 - ``(x:1.2)`` weights give :attr:`Concept.weight`; quality tags get kind ``quality`` and pull no
   adapters; an existing ``<lora:...>`` tag is kept in :attr:`ParsedPrompt.tags`, never a concept.
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from stylus_ext import concept_score
 from stylus_ext.english import (
     ADJECTIVES,
     AUX,
@@ -71,7 +75,7 @@ TAG_STYLE_MAX_WORDS = 7
 #: At most this many concepts per prompt (the rest of a pathological prompt is ignored: bounded work
 #: for the encoder and the composer downstream).
 MAX_CONCEPTS = 100
-#: Emit a verb without an object as an ``action`` concept ("surfing"): off, the paper rarely does.
+#: Without fitted weights: emit every verb without an object as an ``action`` concept ("surfing").
 LONE_ACTIONS = False
 
 
@@ -286,7 +290,11 @@ def _verb_phrase(b: _Builder, words: list[Word], i: int) -> int:
     while j < len(words) and words[j][0].lower() in PARTICLES and (  # "down" in "walking down a road": no
             j + 1 == len(words) or words[j + 1][0].lower() in PREPOSITIONS or words[j + 1][0].lower() in CONJUNCTIONS):
         j += 1
-    if j > i + 1 or LONE_ACTIONS or (j == len(words) and is_ing(words[i][0])):  # "a dog sleeping": the action
+    keep = concept_score.keep_verb([w for w, _, _ in words[i:j]], words[i - 1][0] if i else "",
+                                   words[j][0] if j < len(words) else "", j == len(words))
+    if keep is None:  # no fitted score: a verb with particles, or one at the end ("a dog sleeping")
+        keep = j > i + 1 or LONE_ACTIONS or (j == len(words) and is_ing(words[i][0]))
+    if keep:
         b.add(words[i:j], "action")
     return j
 
@@ -299,6 +307,13 @@ def _flush(b: _Builder, chunk: list[Word], nxt: str, prep: str) -> None:
         return  # "a large group of", "in front of", "a partially eaten bowl of": the frame of the next one
     if len(chunk) == 1 and singular(chunk[0][0]) in GENERIC_NOUNS:
         return  # "in the background", "in his hand"
+    chunk = [w for w in chunk if w[0].lower() not in SIZE_WORDS] or chunk
+    low = _lower(chunk)
+    if not (low[-1] in MEDIUM_HEADS or low[-1] in MEDIUM_PHRASES or " ".join(low) in MEDIUM_PHRASES):
+        span = concept_score.best_span([w for w, _, _ in chunk], prep, nxt)  # "white boat" or "boat"
+        if span is None:
+            return
+        chunk = chunk[span[0]:span[1]]
     _add_phrase(b, chunk, "subject", prep)
 
 

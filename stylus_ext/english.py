@@ -70,6 +70,9 @@ clean dirty busy crowded quiet calm foggy snowy rainy sunny cloudy misty glowing
 medieval fantasy magical mysterious scary creepy spooky elegant fancy simple open closed cozy comfy messy
 tidy grassy sandy rocky leafy windy stormy dusty muddy hairy curly lovely friendly lonely elderly nice
 """)
+#: Colour words (a class of the concept score's features).
+COLORS = _wordset("red orange yellow green blue purple violet pink brown black white gray grey silver golden "
+                  "gold beige teal cyan magenta tan maroon navy turquoise multicolored colorful colourful")
 _ADJECTIVE_ENDINGS = ("ful", "ous", "ish", "ic", "ive", "less", "able", "ible", "al", "ed", "est")
 
 
