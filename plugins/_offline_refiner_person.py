@@ -35,7 +35,7 @@ COMMON_WORDS = """socks sock leggings tights pantyhose thighhighs mask masks hel
     sticker emoji cake drink coffee tea tree trees leaf leaves water rain snow cloud clouds smoke sun moon
     star stars night day sunset library school classroom office bedroom kitchen bathroom bath cockpit station
     shop store market restaurant bar hospital prison dungeon cave garden park pool lake river rock robot
-    cyborg android monster zombie demon angel elf elves fairy witch knight samurai ninja pirate nurse idol
+    cyborg android monster zombie demon angel fairy witch knight samurai ninja pirate nurse idol
     princess queen king god goddess warrior soldier police cheerleader bunny girl lady wife sister mother
     teen punk cyber mix merge pack collection series set concept horror cute sexy dark slime goo tentacle
     latex plastic rubber shiny wet oil skin tan muscle muscular fat chubby petite tall giantess doll dolls

@@ -85,7 +85,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
                "bird*", "owl*", "fish", "koi", "horse*", "dragon*", "creature*", "wildlife", "pet", "pets",
                "wolf", "wolves", "tiger*", "lion*", "bear", "bears", "rabbit*", "bunny", "insect*",
                "butterfl*", "shark*", "whale*", "deer", "panda*", "monkey*", "frog*", "snake*",
-               "shiba*", "inu", "husky", "huskies",
+               "shiba inu*", "husky", "huskies",
                "poodle*", "retriever*", "labrador*", "dachshund*", "pug", "pugs", "beagle*", "collie*", "terrier*",
                "maine coon", "siamese", "hamster*", "ferret*", "otter*", "raccoon*", "squirrel*", "penguin*"),
     "pose": ("pose", "poses", "posing", "sitting", "standing", "lying", "kneeling", "crossed legs", "squatting",
@@ -173,6 +173,7 @@ _DESCRIPTIVE = [
 ]
 _LEXICON = {w.rstrip("*") for words in KEYWORDS.values() for phrase in words for w in phrase.split()}
 _LEXICON.update(_DESCRIPTIVE)
+_LEXICON -= {"shiba", "inu", "koi"}  # keyword words that are also common given or family names
 _NAMES = _PERSON.NameRules(jargon=_JARGON, lexicon=_LEXICON)
 _character_evidence = _NAMES.character_evidence
 _PRIORITY = [c for c, _ in CATEGORY_TAGS]
@@ -343,6 +344,8 @@ def person_features(card: sdk.AdapterCard) -> dict[str, float]:
 def person_call(card: sdk.AdapterCard) -> tuple[float, float]:
     """(probability the adapter is a character or real person, probability such a one is a real person)."""
     feats = person_features(card)
+    if max(feats["title_animal"], feats["title_thing"]) and not feats["subject"] and not feats["franchise_title"]:
+        return 0.0, 0.0  # an animal or thing in the title and no girl or boy in prompts or training tags
     kind = _PERSON.kind_of(card)
     person = _MODEL.get(kind, _MODEL["person"])
     celebrity = _MODEL.get(kind.replace("person", "celebrity"), _MODEL["celebrity"])
