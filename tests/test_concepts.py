@@ -130,3 +130,27 @@ def test_tag_kinds_and_weights():
 def test_verb_with_particle_is_an_action():
     k = kinds("a bald man looking down at his phone")
     assert k.get("looking down") == "action" and "bald man" in k and "phone" in k
+
+
+def test_fitted_phrase_score_ships_and_uses_word_classes_only():
+    """The weights load, and every feature names word classes or function words, never a content word."""
+    import math
+    import re
+
+    from stylus_ext import concept_score
+    from stylus_ext.english import PREPOSITIONS
+
+    assert concept_score.WEIGHTS and math.isfinite(concept_score.THRESHOLD)
+    classes = {"num", "color", "size", "adj", "ing", "ed", "ly", "hyph", "adjend", "medium", "time", "place",
+               "generic", "cap", "y", "plural", "noun", "none", "other", "det", "and", "or", "True", "False"}
+    for name in concept_score.WEIGHTS:
+        for value in re.findall(r"=([^|]+)", name.removeprefix("keep:")):
+            assert value in classes or value in PREPOSITIONS or value.isdigit(), name
+
+
+def test_without_fitted_weights_phrases_stay_whole(monkeypatch):
+    from stylus_ext import concept_score
+
+    monkeypatch.setattr(concept_score, "WEIGHTS", {})
+    texts = [c.text for c in parse_prompt("a large white boat on the water, a dog sleeping").topical]
+    assert texts == ["white boat", "water", "dog", "sleeping"]  # size word dropped; a final -ing verb kept
