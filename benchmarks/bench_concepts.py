@@ -6,9 +6,9 @@ a word list pinned HERE so a change to the splitter's lists cannot move the meas
 concept is *exact* when it equals one of ours, *contained* when it is inside one of ours.
 
 The prompts are split in two halves by a hash of the prompt text: rules and thresholds are fitted on
-``fit`` (the phrase score: ``benchmarks/fit_concepts.py``); ``held-out`` shows whether they generalise. The ReDoS section times 100 KB hostile prompts
-against 1 KB ones of the same shape (a linear parser gives a ratio near 100; the splitter reads at
-most ``MAX_PROMPT_CHARS``, so lower).
+``fit`` (the phrase score: ``benchmarks/fit_concepts.py``); ``held-out`` shows whether they generalise.
+The ReDoS section times 100 KB hostile prompts against 1 KB ones of the same shape (a linear parser
+gives a ratio near 100; the splitter reads at most ``MAX_PROMPT_CHARS``, so lower).
 
     python benchmarks/bench_concepts.py [--data PATH] [--show N]
 """
