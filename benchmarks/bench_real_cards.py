@@ -159,10 +159,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recover", type=Path, default=rc.default_dir("recover"))
     parser.add_argument("--silver", type=Path, default=rc.default_dir("silver"))
+    parser.add_argument("--skip-index", action="store_true", help="use an existing catalogue as it is")
     parser.add_argument("--catalog", type=Path, default=None, help="default: <recover>/stylus-catalog.db")
     parser.add_argument("--split", choices=("dev", "train"), default="dev")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--no-compose", action="store_true")
+    parser.add_argument("--no-retrieval", action="store_true")
     args = parser.parse_args()
     if not (args.recover / "queries_dev.jsonl").exists():
         print(f"skipped: no real-card sets at {args.recover} (build them: ../shared/eval/README.md, "
@@ -172,7 +174,8 @@ def main() -> int:
     from stylus_ext.retrieve import Retriever
 
     catalog_path = rc.ensure_catalog(args.recover / "cards_heldout",
-                                     args.catalog or args.recover / "stylus-catalog.db")
+                                     args.catalog or args.recover / "stylus-catalog.db",
+                                     index=not args.skip_index)
     catalog = Catalog(catalog_path, create=False)
     retriever = Retriever(catalog)
     model_of = {int(i): m for i, m in catalog.db.execute("select id, civitai_model_id from adapters")}
@@ -185,7 +188,8 @@ def main() -> int:
     print(f"catalogue: {catalog.count()} cards; {len(queries)} recover {args.split} queries, "
           f"{len(silver)} silver captions, {len(no_fit)} no-fit prompts; ranker: "
           f"{retriever.ranker.info.get('note', retriever.ranker.info.get('fitted', ''))}")
-    retrieval(retriever, queries, silver, model_of)
+    if not args.no_retrieval:
+        retrieval(retriever, queries, silver, model_of)
     if not args.no_compose:
         composition(catalog, queries, silver, no_fit, retriever)
     return 0

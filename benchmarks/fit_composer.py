@@ -9,8 +9,9 @@ answer. A share of the recover prompts is also offered with its answer removed f
 look-alike is usually wrong — the paper's lesson that retrieval alone hurts images.
 
 A scikit-learn logistic regression (no class weights: the output is a calibrated probability) is
-fitted; the keep threshold is the one that keeps the answer most often while leaving at least
-``--empty`` of the leave-answer-out prompts empty. Dev figures come from ``bench_real_cards.py``.
+fitted; the keep threshold is the lowest that leaves at least ``--empty`` of our own "no adapter
+fits" prompts empty (``benchmarks/data/no_fit_prompts_fit.txt``, apart from the measured set).
+Dev figures come from ``bench_real_cards.py``.
 
     python benchmarks/fit_composer.py [--limit 3000] [--empty 0.9]
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import pickle
 import random
 import sys
 from pathlib import Path
@@ -39,11 +41,11 @@ def composer_module():
 
 
 def collect(stylus, mod, items, leave_out: float, rng: random.Random):
-    """Rows of (features, label, group, is_leave_out, is_character_query)."""
-    xs, ys, groups, outs, chars = [], [], [], [], []
+    """Rows of (features, label, group, is_leave_out, is_no_fit, is_character_query)."""
+    xs, ys, groups, outs, nofits, chars = [], [], [], [], [], []
     for g, (prompt, answers, character) in enumerate(items):
         candidates = stylus.retrieve(prompt)
-        out = rng.random() < leave_out
+        out = bool(answers) and rng.random() < leave_out
         if out:
             candidates = [c for c in candidates if c.adapter.card.civitai_model_id not in answers]
         request = stylus.request(prompt, candidates)
@@ -55,24 +57,32 @@ def collect(stylus, mod, items, leave_out: float, rng: random.Random):
         ys.append(label)
         groups.append(np.full(len(label), g))
         outs.append(np.full(len(label), out))
+        nofits.append(np.full(len(label), not answers))
         chars.append(np.full(len(label), character))
     return (np.vstack(xs), np.concatenate(ys), np.concatenate(groups), np.concatenate(outs),
-            np.concatenate(chars))
+            np.concatenate(nofits), np.concatenate(chars))
 
 
-def choose_keep(prob, y, groups, outs, chars, empty: float) -> tuple[float, dict[str, float]]:
-    """The lowest threshold leaving ``empty`` of leave-out prompts empty; figures at that threshold."""
+def choose_keep(prob, y, groups, outs, nofit, chars, empty: float) -> tuple[float, dict[str, float]]:
+    """The lowest threshold leaving ``empty`` of the fit no-fit prompts empty; figures at that threshold."""
     best: tuple[float, dict[str, float]] = (0.95, {})
+    answered = ~outs & ~nofit
     for keep in np.arange(0.05, 0.96, 0.01):
         kept = prob >= keep
-        out_groups = np.unique(groups[outs])
-        empty_rate = np.mean([not kept[(groups == gi)].any() for gi in out_groups]) if len(out_groups) else 1.0
-        inside = ~outs & ~chars
-        truth_groups = np.unique(groups[inside])
-        keep_rate = np.mean([(kept & y)[groups == gi].any() for gi in truth_groups])
-        per_prompt = np.mean([min(4, kept[groups == gi].sum()) for gi in np.unique(groups[~outs])])
-        if empty_rate >= empty:
-            return float(round(keep, 2)), {"keep_rate": float(keep_rate), "empty_leave_out": float(empty_rate),
+        if round(keep * 100) % 5 == 0:
+            held = np.mean([(kept & y)[groups == g].any() for g in np.unique(groups[answered & ~chars])])
+            none = np.mean([not kept[groups == g].any() for g in np.unique(groups[nofit])])
+            print(f"  keep {keep:.2f}: answer kept {held:.3f}, no-fit empty {none:.3f}")
+
+        def empty_share(mask: np.ndarray, kept: np.ndarray = kept) -> float:
+            ids = np.unique(groups[mask])
+            return float(np.mean([not kept[groups == gi].any() for gi in ids])) if len(ids) else 1.0
+
+        keep_rate = np.mean([(kept & y)[groups == gi].any() for gi in np.unique(groups[answered & ~chars])])
+        per_prompt = np.mean([min(4, kept[groups == gi].sum()) for gi in np.unique(groups[answered])])
+        if empty_share(nofit) >= empty:
+            return float(round(keep, 2)), {"keep_rate": float(keep_rate), "empty_no_fit": empty_share(nofit),
+                                           "empty_leave_out": empty_share(outs),
                                            "adapters_per_prompt": float(per_prompt)}
     return best
 
@@ -81,11 +91,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recover", type=Path, default=rc.default_dir("recover"))
     parser.add_argument("--silver", type=Path, default=rc.default_dir("silver"))
+    parser.add_argument("--skip-index", action="store_true", help="use an existing catalogue as it is")
     parser.add_argument("--catalog", type=Path, default=None)
     parser.add_argument("--limit", type=int, default=3000)
     parser.add_argument("--leave-out", type=float, default=0.3)
-    parser.add_argument("--empty", type=float, default=0.85)
+    parser.add_argument("--empty", type=float, default=0.9)
     parser.add_argument("--C", type=float, default=1.0)
+    parser.add_argument("--cache", type=Path, default=None, help="file caching the collected rows (outside the repo)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "plugins" / "offline_composer.json")
     args = parser.parse_args()
     from sklearn.linear_model import LogisticRegression
@@ -94,19 +106,30 @@ def main() -> int:
     from stylus_ext.pipeline import Stylus
 
     catalog = Catalog(rc.ensure_catalog(args.recover / "cards_heldout",
-                                        args.catalog or args.recover / "stylus-catalog.db"), create=False)
+                                        args.catalog or args.recover / "stylus-catalog.db",
+                                     index=not args.skip_index), create=False)
     stylus = Stylus(catalog)
     mod = composer_module()
     train = rc.read_jsonl(args.recover / "queries_train.jsonl")
     train = random.Random(0).sample(train, min(args.limit, len(train)))
     items = [(q["query"], {q["model_id"]}, q.get("category") in ("character", "celebrity")) for q in train]
     items += [(s["prompt"], set(s["picks_in_catalog"]), False) for s in rc.silver_rows(args.silver, "fit")]
-    x, y, groups, outs, chars = collect(stylus, mod, items, args.leave_out, random.Random(1))
+    no_fit = [line.strip() for line in (HERE / "data" / "no_fit_prompts_fit.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    items += [(p, set(), False) for p in no_fit]
+    if args.cache and args.cache.exists():
+        with open(args.cache, "rb") as fh:
+            x, y, groups, outs, nofit, chars = pickle.load(fh)
+    else:
+        x, y, groups, outs, nofit, chars = collect(stylus, mod, items, args.leave_out, random.Random(1))
+        if args.cache:
+            with open(args.cache, "wb") as fh:
+                pickle.dump((x, y, groups, outs, nofit, chars), fh)
     print(f"{len(items)} prompts → {len(y)} candidate rows, {int(y.sum())} positive, "
           f"{len(np.unique(groups[outs]))} leave-answer-out prompts")
     model = LogisticRegression(C=args.C, max_iter=3000).fit(x, y)
     prob = model.predict_proba(x)[:, 1]
-    keep, figures = choose_keep(prob, y, groups, outs, chars, args.empty)
+    keep, figures = choose_keep(prob, y, groups, outs, nofit, chars, args.empty)
     data = {"features": list(mod.PAIR_FEATURES), "coef": [round(float(v), 6) for v in model.coef_[0]],
             "intercept": round(float(model.intercept_[0]), 6), "keep": keep,
             "note": f"fitted by benchmarks/fit_composer.py on {len(items)} real prompts",

@@ -5,9 +5,10 @@ words and name → that card) plus the ``fit`` half of the silver captions (the 
 both built outside the repo by ``../shared/eval`` (no licence: only the fitted weights, a few dozen
 numbers, are written). For every query the retriever's own candidate pool is taken
 (:meth:`stylus_ext.retrieve.Retriever.pool`); a candidate is positive when it is a version of the
-answer. All positives and up to ``--negatives`` negatives per query (the best-ranked by a plain
-score, plus random ones) train a scikit-learn logistic regression on standardised features; the
-scaling is folded into the written coefficients. Dev figures (never used for fitting) are printed.
+answer. Each positive is paired with up to ``--negatives`` uniformly drawn negatives of its pool, and
+a scikit-learn logistic regression on the differences (positive − negative, standardised) gives the
+ranking direction (a RankSVM-style fit); a one-variable logistic fit then calibrates it into a
+probability. Dev figures (never used for fitting) are printed.
 
     pip install scikit-learn   # only for fitting; the product reads the JSON
     python benchmarks/fit_retriever.py [--limit N] [--silver-weight 3] [--out PATH]
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import pickle
 import random
 import sys
 from pathlib import Path
@@ -29,79 +31,110 @@ sys.path.insert(0, str(HERE))
 
 import realcards as rc  # noqa: E402
 
-from stylus_ext.ranking import FEATURES  # noqa: E402
 
-_DENSE, _ALL = FEATURES.index("dense"), FEATURES.index("all_rel")
-
-
-def collect(retriever, items, model_of, negatives: int, rng: random.Random):
-    """(X, y, query index) over the pools of ``items`` = [(prompt, set of answer model ids, weight)]."""
+def pools(retriever, prompts: list[str], cache: Path | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The retriever's pool (ids, features) of every prompt; cached in ``cache`` (outside the repo)."""
+    if cache is not None and cache.exists():
+        with open(cache, "rb") as fh:
+            return pickle.load(fh)
     from stylus_ext import lexical
 
-    retriever.encode(list(dict.fromkeys(lexical.clean_prompt(p) for p, _, _ in items if p.strip())))
-    xs, ys, ws, qs = [], [], [], []
-    for qi, (prompt, answers, weight) in enumerate(items):
+    retriever.encode(list(dict.fromkeys(lexical.clean_prompt(p) for p in prompts if p.strip())))
+    out = []
+    for prompt in prompts:
         pool = retriever.pool(prompt, size=300)
-        if pool is None or not len(pool.ids):
+        out.append((pool.ids, pool.features) if pool is not None else (np.zeros(0, np.int64), np.zeros((0, 0))))
+    if cache is not None:
+        with open(cache, "wb") as fh:
+            pickle.dump(out, fh)
+    return out
+
+
+def labels(ids: np.ndarray, answers: set[int], model_of: dict[int, int]) -> np.ndarray:
+    return np.array([model_of.get(int(i)) in answers for i in ids], dtype=bool)
+
+
+def pairwise(data, rng: random.Random, negatives: int):
+    """Difference rows (positive − negative) within each query: a RankSVM-style logistic fit."""
+    rows, weights = [], []
+    for (ids, x), y, w in data:
+        if not len(ids) or not y.any() or y.all():
             continue
-        label = np.array([model_of.get(int(i)) in answers for i in pool.ids])
-        if not label.any():
-            continue  # the answer is not in the pool: nothing to learn about its order
-        neg = np.flatnonzero(~label)
-        quick = pool.features[:, _DENSE] + pool.features[:, _ALL]  # dense + BM25 share: hard negatives first
-        hard = neg[np.argsort(-quick[neg])[: negatives // 2]]
-        rest = np.setdiff1d(neg, hard)
-        easy = np.array(rng.sample(list(rest), min(len(rest), negatives - len(hard))), dtype=np.int64)
-        keep = np.concatenate([np.flatnonzero(label), hard, easy]).astype(np.int64)
-        xs.append(pool.features[keep])
-        ys.append(label[keep])
-        ws.append(np.full(len(keep), weight))
-        qs.append(np.full(len(keep), qi))
-    return np.vstack(xs), np.concatenate(ys), np.concatenate(ws), np.concatenate(qs)
+        pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+        # uniform negatives: the pool is already the hard part of the catalogue, and choosing them by
+        # any one signal would teach the model to distrust that signal
+        chosen = np.array(rng.sample(list(neg), min(negatives, len(neg))), dtype=np.int64)
+        for p in pos[:3]:
+            rows.append(x[p] - x[chosen])
+            weights.append(np.full(len(chosen), w / min(3, len(pos))))
+    diffs, wts = np.vstack(rows), np.concatenate(weights)
+    return np.vstack([diffs, -diffs]), np.r_[np.ones(len(diffs)), np.zeros(len(diffs))], np.r_[wts, wts]
 
 
-def fit(x, y, w, c: float):
+def fit(data, c: float, rng: random.Random, negatives: int):
+    """Pairwise direction ``w``, then a 1-D logistic calibration ``sigmoid(a·(x·w) + b)`` on the pools."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    scaler = StandardScaler().fit(x)
+    d, y, w = pairwise(data, rng, negatives)
+    scaler = StandardScaler(with_mean=False).fit(d)
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-    model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-    model.fit((x - scaler.mean_) / scale, y, sample_weight=w)
-    coef = model.coef_[0] / scale
-    intercept = float(model.intercept_[0] - np.sum(model.coef_[0] * scaler.mean_ / scale))
-    return coef, intercept
+    direction = LogisticRegression(C=c, max_iter=3000, fit_intercept=False).fit(d / scale, y, sample_weight=w)
+    coef = direction.coef_[0] / scale
+    z = np.concatenate([x @ coef for (ids, x), _, _ in data if len(ids)])
+    lab = np.concatenate([yy for (ids, _), yy, _ in data if len(ids)])
+    calib = LogisticRegression(C=100.0, max_iter=1000).fit(z.reshape(-1, 1), lab)
+    a, b = float(calib.coef_[0][0]), float(calib.intercept_[0])
+    return coef * a, b
+
+
+def offline_metrics(data, coef, model_of, k: int = 150) -> tuple[float, float, float]:
+    """Mean recall@10, recall@150 and MRR of the answers, ranking each pool by ``coef`` (one per model)."""
+    r10 = r150 = mrr = 0.0
+    for (ids, x), _, answers in data:
+        if not len(ids):
+            continue
+        order = np.argsort(-(x @ coef), kind="stable")
+        ranked = list(dict.fromkeys(model_of.get(int(ids[o])) for o in order))[:k]
+        hits = [r for r, m in enumerate(ranked) if m in answers]
+        r10 += sum(1 for r in hits if r < 10) / len(answers)
+        r150 += len(hits) / len(answers)
+        mrr += 1 / (hits[0] + 1) if hits else 0.0
+    n = max(1, len(data))
+    return r10 / n, r150 / n, mrr / n
 
 
 def evaluate(retriever, queries, silver) -> dict[str, float]:
+    """Recover and silver figures through ``Retriever.search`` itself (the product's path)."""
     def ranked(prompt):
         return rc.model_ids(c.adapter for c in retriever.search(prompt, 150))
 
-    out = {}
     stats = rc.RankStats()
     for q in queries:
         stats.add(rc.rank_of(q["model_id"], ranked(q["query"])))
     row = stats.row()
-    out.update({"recover_R@10": row["R@10"], "recover_R@150": row["R@150"], "recover_MRR": row["MRR"]})
     r10 = r150 = 0.0
     for s in silver:
         picks, got = set(s["picks_in_catalog"]), ranked(s["prompt"])
         r10 += len(picks & set(got[:10])) / len(picks)
         r150 += len(picks & set(got[:150])) / len(picks)
     n = max(1, len(silver))
-    out.update({"silver_R@10": r10 / n, "silver_R@150": r150 / n})
-    return {k: round(v, 4) for k, v in out.items()}
+    return {"recover_R@10": round(row["R@10"], 4), "recover_R@150": round(row["R@150"], 4),
+            "silver_R@10": round(r10 / n, 4), "silver_R@150": round(r150 / n, 4)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recover", type=Path, default=rc.default_dir("recover"))
     parser.add_argument("--silver", type=Path, default=rc.default_dir("silver"))
+    parser.add_argument("--skip-index", action="store_true", help="use an existing catalogue as it is")
     parser.add_argument("--catalog", type=Path, default=None)
     parser.add_argument("--limit", type=int, default=0, help="train queries to use (0: all)")
-    parser.add_argument("--negatives", type=int, default=60)
-    parser.add_argument("--silver-weight", type=float, default=3.0)
+    parser.add_argument("--negatives", type=int, default=100)
+    parser.add_argument("--silver-weight", type=float, default=2.0)
     parser.add_argument("--C", type=float, default=1.0)
+    parser.add_argument("--cache", type=Path, default=None, help="folder for cached pools (outside the repo)")
+    parser.add_argument("--evaluate", action="store_true", help="also run Retriever.search on dev (slow)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "stylus_ext" / "data" / "ranker.json")
     args = parser.parse_args()
     from stylus_ext import ranking
@@ -109,32 +142,48 @@ def main() -> int:
     from stylus_ext.retrieve import Retriever
 
     catalog_path = rc.ensure_catalog(args.recover / "cards_heldout",
-                                     args.catalog or args.recover / "stylus-catalog.db")
+                                     args.catalog or args.recover / "stylus-catalog.db",
+                                     index=not args.skip_index)
     catalog = Catalog(catalog_path, create=False)
     retriever = Retriever(catalog, cache_size=50_000)
     model_of = {int(i): m for i, m in catalog.db.execute("select id, civitai_model_id from adapters")}
     train = rc.read_jsonl(args.recover / "queries_train.jsonl")
     if args.limit:
         train = random.Random(0).sample(train, min(args.limit, len(train)))
-    items = [(q["query"], {q["model_id"]}, 1.0) for q in train]
-    silver_fit = rc.silver_rows(args.silver, "fit")
-    items += [(s["prompt"], set(s["picks_in_catalog"]), args.silver_weight) for s in silver_fit]
-    x, y, w, _ = collect(retriever, items, model_of, args.negatives, random.Random(1))
-    print(f"fitting on {len(items)} queries ({len(silver_fit)} silver): {len(y)} rows, {int(y.sum())} positive")
-    coef, intercept = fit(x, y, w, args.C)
+    silver_fit, silver_dev = rc.silver_rows(args.silver, "fit"), rc.silver_rows(args.silver, "dev")
+    dev = rc.read_jsonl(args.recover / "queries_dev.jsonl")
+    sets = {"train": [(q["query"], {q["model_id"]}, 1.0) for q in train],
+            "silver_fit": [(s["prompt"], set(s["picks_in_catalog"]), args.silver_weight) for s in silver_fit],
+            "dev": [(q["query"], {q["model_id"]}, 1.0) for q in dev],
+            "silver_dev": [(s["prompt"], set(s["picks_in_catalog"]), 1.0) for s in silver_dev]}
+    data = {}
+    for name, items in sets.items():
+        cache = args.cache / f"pools-{name}-{len(items)}.pkl" if args.cache else None
+        got = pools(retriever, [p for p, _, _ in items], cache)
+        data[name] = [(pool, labels(pool[0], ans, model_of), w) for pool, (_, ans, w) in zip(got, items, strict=True)]
+    fit_data = data["train"] + data["silver_fit"]
+    coef, intercept = fit(fit_data, args.C, random.Random(1), args.negatives)
+    print(f"fitted on {len(fit_data)} queries ({len(silver_fit)} silver)")
+    figures = {}
+    for name in ("dev", "silver_dev"):
+        evals = [(pool, y, ans) for (pool, y, _), (_, ans, _) in zip(data[name], sets[name], strict=True)]
+        r10, r150, mrr = offline_metrics(evals, coef, model_of)
+        figures[name] = {"R@10": round(r10, 4), "R@150": round(r150, 4), "MRR": round(mrr, 4)}
+    print("dev (pool ranking):", figures)
     model = {"features": list(ranking.FEATURES), "coef": [round(float(v), 6) for v in coef],
              "intercept": round(intercept, 6),
              "note": f"fitted by benchmarks/fit_retriever.py on {len(train)} real-card train queries + "
-                     f"{len(silver_fit)} silver captions",
-             "fitted": datetime.date.today().isoformat()}
+                     f"{len(silver_fit)} silver captions (pairwise logistic, calibrated)",
+             "fitted": datetime.date.today().isoformat(), "dev_pool_figures": figures}
+    if not args.evaluate:
+        for name, value in sorted(zip(ranking.FEATURES, coef, strict=True), key=lambda t: -abs(t[1])):
+            print(f"  {name:18s} {value:+.3f}")
+        args.out.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
+        return 0
     retriever.ranker = ranking.Ranker.from_dict(model)
     dev = rc.read_jsonl(args.recover / "queries_dev.jsonl")
-    model["dev"] = evaluate(retriever, dev, rc.silver_rows(args.silver, "dev"))
-    print("dev:", model["dev"])
-    for name, value in sorted(zip(ranking.FEATURES, coef, strict=True), key=lambda t: -abs(t[1])):
-        print(f"  {name:18s} {value:+.3f}")
-    args.out.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    print("dev (search):", evaluate(retriever, dev, silver_dev))
     return 0
 
 

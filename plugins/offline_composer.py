@@ -1,69 +1,56 @@
-"""The ``offline`` composer: the paper's LLM composer rules, done with embeddings and word matching.
+"""The ``offline`` composer: the paper's LLM composer rules, with a keep/refuse score learned from real prompts.
 
-No network, no language model, tens of milliseconds for 150 candidates. Steps:
+No network, no language model, a few milliseconds for 150 candidates. Steps (one function each):
 
-1. **Concepts**: ``sdk.parse_prompt`` splits the prompt (subjects, settings, styles, attributes);
-   quality tags never pull adapters; adapters already tagged in the prompt are excluded.
-2. **Scores**: for every (concept, candidate) pair the cosine between the concept's embedding (same
-   encoder as the index) and the candidate's vector, plus lexical evidence from the adapter's own
-   words — trigger words, title/name, tags — matched against the concept's words.
-3. **Rules** (the paper's pruning):
-   - *too narrow / wrong thing* ("okapi" for "giraffe"): an adapter is accepted for a concept only when
-     the concept's head noun (or its trigger word) appears in the adapter's title, name, tags or
-     triggers and the similarity is at least ``min_similarity``; without that lexical anchor it needs
-     ``synonym_similarity`` (near-synonym level). Titles naming extra specific things not in the prompt
-     are penalised.
-   - *too broad*: utility adapters (sliders, detail tweakers, LCM/Turbo) only when pinned; an adapter
-     matched only through its long description never clears the synonym bar.
-   - character / celebrity adapters only when the prompt names them (name or trigger words present in
-     the prompt; similarity never suffices) and ``allow_characters`` is set;
-   - NSFW adapters only when ``allow_nsfw``; banned never; incompatible base models never;
-   - 0–3 adapters per concept, each adapter once, at most two style adapters, at most
-     ``max_adapters`` in total; second and third picks of a concept must be close to its best.
-4. Pinned, compatible adapters are always kept (assigned to the concept they fit best).
+1. **Admissible** (:func:`admissible`): banned, already tagged, incompatible base model, NSFW (unless
+   allowed), utility adapters (sliders, detail tweakers, LCM/Turbo: only when pinned) and, when
+   characters are not allowed, character/celebrity adapters never take part. Pinned ones are kept.
+2. **Evidence** (:func:`best_concept`): each candidate is matched to the concept it fits best — a
+   concept holding one of its trigger phrases, its title's head noun or one of its tags first, else
+   the concept most similar to it (cosine of the concept's embedding and the adapter's vector).
+3. **Keep score** (:func:`pair_features`, :func:`keep_probability`): a logistic model over the
+   retriever's fitted score (its probability that the adapter is the one the prompt asks for), its
+   rank, the concept cosine and its gap to the concept's best, the word evidence, narrowness
+   (specific title words the prompt lacks) and style agreement. It is fitted on real prompts →
+   the LoRAs their authors used (``benchmarks/fit_composer.py`` writes ``offline_composer.json``),
+   so the score is calibrated: ``keep`` (default from the fit) is the probability an adapter needs.
+4. **Rules** (:func:`assign`): the paper's pruning — 0–3 adapters per concept, each adapter once, at
+   most two style adapters, at most ``max_adapters`` in total; characters/celebrities only when the
+   prompt names them (``sdk.character_evidence``) and the retriever agrees; versions of one
+   character are one choice; second and third picks of a concept must score close to its best.
 
-Calibration (MiniLM ``all-MiniLM-L6-v2``; cosine of a concept's embedding vs the adapter's indexed
-search text; ``python benchmarks/bench_compose.py --calibrate``). On the generated catalogue (240
-cards with distractors, 154 labelled prompts) the best concept↔adapter cosine of RIGHT adapters is
-p5 0.51 / p50 0.63 / p95 0.76; WRONG adapters that share the concept's head word ("Sand Castle" for
-castle, "Wheat Field" for field) p25 0.39 / p50 0.42 / p95 0.53; WRONG adapters sharing no head word
-p95 0.30 / p99 0.37 (the sample catalogue gives the same picture: right p5 0.48, wrong-free p99 0.36).
-A concept that IS one of the adapter's trigger phrases (coined tokens such as "aachloe" on thin
-cards score only 0.22–0.37 against the card text) needs just ``trigger_similarity`` = 0.20.
-Hence ``min_similarity`` = 0.40 for pairs anchored by the head word or a trigger (cuts ~half of the
-wrong anchored pairs, loses <5 % of right ones) and ``synonym_similarity`` = 0.60 without an anchor
-(far above the 0.37 p99 of unrelated pairs, so unrelated prompts get NO adapters; only
-near-synonyms pass — an "okapi" card reaches ~0.53 for "giraffe" and is refused). Each specific word
-one side has and the other lacks costs ``NARROW_PENALTY`` (0.05) of similarity; two or more such
-words on the adapter's title (or any for a generic medium word such as "photo") drop the anchor.
+Every pick's reason says in words why: the concept, the adapter, its evidence, the concept
+similarity and the keep score.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from stylus_ext import sdk
 
-#: Words in adapter titles/names that say nothing about the content.
-_GENERIC_TEXT = """
-lora loras lycoris locon loha lokr lyco dora model models style styles concept concepts version ver beta alpha
-final lite sd sd1 sd15 sd1.5 sdxl xl pony illustrious noobai flux sd2 sd3 v1 v2 v3 v4 v5 v6 v7 v8 v9 v10 by
-for the and of a an in with art new edition pack set type test trained training character characters
-celebrity realistic anime photorealistic better best quality detail details detailed high embedding
-"""
-GENERIC = frozenset(_GENERIC_TEXT.split())
-
 
 def _wordset(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+#: Words in adapter titles/names that say nothing about the content.
+GENERIC = _wordset("""
+lora loras lycoris locon loha lokr lyco dora model models style styles concept concepts version ver beta alpha
+final lite sd sd1 sd15 sd1.5 sdxl xl pony illustrious noobai flux sd2 sd3 v1 v2 v3 v4 v5 v6 v7 v8 v9 v10 by
+for the and of a an in with art new edition pack set type test trained training character characters
+celebrity realistic anime photorealistic better best quality detail details detailed high embedding
+""")
 UTILITY_WORDS = ("slider", "tweaker", "detailer", "lcm", "turbo", "hyper", "lightning", "offset noise",
                  "add detail", "more details", "contrast fix")
 STYLE_CATEGORIES = frozenset({"style"})
@@ -72,15 +59,18 @@ CHARACTER_CATEGORIES = frozenset({"character", "celebrity"})
 GENERIC_HEADS = _wordset(
     "background backgrounds scenery scene landscape interior exterior effect effects aesthetic pose outfit "
     "costume look vibe theme world print render xl collection pack mix tweak slider 3d 2d cg")
-#: Medium words so generic that only an adapter named exactly for them fits ("photo" ≠ "Polaroid Photo").
-GENERIC_MEDIA = _wordset("photo photograph photography painting drawing illustration render art 3d realistic cinematic")
 NUMBERS = _wordset("one two three four five six seven eight nine ten dozen 1 2 3 4 5")
-#: Acceptance similarity lost per specific word on one side that the other lacks.
-NARROW_PENALTY = 0.05
 ADJECTIVES = sdk.CONCEPT_ADJECTIVES
+MODEL_PATH = Path(__file__).with_name("offline_composer.json")
 _VERSION_RE = re.compile(r"^v?\d+(?:\.\d+)*[a-z]?$")
 _TITLE_SPLIT = re.compile(r"\s*[|\-–—(\[:/]\s*")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # "FluffyCat" → "Fluffy Cat"; "LoRA", "GhibliBG" stay
+
+PAIR_FEATURES = (
+    "ret_logit", "ret_gap", "ret_rank", "sim", "sim_gap", "prompt_sim", "lexical", "anchor_trigger",
+    "anchor_title", "anchor_tag", "exact_trigger", "extras", "missing", "overlap", "style_match",
+    "style_for_subject", "n_concepts", "concept_words",
+)
 
 
 def _verb(word: str) -> bool:
@@ -98,7 +88,7 @@ def _compounds(words: Sequence[str]) -> set[str]:
 
 
 @dataclass
-class _Profile:
+class Profile:
     """Word evidence of one candidate adapter."""
 
     title: set[str]
@@ -106,14 +96,13 @@ class _Profile:
     tags: set[str]
     triggers: list[tuple[str, set[str]]]
     words: set[str]  # title ∪ name ∪ tags ∪ triggers
-    head_title: set[str]  # the title's first segment ("Hatsune Miku | Vocaloid" → hatsune, miku)
-    title_head: str  # its head noun (last non-generic word)
-    specifics: set[str]  # its words that name a specific thing (not colours, sizes, generic words)
+    title_head: str  # the head noun of the title's first segment
+    specifics: set[str]  # its title words that name a specific thing (not colours, sizes, generic words)
     category: str
     utility: bool
 
 
-def _profile(adapter: sdk.Adapter) -> _Profile:
+def profile(adapter: sdk.Adapter) -> Profile:
     card = adapter.card
     title = set(_tokens(adapter.title))
     name = set(_tokens(card.name))
@@ -126,76 +115,37 @@ def _profile(adapter: sdk.Adapter) -> _Profile:
                 triggers.append((part.strip(), words))
     first = _TITLE_SPLIT.split(adapter.title.strip(), maxsplit=1)[0] if adapter.title else ""
     first_words = _tokens(first) or _tokens(adapter.title)
-    head_title = set(first_words) or title
     nouns = [w for w in first_words if w not in ADJECTIVES and w not in GENERIC_HEADS and not _verb(w)]
-    title_head = nouns[-1] if nouns else ""
-    specifics = {w for w in head_title if w not in ADJECTIVES and w not in GENERIC_HEADS}
+    specifics = {w for w in (set(first_words) or title) if w not in ADJECTIVES and w not in GENERIC_HEADS}
     category = (adapter.category or "concept").lower()
     low = f"{adapter.title} {card.name}".lower().replace("_", " ")
     utility = category == "utility" or any(u in low for u in UTILITY_WORDS)
-    return _Profile(title, name, tags, triggers, title | name | tags | {w for _, ws in triggers for w in ws},
-                    head_title, title_head, specifics, category, utility)
+    words = title | name | tags | {w for _, ws in triggers for w in ws}
+    return Profile(title, name, tags, triggers, words, nouns[-1] if nouns else "", specifics, category, utility)
 
 
-def _cosine_rows(vectors: Any) -> np.ndarray | None:
-    if vectors is None:
-        return None
-    arr = np.asarray(vectors, dtype=np.float32)
-    if arr.ndim != 2 or not len(arr):
-        return None
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    return arr / np.maximum(norms, 1e-8)
+@dataclass(frozen=True)
+class Evidence:
+    """Why a candidate fits a concept: ``kind`` is trigger / title / tag / name (characters) or ""."""
+
+    concept: int
+    kind: str = ""
+    text: str = ""
+    exact: bool = False
 
 
-class OfflineComposer(sdk.Composer):
-    """Concepts → 0–3 adapters each, by similarity + lexical evidence, with the paper's pruning rules."""
-
-    name = "offline"
-    description = "No-LLM composer: concept splitting, embedding + word evidence, paper's pruning rules."
-    env_prefix = "COMPOSER_OFFLINE"
-    options = (
-        sdk.Option("min_similarity", float, 0.40, "Least cosine for a pair anchored by a shared head word."),
-        sdk.Option("synonym_similarity", float, 0.60, "Least cosine for a pair without shared words."),
-        sdk.Option("trigger_similarity", float, 0.20, "Least cosine when the concept is exactly a trigger word."),
-        sdk.Option("per_concept", int, 3, "Most adapters per concept (0–3 in the paper)."),
-        sdk.Option("max_styles", int, 2, "Most style adapters in total."),
-        sdk.Option("margin", float, 0.10, "Extra picks of a concept must score within this of its best."),
-    )
-
-    def compose(self, request: sdk.ComposeRequest) -> sdk.Composition:
-        return compose(request, **self.config)
+@dataclass(frozen=True)
+class Admissible:
+    rows: list[int]  # candidate indexes that may be chosen
+    pinned: list[int]
+    profiles: dict[int, Profile]
 
 
-def _prompt_words(prompt: str) -> set[str]:
-    return sdk.prompt_words(prompt)
-
-
-def _character_evidence(adapter: sdk.Adapter, prompt_words: set[str]) -> tuple[str, set[str]]:
-    card = adapter.card
-    triggers = (*card.trigger_words, card.activation_text)
-    return sdk.character_evidence(adapter.title, card.alias or card.name, triggers, prompt_words)
-
-
-def compose(
-    request: sdk.ComposeRequest,
-    *,
-    min_similarity: float = 0.40,
-    synonym_similarity: float = 0.60,
-    trigger_similarity: float = 0.20,
-    per_concept: int = 3,
-    max_styles: int = 2,
-    margin: float = 0.10,
-) -> sdk.Composition:
-    """The offline composition of ``request`` (pure function of its inputs: deterministic)."""
-    parsed = sdk.parse_prompt(request.prompt)
-    concepts = list(parsed.topical)
-    excluded = {n.lower() for n in (*request.exclude_names, *parsed.excluded_names)}
-    prompt_words = _prompt_words(" ".join(c.text for c in parsed.concepts))
-    notes: list[str] = []
-
+def admissible(request: sdk.ComposeRequest, excluded: set[str]) -> Admissible:
+    """Step 1: the candidates that may take part (pinned ones apart: they are always kept)."""
     rows: list[int] = []
-    profiles: dict[int, _Profile] = {}
     pinned: list[int] = []
+    profiles: dict[int, Profile] = {}
     for i, cand in enumerate(request.candidates):
         a = cand.adapter
         if a.banned or a.card.name.lower() in excluded or (a.card.alias or "").lower() in excluded:
@@ -204,161 +154,252 @@ def compose(
             continue
         if a.card.nsfw and not request.allow_nsfw:
             continue
-        p = _profile(a)
+        p = profile(a)
         if a.pinned:
             pinned.append(i)
-            profiles[i] = p
+        elif p.utility or (p.category in CHARACTER_CATEGORIES and not request.allow_characters):
             continue
-        if p.utility:
-            continue
-        if p.category in CHARACTER_CATEGORIES and not request.allow_characters:
-            continue
-        rows.append(i)
+        else:
+            rows.append(i)
         profiles[i] = p
+    return Admissible(rows, pinned, profiles)
 
-    if not concepts and not pinned:
-        return sdk.Composition((), "offline", ("no concept in the prompt can take an adapter",))
 
-    sims = np.zeros((len(concepts), len(request.candidates)), dtype=np.float32)
-    vecs = _cosine_rows(request.candidate_vectors)
-    if concepts and vecs is not None and request.encode is not None and len(vecs) == len(request.candidates):
-        cvecs = _cosine_rows(request.encode([c.text for c in concepts]))
+def concept_similarities(request: sdk.ComposeRequest, concepts: Sequence[Any]) -> tuple[np.ndarray, bool]:
+    """Concept × candidate cosines; without vectors, each candidate's prompt similarity (flag False)."""
+    n = len(request.candidates)
+    vecs = _unit_rows(request.candidate_vectors)
+    if concepts and vecs is not None and request.encode is not None and len(vecs) == n:
+        cvecs = _unit_rows(request.encode([c.text for c in concepts]))
         if cvecs is not None and cvecs.shape[1] == vecs.shape[1]:
-            sims = cvecs @ vecs.T
-    else:
-        notes.append("no vectors: word evidence only")
-        for ci in range(len(concepts)):
-            for j in range(len(request.candidates)):
-                sims[ci, j] = max(0.0, float(request.candidates[j].similarity))
+            return cvecs @ vecs.T, True
+    prompt_sims = np.array([max(0.0, float(c.similarity)) for c in request.candidates], dtype=np.float32)
+    return np.tile(prompt_sims, (len(concepts), 1)), False
 
-    characters = {j: _character_evidence(request.candidates[j].adapter, prompt_words)
-                  for j in rows if profiles[j].category in CHARACTER_CATEGORIES}
 
-    # ---- score every admissible pair ------------------------------------------------------------
-    pairs: list[tuple[float, int, int, str]] = []  # (-score, concept index, candidate index, reason)
-    for ci, concept in enumerate(concepts):
-        ordered = sdk.content_words(concept.text)
-        cwords = set(ordered)
-        head = concept.head
-        compounds = _compounds(ordered)
-        head_forms = {head} | {c for c in compounds if head and c.endswith(head)}
-        # the concept's own qualifiers ("stop" in "stop sign"): nouns, not colours/sizes/verbs/numbers
-        qualifiers = {w for w in cwords - {head} if w not in ADJECTIVES and w not in NUMBERS and not _verb(w)}
-        generic_medium = concept.kind == "style" and cwords <= GENERIC_MEDIA
-        cwords_split = sdk.prompt_words(concept.text)
-        for j in rows:
-            p = profiles[j]
-            sim = float(sims[ci, j])
-            evidence = ""
-            anchored = exact = False
-            if p.category in CHARACTER_CATEGORIES:
-                named, named_words = characters[j]
-                if not named or not named_words & cwords_split:
-                    continue  # never by similarity; and only for the concept that holds the name
-                evidence, anchored = named, True
-            else:
-                for raw, words in p.triggers:
-                    if words <= cwords or (head and head in words and words <= prompt_words):
-                        evidence, anchored = f"trigger '{raw}'", True
-                        # the concept IS the trigger ("aaillya", "ukiyo-e"): the words decide, the
-                        # similarity to a thin card's text barely matters
-                        exact = words == cwords and not words <= ADJECTIVES
-                        break
-                # the head must be the adapter's own head noun: "Giraffe Plush Toy" is a toy
-                titled = head_forms & (p.title | p.name)
-                if not anchored and head and titled and (
-                        p.title_head in head_forms or p.title_head in ("", *cwords)):
-                    evidence, anchored = f"title '{sorted(titled)[0]}'", True
-                if not anchored and head and head in p.tags:
-                    evidence, anchored = f"tag '{head}'", True
-            is_style_adapter = p.category in STYLE_CATEGORIES
-            if concept.kind == "style" and not anchored and cwords & p.words and sim >= min_similarity + 0.1:
-                shared = sorted(cwords & p.words)[0]
-                evidence, anchored = f"title '{shared}'", True
-            if is_style_adapter and concept.kind not in ("style", "setting") and not anchored:
-                continue  # a style adapter for a subject concept needs the subject's own word
-            # narrower / different: specific words on one side that the other side lacks
-            extras = p.specifics - prompt_words - cwords - compounds
-            missing = qualifiers - p.words
-            if anchored and not evidence.startswith("trigger") and p.category not in CHARACTER_CATEGORIES and (
-                    len(extras) >= 2 or (generic_medium and extras)):
-                anchored = False  # "Lighthouse Keeper Portrait" for "portrait", "Polaroid Photo" for "photo"
-                evidence = ""
-            penalty = 0.0 if exact else NARROW_PENALTY * (min(len(extras), 2) + min(len(missing), 1))
-            overlap = len(cwords & p.words) / max(1, len(cwords))
-            adjusted = sim - penalty
-            if anchored:
-                bar = trigger_similarity if exact else min_similarity
-                if adjusted < bar and p.category not in CHARACTER_CATEGORIES:
-                    continue
-            elif adjusted < synonym_similarity:
-                continue
-            score = adjusted + 0.10 * overlap + (0.05 if anchored else 0.0)
-            if concept.kind == "style" and is_style_adapter:
-                score += 0.05
-            reason = (f"{concept.kind}: {concept.text} ← '{request.candidates[j].adapter.title}' "
-                      f"({evidence + ', ' if evidence else ''}sim {sim:.2f})")
-            pairs.append((-round(score, 6), ci, request.candidates[j].adapter.id, reason))
-    pairs.sort()
+def _unit_rows(vectors: Any) -> np.ndarray | None:
+    if vectors is None:
+        return None
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.ndim != 2 or not len(arr):
+        return None
+    return arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), 1e-8)
 
-    # ---- greedy assignment under the caps -------------------------------------------------------
-    chosen: dict[int, list[tuple[int, str]]] = {ci: [] for ci in range(len(concepts))}
+
+def _word_evidence(concept: Any, p: Profile, prompt_words: set[str]) -> Evidence | None:
+    cwords = set(sdk.content_words(concept.text))
+    head = concept.head
+    for raw, words in p.triggers:
+        if words <= cwords or (head and head in words and words <= prompt_words):
+            return Evidence(-1, "trigger", raw, exact=words == cwords and not words <= ADJECTIVES)
+    compounds = _compounds(sdk.content_words(concept.text))
+    head_forms = {head} | {c for c in compounds if head and c.endswith(head)}
+    titled = head_forms & (p.title | p.name)
+    if head and titled and (p.title_head in head_forms or p.title_head in ("", *cwords)):
+        return Evidence(-1, "title", sorted(titled)[0])
+    if head and head in p.tags:
+        return Evidence(-1, "tag", head)
+    if concept.kind == "style" and cwords & (p.title | p.name):
+        return Evidence(-1, "title", sorted(cwords & (p.title | p.name))[0])
+    return None
+
+
+def best_concept(concepts: Sequence[Any], sims: np.ndarray, j: int, p: Profile, *, prompt_words: set[str],
+                 character: tuple[str, set[str]] | None) -> Evidence | None:
+    """Step 2: the concept candidate ``j`` fits best, with its evidence (None: a character not named)."""
+    if character is not None:
+        named, words = character
+        if not named:
+            return None
+        holders = [ci for ci, c in enumerate(concepts) if words & sdk.prompt_words(c.text)]
+        if not holders:
+            return None
+        ci = max(holders, key=lambda c: sims[c, j])
+        return Evidence(ci, "name", named.split(" ", 1)[-1].strip("'"))
+    found = [(ci, ev) for ci, c in enumerate(concepts) if (ev := _word_evidence(c, p, prompt_words))]
+    if found:
+        ci, ev = max(found, key=lambda t: (t[1].exact, sims[t[0], j]))
+        return Evidence(ci, ev.kind, ev.text, ev.exact)
+    return Evidence(int(np.argmax(sims[:, j])))
+
+
+def pair_features(request: sdk.ComposeRequest, concepts: Sequence[Any], sims: np.ndarray, rows: Sequence[int], *,
+                  evidence: dict[int, Evidence], profiles: dict[int, Profile],
+                  prompt_words: set[str]) -> np.ndarray:
+    """Step 3a: the keep model's features (one row per candidate in ``rows``, :data:`PAIR_FEATURES`)."""
+    scores = np.array([request.candidates[j].score for j in rows], dtype=np.float64)
+    logits = np.log(np.clip(scores, 1e-4, 1 - 1e-4) / (1 - np.clip(scores, 1e-4, 1 - 1e-4))) / 5.0
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(rows))
+    ranks[order] = np.arange(len(rows))
+    best_sim = {ci: float(max(sims[ci, j] for j in rows)) for ci in range(len(concepts))} if rows else {}
+    out = np.zeros((len(rows), len(PAIR_FEATURES)))
+    for r, j in enumerate(rows):
+        ev, p, cand = evidence[j], profiles[j], request.candidates[j]
+        concept = concepts[ev.concept]
+        cwords = set(sdk.content_words(concept.text))
+        qualifiers = {w for w in cwords - {concept.head} if w not in ADJECTIVES and w not in NUMBERS
+                      and not _verb(w)}
+        sim = float(sims[ev.concept, j])
+        style = p.category in STYLE_CATEGORIES
+        out[r] = (
+            logits[r], logits[r] - logits.max(), 1.0 / math.log2(ranks[r] + 2), sim, sim - best_sim[ev.concept],
+            float(cand.similarity), float(cand.lexical), ev.kind == "trigger", ev.kind in ("title", "name"),
+            ev.kind == "tag", ev.exact, min(len(p.specifics - prompt_words - cwords - _compounds(
+                sdk.content_words(concept.text))), 3) / 3, min(len(qualifiers - p.words), 2) / 2,
+            len(cwords & p.words) / max(1, len(cwords)), style and concept.kind == "style",
+            style and concept.kind not in ("style", "setting"), math.log1p(len(concepts)),
+            min(len(cwords), 4) / 4)
+    return out
+
+
+@dataclass(frozen=True)
+class KeepModel:
+    coef: np.ndarray
+    intercept: float
+    keep: float  # default probability an adapter needs to be kept
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> KeepModel:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        weights = dict(zip(data["features"], data["coef"], strict=True))
+        return cls(np.array([weights.get(f, 0.0) for f in PAIR_FEATURES]), float(data["intercept"]),
+                   float(data["keep"]))
+
+
+@functools.cache
+def shipped_model() -> KeepModel:
+    """The fitted keep model that ships beside this plugin (``offline_composer.json``)."""
+    return KeepModel.load()
+
+
+def keep_probability(features: np.ndarray, model: KeepModel | None = None) -> np.ndarray:
+    """Step 3b: the fitted probability that each candidate belongs in the composition."""
+    model = model or shipped_model()
+    z = features @ model.coef + model.intercept
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+def assign(request: sdk.ComposeRequest, concepts: Sequence[Any], ranked: list[tuple[float, int, str]], *,
+           evidence: dict[int, Evidence], profiles: dict[int, Profile], character_words: dict[int, frozenset[str]],
+           pinned: Sequence[int], sims: np.ndarray, per_concept: int, max_styles: int, margin: float
+           ) -> list[sdk.ConceptPicks]:
+    """Step 4: pinned first, then the kept candidates best first under the paper's caps."""
+    chosen: dict[int, list[sdk.Pick]] = {ci: [] for ci in range(len(concepts))}
+    extra: list[sdk.ConceptPicks] = []
     best: dict[int, float] = {}
-    used: set[int] = set()
-    styles = 0
-    total = 0
-    by_id = {c.adapter.id: c.adapter for c in request.candidates}
-    # pinned first: they are always kept, under the concept they fit best
-    extra_concepts: list[sdk.ConceptPicks] = []
+    taken_characters: set[frozenset[str]] = set()
+    styles = total = 0
     for j in pinned:
         a = request.candidates[j].adapter
-        if a.id in used:
-            continue
         if concepts:
             ci = int(np.argmax(sims[:, j]))
-            chosen[ci].append((a.id, f"pinned: '{a.title}' (sim {float(sims[ci, j]):.2f})"))
+            chosen[ci].append(sdk.Pick(a.id, f"pinned: '{a.title}' (sim {float(sims[ci, j]):.2f})"))
         else:
-            extra_concepts.append(sdk.ConceptPicks("pinned", (sdk.Pick(a.id, f"pinned: '{a.title}'"),)))
-        used.add(a.id)
+            extra.append(sdk.ConceptPicks("pinned", (sdk.Pick(a.id, f"pinned: '{a.title}'"),)))
         total += 1
         styles += profiles[j].category in STYLE_CATEGORIES
-    # versions of one character (same naming words: "ai hayasaka" s1 and s3) are one choice, not two
-    same_character = {request.candidates[j].adapter.id: frozenset(words)
-                      for j, (evidence, words) in characters.items() if evidence}
-    taken_characters: set[frozenset[str]] = set()
-    # two passes: every concept gets its best adapter first, then second/third picks (coverage first)
-    for first_pass in (True, False):
-        for neg, ci, aid, reason in pairs:
-            if aid in used or total >= request.max_adapters or len(chosen[ci]) >= per_concept:
+    for first_pass in (True, False):  # every concept's best adapter before anyone's second
+        for prob, j, reason in ranked:
+            ci = evidence[j].concept
+            a = request.candidates[j].adapter
+            if total >= request.max_adapters or len(chosen[ci]) >= per_concept or any(
+                    p.adapter_id == a.id for p in chosen[ci]) or (first_pass and chosen[ci]):
                 continue
-            if first_pass and chosen[ci]:
+            if (first_pass is False and prob < best.get(ci, 0.0) - margin) or \
+                    character_words.get(j) in taken_characters:
                 continue
-            if same_character.get(aid) in taken_characters:
-                continue
-            score = -neg
-            if ci in best and score < best[ci] - margin:
-                continue
-            is_style = (by_id[aid].category or "").lower() in STYLE_CATEGORIES
+            is_style = profiles[j].category in STYLE_CATEGORIES
             if is_style and styles >= max_styles:
                 continue
-            chosen[ci].append((aid, reason))
-            if aid in same_character:
-                taken_characters.add(same_character[aid])
-            best.setdefault(ci, score)
-            used.add(aid)
+            chosen[ci].append(sdk.Pick(a.id, reason))
+            best.setdefault(ci, prob)
+            if j in character_words:
+                taken_characters.add(character_words[j])
             total += 1
             styles += is_style
-    out = [sdk.ConceptPicks(c.text, tuple(sdk.Pick(aid, r) for aid, r in chosen[ci]))
-           for ci, c in enumerate(concepts)]
-    out.extend(extra_concepts)
+    return [sdk.ConceptPicks(c.text, tuple(chosen[ci])) for ci, c in enumerate(concepts)] + extra
+
+
+def _reason(concept: Any, adapter: sdk.Adapter, ev: Evidence, sim: float, prob: float) -> str:
+    said = {"trigger": f"trigger '{ev.text}'", "title": f"title '{ev.text}'", "tag": f"tag '{ev.text}'",
+            "name": f"named '{ev.text}'"}.get(ev.kind, "similar meaning")
+    return f"{concept.kind}: {concept.text} ← '{adapter.title}' ({said}, sim {sim:.2f}, fits {prob:.2f})"
+
+
+class OfflineComposer(sdk.Composer):
+    """Concepts → 0–3 adapters each, kept by a fitted score, with the paper's pruning rules."""
+
+    name = "offline"
+    description = "No-LLM composer: concept splitting, a keep score fitted on real prompts, the paper's rules."
+    env_prefix = "COMPOSER_OFFLINE"
+    options = (
+        sdk.Option("keep", float, None, "Least fitted probability to keep an adapter (default: the fit's)."),
+        sdk.Option("character_score", float, 0.05, "Least retriever score for a named character adapter."),
+        sdk.Option("per_concept", int, 3, "Most adapters per concept (0–3 in the paper)."),
+        sdk.Option("max_styles", int, 2, "Most style adapters in total."),
+        sdk.Option("margin", float, 0.25, "Extra picks of a concept must score within this of its best."),
+    )
+
+    def compose(self, request: sdk.ComposeRequest) -> sdk.Composition:
+        return compose(request, **self.config)
+
+
+def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.05) -> dict[str, Any]:
+    """Steps 1–3a for ``request``: concepts, admissible rows, evidence and features (also used to fit)."""
+    parsed = sdk.parse_prompt(request.prompt)
+    concepts = list(parsed.topical)
+    excluded = {n.lower() for n in (*request.exclude_names, *parsed.excluded_names)}
+    prompt_words = sdk.prompt_words(" ".join(c.text for c in parsed.concepts))
+    adm = admissible(request, excluded)
+    sims, with_vectors = concept_similarities(request, concepts)
+    evidence: dict[int, Evidence] = {}
+    character_words: dict[int, frozenset[str]] = {}
+    for j in adm.rows if concepts else ():
+        p = adm.profiles[j]
+        character = None
+        if p.category in CHARACTER_CATEGORIES:
+            a = request.candidates[j].adapter
+            character = sdk.character_evidence(a.title, a.card.alias or a.card.name,
+                                               (*a.card.trigger_words, a.card.activation_text), prompt_words)
+            if character[0] and not character[0].startswith("trigger") and \
+                    request.candidates[j].score < character_score:
+                character = ("", set())  # a name word in passing ("white"), and the retriever disagrees
+        ev = best_concept(concepts, sims, j, p, prompt_words=prompt_words, character=character)
+        if ev is not None:
+            evidence[j] = ev
+            if character is not None:
+                character_words[j] = frozenset(character[1])
+    rows = [j for j in adm.rows if j in evidence]
+    features = pair_features(request, concepts, sims, rows, evidence=evidence, profiles=adm.profiles,
+                             prompt_words=prompt_words)
+    return {"concepts": concepts, "admissible": adm, "sims": sims, "with_vectors": with_vectors, "rows": rows,
+            "evidence": evidence, "features": features, "character_words": character_words}
+
+
+def compose(request: sdk.ComposeRequest, *, keep: float | None = None, character_score: float = 0.05,
+            per_concept: int = 3, max_styles: int = 2, margin: float = 0.25) -> sdk.Composition:
+    """The offline composition of ``request`` (a pure function of its inputs: deterministic)."""
+    c = candidate_pairs(request, character_score=character_score)
+    concepts, adm, sims = c["concepts"], c["admissible"], c["sims"]
+    notes = [] if c["with_vectors"] or not concepts else ["no vectors: word evidence only"]
+    if not concepts and not adm.pinned:
+        return sdk.Composition((), "offline", ("no concept in the prompt can take an adapter",))
+    probs = keep_probability(c["features"]) if c["rows"] else np.zeros(0)
+    bar = shipped_model().keep if keep is None else keep
+    ranked = []
+    for prob, j in sorted(zip(probs.tolist(), c["rows"], strict=True), key=lambda t: (-t[0], t[1])):
+        ev = c["evidence"][j]
+        named = ev.kind == "name"  # a named character: the naming rule decides, not the score
+        if prob >= bar or named:
+            a = request.candidates[j].adapter
+            ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, float(sims[ev.concept, j]), prob)))
+    out = assign(request, concepts, ranked, evidence=c["evidence"], profiles=adm.profiles,
+                 character_words=c["character_words"], pinned=adm.pinned, sims=sims,
+                 per_concept=per_concept, max_styles=max_styles, margin=margin)
     if not any(cp.picks for cp in out):
-        notes.append("no candidate is close enough to any concept: no adapters")
+        notes.append("no candidate fits any concept well enough: no adapters")
     return sdk.Composition(tuple(out), "offline", tuple(notes))
-
-
-def compose_many(requests: Sequence[sdk.ComposeRequest], **options: Any) -> list[sdk.Composition]:
-    """Convenience for benchmarks: compose a batch of requests."""
-    return [compose(r, **options) for r in requests]
 
 
 @sdk.hookimpl

@@ -50,7 +50,6 @@ class ComposeResult:
 
     composition: sdk.Composition
     composer: str  # the composer whose answer is used
-    requested: str  # the composer that was asked
     fell_back: bool = False
     dropped: list[str] = field(default_factory=list)  # one line per dropped pick
     warnings: list[str] = field(default_factory=list)  # for the UI
@@ -193,7 +192,7 @@ def run_composer(
 
         plugins = get_plugins()
     budget = request.time_budget_s if time_budget_s is None else time_budget_s
-    result = ComposeResult(sdk.Composition((), composer), composer, composer)
+    result = ComposeResult(sdk.Composition((), composer), composer)
     failure = ""
     try:
         backend = instance or plugins.create("composer", composer, **(options or {}))

@@ -35,7 +35,7 @@ def ensure_index(catalog: Catalog) -> bm25.LexicalIndex:
 def has_index(catalog: Catalog) -> bool:
     """True when an up-to-date BM25 index file exists for the catalog."""
     cached = bm25.LexicalIndex.load(bm25.index_path(catalog.path))
-    return cached is not None and cached.fingerprint == bm25.doc_keys(catalog.db.conn)[2]
+    return cached is not None and cached.fingerprint == bm25.fingerprint(catalog.db.conn)
 
 
 def drop_fts(catalog: Catalog) -> None:

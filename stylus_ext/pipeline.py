@@ -11,7 +11,7 @@
   validation, caps, fallback to ``offline``); the result is cached per (prompt, settings).
 - ``images`` draws each image's mask from that image's seed (:mod:`stylus_ext.mask`) and rewrites
   its prompt (:mod:`stylus_ext.rewrite`): an image is reproducible alone.
-- ``plan`` is the JSON of the composition issue; the CLI covers the whole catalogue and marks
+- ``plan`` is the JSON ``stylus compose --json`` prints; the CLI covers the whole catalogue and marks
   adapters that are not installed (``"installed": false``); the WebUI sets ``installed_only=True``.
 """
 
@@ -247,7 +247,7 @@ class Stylus:
         return plans
 
     def plan(self, prompt: str, seeds: Sequence[int], negative_prompt: str = "") -> dict[str, Any]:
-        """JSON-able: {"prompt", "concepts": [...], "images": [...]} (see the composition issue)."""
+        """JSON-able: {"prompt", "concepts": [...], "images": [...]}."""
         selection = self.select(prompt)
         return plan_dict(selection, self.images(selection, seeds, negative_prompt), self.settings)
 

@@ -1,14 +1,15 @@
 """The retriever's learned fusion: per-candidate features → one fitted logistic score.
 
 A candidate pool (the union of the best few hundred by dense cosine and by BM25 over the card text,
-the example prompts and the title) is described by :data:`FEATURES`, all relative to the query so a
-weight means the same on any catalogue: the dense cosine and its gap to the pool's best, each
-field's BM25 as a share of the field's best and as a rank, how much of the query the title and tags
-cover (and how much of the title the query covers), the prompt's style (community tags or a
-caption) crossed with the main signals, and how much text the card has.
+the example prompts, their whole tags and the title) is described by :data:`FEATURES`, mostly
+relative to the query so a weight means the same on any catalogue: the dense cosine and its gap to
+the pool's best, each field's BM25 as a share of the field's best, as a log and as a rank, how much
+of the query the title and tags cover (and how much of the title the query covers), and how much
+text the card has — each once for captions and once for community tag prompts.
 
-The weights are fitted, not hand-set: ``benchmarks/fit_retriever.py`` fits a logistic regression
-(scikit-learn) on the real-card train queries (a card's own example prompt, trigger words and name
+The weights are fitted, not hand-set: ``benchmarks/fit_retriever.py`` fits a pairwise logistic
+regression (scikit-learn; positive minus negative candidates of one query), then calibrates it to a
+probability, on the real-card train queries (a card's own example prompt, trigger words and name
 removed → that card) and writes ``stylus_ext/data/ranker.json``, which ships with the package. The
 score is the model's probability that the candidate is the adapter the prompt asks for.
 """
@@ -23,14 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
-LEX_FIELDS = ("title", "tags", "triggers", "description", "examples", "training", "all")
-FEATURES: tuple[str, ...] = (
+LEX_FIELDS = ("title", "tags", "triggers", "description", "examples", "training", "units", "all")
+#: Features of a candidate before the prompt-style split.
+BASE_FEATURES: tuple[str, ...] = (
     "dense", "dense_gap", "dense_rank",
     *(f"{f}_rel" for f in LEX_FIELDS), *(f"{f}_log" for f in LEX_FIELDS),
-    "all_rank", "examples_rank", "title_cover", "title_precision", "tags_cover",
-    "tagstyle", "tag_x_dense", "tag_x_examples", "tag_x_all", "tag_x_title",
+    "all_rank", "examples_rank", "units_rank", "title_cover", "title_precision", "tags_cover",
     "len_examples", "len_description", "len_tags", "no_text",
 )
+#: Every base feature twice — once for captions, once for community tag prompts — plus the style
+#: itself: the two kinds of prompt want different weights (dense leads on captions, whole-tag and
+#: example-prompt BM25 on tags), and one fitted model holds both.
+FEATURES: tuple[str, ...] = (*(f"caption:{f}" for f in BASE_FEATURES), *(f"tags:{f}" for f in BASE_FEATURES),
+                             "tagstyle")
 MODEL_PATH = Path(__file__).with_name("data") / "ranker.json"
 
 
@@ -96,20 +102,16 @@ def candidate_features(*, sims: np.ndarray, lex: dict[str, np.ndarray], lex_all:
     for f in LEX_FIELDS:
         cols[f"{f}_rel"] = _rel(lex[f])
         cols[f"{f}_log"] = np.log1p(lex[f])
-    cols["all_rank"] = _rank_feature(lex["all"], lex_all.get("all"))
-    cols["examples_rank"] = _rank_feature(lex["examples"], lex_all.get("examples"))
+    for f in ("all", "examples", "units"):
+        cols[f"{f}_rank"] = _rank_feature(lex[f], lex_all.get(f))
     terms = max(1, n_terms)
     cols["title_cover"] = title_hits / terms
     cols["title_precision"] = np.minimum(1.0, title_hits / np.maximum(title_len, 1.0))
     cols["tags_cover"] = tags_hits / terms
-    tag = 1.0 if tag_style else 0.0
-    cols["tagstyle"] = np.full(n, tag)
-    cols["tag_x_dense"] = tag * sims
-    cols["tag_x_examples"] = tag * cols["examples_rel"]
-    cols["tag_x_all"] = tag * cols["all_rel"]
-    cols["tag_x_title"] = tag * cols["title_rel"]
     cols["len_examples"] = np.log1p(lengths["examples"]) / math.log(1000)
     cols["len_description"] = np.log1p(lengths["description"]) / math.log(1000)
     cols["len_tags"] = np.log1p(lengths["tags"]) / math.log(100)
     cols["no_text"] = (lengths["all"] <= 2).astype(np.float64)
-    return np.column_stack([np.asarray(cols[f], dtype=np.float64) for f in FEATURES])
+    base = np.column_stack([np.asarray(cols[f], dtype=np.float64) for f in BASE_FEATURES])
+    tag = 1.0 if tag_style else 0.0
+    return np.hstack([base * (1.0 - tag), base * tag, np.full((n, 1), tag)])

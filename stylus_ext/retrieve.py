@@ -135,6 +135,12 @@ class Retriever:
 
     def _filter_rows(self) -> dict[int, dict[str, Any]]:
         """Filter-relevant columns of every adapter, cached until the catalog changes."""
+
+        class _Rows(dict):  # type: ignore[type-arg]
+            def __missing__(self, key: int) -> dict[str, Any]:
+                return {"base_model": "unknown", "installed": False, "banned": True, "pinned": False,
+                        "name_problem": "", "readable": False}
+
         conn = self.catalog.db.conn
         key = (int(conn.execute("PRAGMA data_version").fetchone()[0]), conn.total_changes)
         if key != self._filter_key:
@@ -143,9 +149,11 @@ class Retriever:
             rows = conn.execute(
                 "select id, base_model, path is not null, banned, pinned, coalesce(name_problem, ''), "
                 f"{READABLE_SQL} from adapters")
-            self._rows = {int(r[0]): {"base_model": r[1] or "unknown", "installed": bool(r[2]), "banned": bool(r[3]),
-                                      "pinned": bool(r[4]), "name_problem": r[5], "readable": bool(r[6])}
-                          for r in rows}
+            # A search holds the dict it got while a background scan/index may refresh the cache: ids
+            # added since read as not pinned and filtered out (_Rows), never a KeyError.
+            self._rows = _Rows({int(r[0]): {"base_model": r[1] or "unknown", "installed": bool(r[2]),
+                                            "banned": bool(r[3]), "pinned": bool(r[4]), "name_problem": r[5],
+                                            "readable": bool(r[6])} for r in rows})
             self._filter_key = key
             self._allowed.clear()
         return self._rows
@@ -238,9 +246,12 @@ class Retriever:
         terms = list(dict.fromkeys(bm25.tokens(cleaned)))[:MAX_TERMS]
         mask = self._lex_mask(lex, base_model, installed_only, allowed)
         n = len(lex)
-        field = {f: (lex.scores(f, terms) if terms else np.zeros(n, np.float32)) * mask for f in ranking.LEX_FIELDS}
+        unit_terms = list(dict.fromkeys(bm25.units(prompt)))[:MAX_TERMS]
+        field = {f: (lex.scores(f, unit_terms if f in bm25.UNIT_FIELDS else terms) if terms
+                     else np.zeros(n, np.float32)) * mask for f in ranking.LEX_FIELDS}
         rows: set[int] = set()
-        for f, want in (("all", size), ("examples", size), ("title", size // 3), ("tags", size // 3)):
+        for f, want in (("all", size), ("examples", size), ("units", size), ("title", size // 3),
+                        ("tags", size // 3)):
             rows.update(_top_positive(field[f], want).tolist())
         pool_ids = {int(lex.ids[r]) for r in rows}
         sims: dict[int, float] = {}
@@ -268,15 +279,16 @@ class Retriever:
                 span = lex.fields[name].offsets.get(term)
                 if span:
                     hits[lex.fields[name].rows[span[0]:span[1]]] += 1
-        positives = {f: field[f][field[f] > 0] for f in ("all", "examples")}
+        positives = {f: field[f][field[f] > 0] for f in ("all", "examples", "units")}
+        tag_style = lexical.is_tag_style(prompt)
         features = ranking.candidate_features(
             sims=np.array([sims.get(int(i), 0.0) for i in ids]),
             lex={f: at(field[f]) for f in ranking.LEX_FIELDS}, lex_all=positives,
             title_hits=at(title_hits), tags_hits=at(tags_hits), title_len=at(lex.fields["title"].lengths),
             lengths={f: at(lex.fields[f].lengths) for f in ("examples", "description", "tags", "all")},
-            n_terms=len(terms), tag_style=lexical.is_tag_style(prompt))
-        return Pool(ids, features, features[:, ranking.FEATURES.index("dense")], at(field["all"]), len(terms),
-                    lexical.is_tag_style(prompt))
+            n_terms=len(terms), tag_style=tag_style)
+        dense = np.array([sims.get(int(i), 0.0) for i in ids])
+        return Pool(ids, features, dense, at(field["all"]), len(terms), tag_style)
 
     def search(self, prompt: str, k: int = 150, *, base_model: str | None = None,
                installed_only: bool = False) -> list[sdk.Candidate]:

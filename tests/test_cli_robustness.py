@@ -69,7 +69,7 @@ def test_composer_options_reach_the_composer_and_are_checked(sample_catalog, cap
     assert code == 0 and json.loads(out)["concepts"][0]["adapters"]  # corgi_dog by default
     code, out, _ = _run(capsys, *base, "--composer-option", "per_concept=0")
     assert code == 0 and not any(c["adapters"] for c in json.loads(out)["concepts"])
-    code, _, err = _run(capsys, *base, "--composer-option", "min_similarity=lots")
+    code, _, err = _run(capsys, *base, "--composer-option", "keep=lots")
     assert code == 1 and "cannot read 'lots' as float" in err
     code, _, err = _run(capsys, *base, "--composer", "openai", "--composer-option", "api_key=sk-secret")
     assert code == 1 and "secret" in err and "sk-secret" not in err
