@@ -42,8 +42,11 @@ def silver_rows(silver_dir: Path, part: str = "dev") -> list[dict[str, Any]]:
     return [r for r in rows if part == "all" or half(f"{r['source']}-{r['row']}") == part]
 
 
-def ensure_catalog(cards_dir: Path, catalog: Path, *, quiet: bool = True) -> Path:
-    """Build the catalogue the product's way: ``stylus import-cards`` then ``stylus index``."""
+def ensure_catalog(cards_dir: Path, catalog: Path, *, quiet: bool = True, index: bool = True) -> Path:
+    """Build the catalogue the product's way: ``stylus import-cards`` then ``stylus index``
+    (``index=False``: take an existing catalogue as it is)."""
+    if not index and catalog.exists():
+        return catalog
     run = [sys.executable, "-m", "stylus_ext", "--catalog", str(catalog)]
     out = subprocess.DEVNULL if quiet else None
     if not catalog.exists():

@@ -15,9 +15,11 @@ from html.parser import HTMLParser
 from typing import Any, ClassVar
 
 from stylus_ext import sdk
+from stylus_ext.catalog import families
 from stylus_ext.catalog.fileio import fits_int64, loads
 from stylus_ext.catalog.header import Header
 from stylus_ext.catalog.sidecars import Sidecars
+from stylus_ext.sdk import basemodels
 
 MAX_DESCRIPTION = 4000
 MAX_EXAMPLE_PROMPTS = 20
@@ -218,6 +220,8 @@ def family_from_raw(raw: Any) -> str | None:
     s = raw.strip().lower()
     if s in _UNKNOWN_RAW:
         return None
+    if newer := basemodels.family_from_raw(raw):  # Civitai names and the newer architectures first
+        return newer
     compact = re.sub(r"[\s_.\-/]+", "", s)
     if "pony" in compact:
         return "Pony"
@@ -374,6 +378,8 @@ def local_card(path: str, *, size: int | None, mtime: float | None, header: Head
         lm_family = family_from_raw(manager.get("base_model"))
         if lm_family:
             family, raw = lm_family, str(manager.get("base_model"))
+    if family == "unknown" and header is not None and not header.problem and (shaped := families.from_file(path)):
+        family, raw = shaped  # no metadata: the tensor names and shapes tell
 
     raw_alias = meta.get("ss_output_name")
     alias = raw_alias if isinstance(raw_alias, str) and raw_alias.strip() else ""  # unstripped: as the WebUI sees it
