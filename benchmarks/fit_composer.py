@@ -8,8 +8,8 @@ answer. A share of the recover prompts is also offered with its answer removed f
 ("leave-answer-out"): then nothing should be kept, which teaches the score that the best remaining
 look-alike is usually wrong — the paper's lesson that retrieval alone hurts images.
 
-A scikit-learn logistic regression (no class weights: the output is a calibrated probability) is
-fitted; the keep threshold is the lowest that leaves at least ``--empty`` of our own "no adapter
+An L2 logistic regression with sign bounds (scipy; no class weights: the output is a calibrated
+probability) is fitted; the keep threshold is the lowest that leaves at least ``--empty`` of our own "no adapter
 fits" prompts empty (``benchmarks/data/no_fit_prompts_fit.txt``, apart from the measured set).
 Dev figures come from ``bench_real_cards.py``.
 
@@ -63,6 +63,35 @@ def collect(stylus, mod, items, leave_out: float, rng: random.Random):
             np.concatenate(nofits), np.concatenate(chars))
 
 
+#: Signs the keep score must respect: evidence in the user's own words never counts against an
+#: adapter, narrowness never for it. The train prompts had their trigger words and names removed, so
+#: without these bounds a fit learns that word evidence is a bad sign — an artefact of the data.
+POSITIVE = ("ret_logit", "ret_rank", "sim", "anchor_trigger", "anchor_title", "anchor_tag", "exact_trigger",
+            "overlap", "style_match")
+NEGATIVE = ("extras", "missing", "style_for_subject")
+
+
+def fit_bounded(x, y, names, c: float):
+    """L2 logistic regression with sign bounds (scipy L-BFGS-B); returns (coef, intercept)."""
+    from scipy.optimize import minimize
+
+    bounds = [(0, None) if n in POSITIVE else (None, 0) if n in NEGATIVE else (None, None) for n in names]
+    bounds.append((None, None))
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    yf = y.astype(np.float64)
+
+    def loss(w):
+        z = xb @ w
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        value = np.sum(np.logaddexp(0, z) - yf * z) + 0.5 / c * np.sum(w[:-1] ** 2)
+        grad = xb.T @ (p - yf) + np.r_[w[:-1] / c, 0.0]
+        return value, grad
+
+    w0 = np.zeros(xb.shape[1])
+    result = minimize(loss, w0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 2000})
+    return result.x[:-1], float(result.x[-1])
+
+
 def choose_keep(prob, y, groups, outs, nofit, chars, empty: float) -> tuple[float, dict[str, float]]:
     """The lowest threshold leaving ``empty`` of the fit no-fit prompts empty; figures at that threshold."""
     best: tuple[float, dict[str, float]] = (0.95, {})
@@ -100,8 +129,6 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=None, help="file caching the collected rows (outside the repo)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "plugins" / "offline_composer.json")
     args = parser.parse_args()
-    from sklearn.linear_model import LogisticRegression
-
     from stylus_ext.catalog.db import Catalog
     from stylus_ext.pipeline import Stylus
 
@@ -127,15 +154,15 @@ def main() -> int:
                 pickle.dump((x, y, groups, outs, nofit, chars), fh)
     print(f"{len(items)} prompts → {len(y)} candidate rows, {int(y.sum())} positive, "
           f"{len(np.unique(groups[outs]))} leave-answer-out prompts")
-    model = LogisticRegression(C=args.C, max_iter=3000).fit(x, y)
-    prob = model.predict_proba(x)[:, 1]
+    coef, intercept = fit_bounded(x, y, mod.PAIR_FEATURES, args.C)
+    prob = 1.0 / (1.0 + np.exp(-(x @ coef + intercept)))
     keep, figures = choose_keep(prob, y, groups, outs, nofit, chars, args.empty)
-    data = {"features": list(mod.PAIR_FEATURES), "coef": [round(float(v), 6) for v in model.coef_[0]],
-            "intercept": round(float(model.intercept_[0]), 6), "keep": keep,
+    data = {"features": list(mod.PAIR_FEATURES), "coef": [round(float(v), 6) for v in coef],
+            "intercept": round(float(intercept), 6), "keep": keep,
             "note": f"fitted by benchmarks/fit_composer.py on {len(items)} real prompts",
             "fitted": datetime.date.today().isoformat(), "fit_figures": figures}
     print(json.dumps({k: v for k, v in data.items() if k != "coef"}, indent=1))
-    for name, value in sorted(zip(mod.PAIR_FEATURES, model.coef_[0], strict=True), key=lambda t: -abs(t[1])):
+    for name, value in sorted(zip(mod.PAIR_FEATURES, coef, strict=True), key=lambda t: -abs(t[1])):
         print(f"  {name:18s} {value:+.3f}")
     args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -14,10 +14,14 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    (specific title words the prompt lacks) and style agreement. It is fitted on real prompts →
    the LoRAs their authors used (``benchmarks/fit_composer.py`` writes ``offline_composer.json``),
    so the score is calibrated: ``keep`` (default from the fit) is the probability an adapter needs.
-4. **Rules** (:func:`assign`): the paper's pruning — 0–3 adapters per concept, each adapter once, at
-   most two style adapters, at most ``max_adapters`` in total; characters/celebrities only when the
-   prompt names them (``sdk.character_evidence``) and the retriever agrees; versions of one
-   character are one choice; second and third picks of a concept must score close to its best.
+4. **Rules** (:func:`assign`): the paper's pruning — an adapter without the concept's own word
+   needs near-synonym similarity (``synonym_similarity``); an adapter whose trigger IS the concept,
+   or a style adapter named by a style concept's own word, is kept even below the fitted bar (the
+   train prompts had their trigger words removed, so no fit can learn that); 0–3 adapters per
+   concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
+   characters/celebrities only when the prompt names them (``sdk.character_evidence``) and their
+   keep score passes too; versions of one character are one choice; second and third picks of a
+   concept must score close to its best.
 
 Every pick's reason says in words why: the concept, the adapter, its evidence, the concept
 similarity and the keep score.
@@ -335,6 +339,8 @@ class OfflineComposer(sdk.Composer):
     env_prefix = "COMPOSER_OFFLINE"
     options = (
         sdk.Option("keep", float, None, "Least fitted probability to keep an adapter (default: the fit's)."),
+        sdk.Option("synonym_similarity", float, 0.60, "Least concept cosine for an adapter without word evidence."),
+        sdk.Option("min_similarity", float, 0.40, "Least concept cosine for a style named by its own word."),
         sdk.Option("character_score", float, 0.05, "Least retriever score for a named character adapter."),
         sdk.Option("per_concept", int, 3, "Most adapters per concept (0–3 in the paper)."),
         sdk.Option("max_styles", int, 2, "Most style adapters in total."),
@@ -377,8 +383,21 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
             "evidence": evidence, "features": features, "character_words": character_words}
 
 
-def compose(request: sdk.ComposeRequest, *, keep: float | None = None, character_score: float = 0.05,
-            per_concept: int = 3, max_styles: int = 2, margin: float = 0.25) -> sdk.Composition:
+def _named_outright(concept: Any, ev: Evidence, p: Profile, sim: float, min_similarity: float) -> bool:
+    """Word rules the fitted score cannot learn (its train prompts had the trigger words removed): the
+    concept IS the adapter's trigger phrase, or a style concept names a style adapter by its title or
+    trigger word ("watercolor" → "Soft Watercolor Style")."""
+    if p.category in CHARACTER_CATEGORIES:
+        return False
+    if ev.exact and sim >= min_similarity / 2:
+        return True
+    return concept.kind == "style" and p.category in STYLE_CATEGORIES and ev.kind in ("trigger", "title") \
+        and sim >= min_similarity
+
+
+def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_similarity: float = 0.60,
+            min_similarity: float = 0.40, character_score: float = 0.05, per_concept: int = 3, max_styles: int = 2,
+            margin: float = 0.25) -> sdk.Composition:
     """The offline composition of ``request`` (a pure function of its inputs: deterministic)."""
     c = candidate_pairs(request, character_score=character_score)
     concepts, adm, sims = c["concepts"], c["admissible"], c["sims"]
@@ -390,10 +409,15 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, character
     ranked = []
     for prob, j in sorted(zip(probs.tolist(), c["rows"], strict=True), key=lambda t: (-t[0], t[1])):
         ev = c["evidence"][j]
-        named = ev.kind == "name"  # a named character: the naming rule decides, not the score
-        if prob >= bar or named:
+        # a character needs both: the prompt names it AND the score agrees ("wall", "cat" and "milk"
+        # name characters too — on real captions the naming rule alone picked one for 12% of prompts)
+        sim = float(sims[ev.concept, j])
+        # the paper's "too broad / wrong thing" rule: without the concept's own word (title, tag,
+        # trigger) only a near-synonym passes — an okapi is not a giraffe
+        if (prob >= bar and (ev.kind or sim >= synonym_similarity)) or _named_outright(
+                concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity):
             a = request.candidates[j].adapter
-            ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, float(sims[ev.concept, j]), prob)))
+            ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, sim, prob)))
     out = assign(request, concepts, ranked, evidence=c["evidence"], profiles=adm.profiles,
                  character_words=c["character_words"], pinned=adm.pinned, sims=sims,
                  per_concept=per_concept, max_styles=max_styles, margin=margin)

@@ -56,7 +56,10 @@ def make_request(
     vecs = np.asarray(encoder.encode([search_text(a) for a in adapters]), dtype=np.float32)
     q = np.asarray(encoder.encode([prompt]), dtype=np.float32)[0]
     sims = vecs @ q
-    cands = tuple(sdk.Candidate(a, score=float(s), similarity=float(s)) for a, s in zip(adapters, sims))
+    # The retriever's score is its fitted probability that the adapter is the one the prompt asks for;
+    # without a catalog, a logistic of the prompt cosine stands in for it (0.5 at cosine 0.45).
+    scores = 1.0 / (1.0 + np.exp(-12.0 * (sims - 0.45)))
+    cands = tuple(sdk.Candidate(a, score=float(p), similarity=float(s)) for a, s, p in zip(adapters, sims, scores))
     return sdk.ComposeRequest(prompt=prompt, candidates=cands, candidate_vectors=vecs, encode=encoder.encode,
                               **kwargs)
 
