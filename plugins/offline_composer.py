@@ -389,10 +389,10 @@ def _named_outright(concept: Any, ev: Evidence, p: Profile, sim: float, min_simi
     trigger word ("watercolor" → "Soft Watercolor Style")."""
     if p.category in CHARACTER_CATEGORIES:
         return False
-    if ev.exact and sim >= min_similarity / 2:
+    if ev.exact and sim >= min_similarity * 0.75:
         return True
     return concept.kind == "style" and p.category in STYLE_CATEGORIES and ev.kind in ("trigger", "title") \
-        and sim >= min_similarity
+        and sim >= min_similarity + 0.1
 
 
 def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_similarity: float = 0.60,

@@ -110,10 +110,10 @@ def test_ui_slots_and_api_info(ui: WebUI) -> None:
     assert runner.prompt is dropdown.stylus_prompt_component, "preview is wired to the prompt box"
 
 
-def test_every_image_gets_its_own_adapters_batch4_x2(ui: WebUI) -> None:
+def test_every_image_gets_its_own_adapters_batch4_x3(ui: WebUI) -> None:
     runner = ui.runner()
-    processed = ui.generate(runner, runner.ui_args("Stylus"), prompt=CASTLE, seed=100, batch_size=4, n_iter=2)
-    assert [im.seed for im in processed.images] == list(range(100, 108)), "seeds and order stay as the user set them"
+    processed = ui.generate(runner, runner.ui_args("Stylus"), prompt=CASTLE, seed=100, batch_size=4, n_iter=3)
+    assert [im.seed for im in processed.images] == list(range(100, 112)), "seeds and order stay as the user set them"
     assert processed.batch_size == 4, "one adapter set per batch: the user's batch size is kept"
     sets = set()
     for im in processed.images:
