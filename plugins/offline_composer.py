@@ -16,8 +16,8 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    so the score is calibrated: ``keep`` (default from the fit) is the probability an adapter needs.
 4. **Rules** (:func:`assign`): the paper's pruning — an adapter without the concept's own word
    needs near-synonym similarity (``synonym_similarity``); an adapter whose trigger IS the concept,
-   or a style adapter named by a style concept's own word, is kept even below the fitted bar (the
-   train prompts had their trigger words removed, so no fit can learn that); 0–3 adapters per
+   or a style adapter named by a style concept's own word, is kept at a quarter of the fitted bar
+   (the train prompts had their trigger words removed, so no fit can learn that); 0–3 adapters per
    concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
    characters/celebrities only when the prompt names them (``sdk.character_evidence``) and their
    keep score passes too; versions of one character are one choice; second and third picks of a
@@ -414,8 +414,8 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         sim = float(sims[ev.concept, j])
         # the paper's "too broad / wrong thing" rule: without the concept's own word (title, tag,
         # trigger) only a near-synonym passes — an okapi is not a giraffe
-        if (prob >= bar and (ev.kind or sim >= synonym_similarity)) or _named_outright(
-                concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity):
+        if (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and _named_outright(
+                concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity)):
             a = request.candidates[j].adapter
             ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, sim, prob)))
     out = assign(request, concepts, ranked, evidence=c["evidence"], profiles=adm.profiles,
