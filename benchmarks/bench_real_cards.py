@@ -157,10 +157,7 @@ def composition(catalog, queries, silver, no_fit, retriever) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--recover", type=Path, default=rc.default_dir("recover"))
-    parser.add_argument("--silver", type=Path, default=rc.default_dir("silver"))
-    parser.add_argument("--skip-index", action="store_true", help="use an existing catalogue as it is")
-    parser.add_argument("--catalog", type=Path, default=None, help="default: <recover>/stylus-catalog.db")
+    rc.data_arguments(parser)
     parser.add_argument("--split", choices=("dev", "train"), default="dev")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--no-compose", action="store_true")

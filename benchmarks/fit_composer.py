@@ -118,10 +118,7 @@ def choose_keep(prob, y, groups, outs, nofit, chars, empty: float) -> tuple[floa
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--recover", type=Path, default=rc.default_dir("recover"))
-    parser.add_argument("--silver", type=Path, default=rc.default_dir("silver"))
-    parser.add_argument("--skip-index", action="store_true", help="use an existing catalogue as it is")
-    parser.add_argument("--catalog", type=Path, default=None)
+    rc.data_arguments(parser)
     parser.add_argument("--limit", type=int, default=3000)
     parser.add_argument("--leave-out", type=float, default=0.3)
     parser.add_argument("--empty", type=float, default=0.9)

@@ -125,10 +125,7 @@ def evaluate(retriever, queries, silver) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--recover", type=Path, default=rc.default_dir("recover"))
-    parser.add_argument("--silver", type=Path, default=rc.default_dir("silver"))
-    parser.add_argument("--skip-index", action="store_true", help="use an existing catalogue as it is")
-    parser.add_argument("--catalog", type=Path, default=None)
+    rc.data_arguments(parser)
     parser.add_argument("--limit", type=int, default=0, help="train queries to use (0: all)")
     parser.add_argument("--negatives", type=int, default=100)
     parser.add_argument("--silver-weight", type=float, default=2.0)

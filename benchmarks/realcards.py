@@ -27,6 +27,14 @@ def default_dir(kind: str) -> Path:
     return Path(base) / kind
 
 
+def data_arguments(parser: Any) -> None:
+    """The options every real-card script shares: where the sets and the catalogue are."""
+    parser.add_argument("--recover", type=Path, default=default_dir("recover"))
+    parser.add_argument("--silver", type=Path, default=default_dir("silver"))
+    parser.add_argument("--skip-index", action="store_true", help="use an existing catalogue as it is")
+    parser.add_argument("--catalog", type=Path, default=None, help="default: <recover>/stylus-catalog.db")
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
