@@ -16,14 +16,9 @@ from stylus_ext.sdk import prompt
 
 FTS_TABLE = "adapters_fts"
 
-# The one prompt grammar (stylus_ext.sdk.prompt) reads the prompt; these names stay for callers.
+# The one prompt grammar (stylus_ext.sdk.prompt) reads the prompt; the retriever's two readers.
 clean_prompt = prompt.clean_prompt
 is_tag_style = prompt.is_tag_style
-query_terms = prompt.query_terms
-split_segments = prompt.split_segments
-strip_syntax = prompt.strip_syntax
-QUALITY_WORDS = prompt.QUALITY_WORDS
-STOPWORDS = prompt.STOPWORDS
 
 
 def ensure_index(catalog: Catalog) -> bm25.LexicalIndex:

@@ -56,7 +56,6 @@ class Pool:
     sims: np.ndarray
     bm25_all: np.ndarray
     n_terms: int
-    tag_style: bool
 
 
 class Retriever:
@@ -288,7 +287,7 @@ class Retriever:
             lengths={f: at(lex.fields[f].lengths) for f in ("examples", "description", "tags", "all")},
             n_terms=len(terms), tag_style=tag_style)
         dense = np.array([sims.get(int(i), 0.0) for i in ids])
-        return Pool(ids, features, dense, at(field["all"]), len(terms), tag_style)
+        return Pool(ids, features, dense, at(field["all"]), len(terms))
 
     def search(self, prompt: str, k: int = 150, *, base_model: str | None = None,
                installed_only: bool = False) -> list[sdk.Candidate]:
