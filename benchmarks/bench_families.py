@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 def measure(per_family: int = 40) -> dict[str, float]:
     from lora_headers import labelled
 
-    from stylus_ext.catalog.families import detect
     from stylus_ext.sdk import basemodels
+    from stylus_ext.sdk.cards.families import detect
 
     seen: dict[str, Counter[str]] = defaultdict(Counter)
     n = exact = arch = kept = missing = wrong_keep = wrong_total = 0

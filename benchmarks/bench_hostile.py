@@ -250,7 +250,8 @@ def stale_sync_row(plugins: Any) -> Row:
     """A Civitai that sends the same items under a new cursor forever: the sync must end."""
     from helpers_civitai import make_source, start_fake
 
-    from stylus_ext.civitai.sync import STALE_PAGES, sync_civitai
+    from stylus_ext.civitai.sync import sync_civitai
+    from stylus_ext.sdk.civitai.pages import STALE_PAGES
 
     fake = start_fake(5)
     pages = {"n": 0}

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from stylus_ext import sdk
-from stylus_ext.catalog.cards import cards_from_civitai_json, iter_card_files, load_json_file
+from stylus_ext.sdk.cards.civitai_json import cards_from_civitai_json, iter_card_files, load_json_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CARDS = ROOT.parent / "evaldata" / "recover" / "cards_heldout"
@@ -171,8 +171,8 @@ def run_views(rows: list[Row], refiner: sdk.Refiner, views: list[str], show_conf
 
 def user_table(table: Path, refiner: sdk.Refiner) -> None:
     """Category calls on the user's folder as the scanner reads it (safetensors headers + sidecars)."""
-    from stylus_ext.catalog.reader import read_lora_card
     from stylus_ext.sample.user_table import folder_from_table
+    from stylus_ext.sdk.cards.local import read_lora_card
 
     items = json.loads(table.read_text(encoding="utf-8"))["items"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,10 +22,10 @@ from civitai_server import FakeCivitai, make_models
 
 from stylus_ext.catalog.db import Catalog
 from stylus_ext.catalog.scan import scan_folders
-from stylus_ext.civitai.client import CivitaiClient
 from stylus_ext.civitai.match import match_files
 from stylus_ext.civitai.sync import sync_civitai
 from stylus_ext.plugins import PluginManager
+from stylus_ext.sdk.civitai.client import CivitaiClient
 
 
 def main() -> None:

@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from stylus_ext import sdk
-from stylus_ext.civitai import client as civitai  # not yet in the SDK: see tests/test_plugins.py
-from stylus_ext.civitai import sync
 
 
 class CivitaiSource(sdk.CatalogSource):
@@ -43,27 +41,27 @@ class CivitaiSource(sdk.CatalogSource):
         self._client: Any = None
 
     @property
-    def filters(self) -> Any:
+    def filters(self) -> sdk.CivitaiFilters:
         c = self.config
-        return sync.SyncFilters(
-            types=sync.split_list(c["types"]), base_models=sync.split_list(c["base_models"]),
+        return sdk.CivitaiFilters(
+            types=sdk.split_list(c["types"]), base_models=sdk.split_list(c["base_models"]),
             nsfw=c["nsfw"], min_downloads=max(0, c["min_downloads"]), min_rating=max(0.0, c["min_rating"]),
-            query=c["query"].strip(), tags=sync.split_list(c["tags"]), sort=c["sort"],
+            query=c["query"].strip(), tags=sdk.split_list(c["tags"]), sort=c["sort"],
             page_size=min(100, max(1, c["page_size"])), limit=max(0, c["limit"]),
         )
 
     @property
-    def client(self) -> Any:
+    def client(self) -> sdk.CivitaiClient:
         if self._client is None:
-            self._client = civitai.CivitaiClient(
+            self._client = sdk.CivitaiClient(
                 self.config["base_url"] or None, self.config["api_key"],
                 min_interval=max(0.0, self.config["min_interval"]),
                 backoff_start=max(0.0, self.config["backoff_start"]))
         return self._client
 
-    def pages(self, cursor: str | None = None, start_page: int = 1) -> Iterator[Any]:
-        """Pages of cards from ``cursor`` on (see ``stylus_ext.civitai.sync.Page``)."""
-        return sync.iter_pages(self.client, self.filters, cursor, start_page)
+    def pages(self, cursor: str | None = None, start_page: int = 1) -> Iterator[sdk.CivitaiPage]:
+        """Pages of cards (``sdk.CivitaiPage``) from ``cursor`` on."""
+        return sdk.civitai_pages(self.client, self.filters, cursor, start_page)
 
     def cards(self, ctx: sdk.SourceContext) -> Iterator[sdk.AdapterCard]:
         done = 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from stylus_ext import sdk
-from stylus_ext.catalog import cards as civitai_json  # not yet in the SDK: see tests/test_plugins.py
 
 
 class CivitaiCards(sdk.CatalogSource):
@@ -21,16 +20,16 @@ class CivitaiCards(sdk.CatalogSource):
     description = "Civitai model / model-version JSON files (adapters that are not installed)."
 
     def cards(self, ctx: sdk.SourceContext) -> Iterator[sdk.AdapterCard]:
-        files = list(civitai_json.iter_card_files(ctx.paths, ctx.warn))
+        files = list(sdk.iter_card_files(ctx.paths, ctx.warn))
         ctx.progress(0, len(files))
         for done, path in enumerate(files, 1):
             if ctx.should_stop():
                 return
-            values, problem = civitai_json.load_json_file(path)
+            values, problem = sdk.load_json_file(path)
             if problem:
                 ctx.warn(path, problem)
             if values:  # a bad line or item is skipped and named; the rest is kept
-                cards = civitai_json.cards_from_civitai_json(values, source=self.name,
+                cards = sdk.cards_from_civitai_json(values, source=self.name,
                                                              warn=lambda why, p=path: ctx.warn(p, why))
                 if not cards and not problem:
                     ctx.warn(path, "no Civitai LoRA model or model-version JSON found")

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from stylus_ext import sdk
-from stylus_ext.catalog import reader, walk  # not yet in the SDK: see tests/test_plugins.py
 
 
 class LocalFiles(sdk.CatalogSource):
@@ -25,7 +24,7 @@ class LocalFiles(sdk.CatalogSource):
     )
 
     def cards(self, ctx: sdk.SourceContext) -> Iterator[sdk.AdapterCard]:
-        files = walk.walk_lora_files(ctx.paths, ctx.warn, follow_symlinks=self.config["follow_symlinks"])
+        files = sdk.walk_lora_files(ctx.paths, ctx.warn, follow_symlinks=self.config["follow_symlinks"])
         total = len(files)
         ctx.progress(0, total)
         for done, item in enumerate(files, 1):
@@ -33,7 +32,7 @@ class LocalFiles(sdk.CatalogSource):
                 return
             if not ctx.unchanged(item.path, item.size, item.stamp):
                 try:
-                    card = reader.read_lora_card(item.path, size=item.size, mtime=item.stamp, siblings=item.siblings,
+                    card = sdk.read_lora_card(item.path, size=item.size, mtime=item.stamp, siblings=item.siblings,
                                                  source=self.name)
                 except Exception as exc:  # noqa: BLE001 - one odd file must not stop the scan
                     ctx.warn(item.path, f"could not be read: {type(exc).__name__}: {exc}")

@@ -5,6 +5,6 @@ The package is usable without the WebUI; ``stylus_ext.webui`` holds the WebUI gl
 """
 
 from stylus_ext.sdk import hookimpl
+from stylus_ext.sdk.hooks import VERSION as __version__
 
-__version__ = "0.1.0"
 __all__ = ["__version__", "hookimpl"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from civitai_server import FakeCivitai, make_models
 
-from stylus_ext.civitai.client import CivitaiClient
+from stylus_ext.sdk.civitai.client import CivitaiClient
 
 SECRET = "sk-civitai-TEST-5f3c9a1e-never-log-me"
 

@@ -9,11 +9,12 @@ import struct
 
 from helpers_catalog import civitai_model, civitai_version, kohya_metadata, touch, write_json, write_lora
 
-from stylus_ext.catalog.cards import cards_from_civitai_json, import_cards
+from stylus_ext.catalog.cards import import_cards
 from stylus_ext.catalog.db import Catalog
 from stylus_ext.catalog.hashing import ensure_hashes
 from stylus_ext.catalog.scan import scan_folders
 from stylus_ext.catalog.store import upsert_card
+from stylus_ext.sdk.cards.civitai_json import cards_from_civitai_json
 
 
 def _expected_hashes(path):

@@ -7,10 +7,11 @@ import json
 import pytest
 from helpers_catalog import civitai_version, kohya_metadata, write_json, write_lora
 
-from stylus_ext.catalog import derive, sidecars
 from stylus_ext.catalog.db import Catalog
-from stylus_ext.catalog.reader import read_lora_card
 from stylus_ext.catalog.scan import scan_folders
+from stylus_ext.sdk import basemodels
+from stylus_ext.sdk.cards import fields, local, sidecars
+from stylus_ext.sdk.cards.local import read_lora_card
 
 
 @pytest.mark.parametrize(
@@ -27,26 +28,26 @@ from stylus_ext.catalog.scan import scan_folders
     ],
 )
 def test_family_from_raw(raw, family):
-    assert derive.family_from_raw(raw) == family
+    assert basemodels.family_from_raw(raw) == family
 
 
 def test_base_model_precedence():
     header = {"modelspec.architecture": "flux-1-dev/lora", "ss_base_model_version": "sd_v1"}
     civitai = {"baseModel": "Pony"}
-    assert derive.base_model({"sd version": "SDXL"}, civitai, header)[0] == "SDXL"
-    assert derive.base_model({"sd version": "Unknown"}, civitai, header)[0] == "Pony"
-    assert derive.base_model({}, {}, header)[0] == "Flux"
-    assert derive.base_model({}, {}, {"ss_base_model_version": "sd_v1"})[0] == "SD1"
-    assert derive.base_model({}, {"baseModel": "Other"}, {}) == ("unknown", "Other")
+    assert local.base_model({"sd version": "SDXL"}, civitai, header)[0] == "SDXL"
+    assert local.base_model({"sd version": "Unknown"}, civitai, header)[0] == "Pony"
+    assert local.base_model({}, {}, header)[0] == "Flux"
+    assert local.base_model({}, {}, {"ss_base_model_version": "sd_v1"})[0] == "SD1"
+    assert local.base_model({}, {"baseModel": "Other"}, {}) == ("unknown", "Other")
     # a header-only SDXL trained on Pony is Pony
     pony = {"ss_base_model_version": "sdxl_base_v1-0", "ss_sd_model_name": "ponyDiffusionV6XL.safetensors"}
-    assert derive.base_model({}, {}, pony)[0] == "Pony"
+    assert local.base_model({}, {}, pony)[0] == "Pony"
 
 
 def test_trigger_words_are_split_deduplicated_and_long_prompts_trimmed():
     prompt = ("masterpiece, best quality, 1girl, (wtrclr:1.2), watercolor painting, soft pastel palette, "
               "paper texture, forest, fox, <lora:watercolor_v1:0.7>, sitting, looking at viewer, smile")
-    words = derive.clean_trigger_words(["wtrclr, Watercolor Painting", "wtrclr", prompt, 7, None])
+    words = fields.clean_trigger_words(["wtrclr, Watercolor Painting", "wtrclr", prompt, 7, None])
     assert words[:2] == ("wtrclr", "Watercolor Painting")
     lowered = [w.lower() for w in words]
     assert len(lowered) == len(set(lowered))
@@ -58,19 +59,19 @@ def test_trigger_words_are_split_deduplicated_and_long_prompts_trimmed():
 
 
 def test_html_description_becomes_plain_text():
-    text = derive.html_to_text('<p>Soft <b>watercolor</b> &amp; ink.</p><script>alert(1)</script>'
+    text = fields.html_to_text('<p>Soft <b>watercolor</b> &amp; ink.</p><script>alert(1)</script>'
                                '<ul><li>weight 0.7</li><li>use "wtrclr"</li></ul>')
     assert text == 'Soft watercolor & ink.\nweight 0.7\nuse "wtrclr"'
-    assert derive.html_to_text(None) == "" and derive.html_to_text(["x"]) == ""
+    assert fields.html_to_text(None) == "" and fields.html_to_text(["x"]) == ""
 
 
 def test_training_tags_rank_counts_and_drop_sentences():
     freq = {"5_a": {"red hair": 10, "smile": 3, "a woman standing in a field of flowers at sunset": 50},
             "5_b": {"red hair": 5, "blue eyes": 7, "bad": "x"}}
-    tags = derive.training_tags({"ss_tag_frequency": json.dumps(freq)})
+    tags = fields.training_tags({"ss_tag_frequency": json.dumps(freq)})
     assert tags == ("red hair", "blue eyes", "smile")
-    assert derive.training_tags({"ss_tag_frequency": "{not json"}) == ()
-    assert derive.training_tags({"ss_tag_frequency": "[1, 2]"}) == ()
+    assert fields.training_tags({"ss_tag_frequency": "{not json"}) == ()
+    assert fields.training_tags({"ss_tag_frequency": "[1, 2]"}) == ()
 
 
 @pytest.mark.parametrize(
@@ -79,7 +80,7 @@ def test_training_tags_rank_counts_and_drop_sentences():
      ("with space", True), ("", False)],
 )
 def test_name_problem(name, ok):
-    assert (derive.name_problem(name) == "") is ok
+    assert (fields.name_problem(name) == "") is ok
 
 
 def test_local_card_from_all_sidecars(tmp_path):

@@ -9,8 +9,8 @@ import pytest
 from helpers_catalog import kohya_metadata, write_lora, write_raw
 
 from stylus_ext.catalog.db import Catalog
-from stylus_ext.catalog.header import read_header
 from stylus_ext.catalog.scan import scan_folders
+from stylus_ext.sdk.cards.header import read_header
 
 
 def test_reads_kohya_metadata_and_payload_offset(tmp_path):

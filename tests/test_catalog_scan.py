@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 from helpers_catalog import civitai_version, kohya_metadata, touch, write_json, write_lora
 
-from stylus_ext.catalog import reader, store
+from stylus_ext import sdk
+from stylus_ext.catalog import store
 from stylus_ext.catalog.db import Catalog, CatalogError
 from stylus_ext.catalog.scan import scan_folders
 
@@ -25,15 +26,15 @@ def folder(tmp_path):
 
 @pytest.fixture
 def reads(monkeypatch):
-    """Paths the `local` source actually read (the plugin calls reader.read_lora_card)."""
+    """Paths the `local` source actually read (the plugin calls sdk.read_lora_card)."""
     seen: list[str] = []
-    original = reader.read_lora_card
+    original = sdk.read_lora_card
 
     def spy(path, **kw):
         seen.append(os.path.basename(path))
         return original(path, **kw)
 
-    monkeypatch.setattr(reader, "read_lora_card", spy)
+    monkeypatch.setattr(sdk, "read_lora_card", spy)
     return seen
 
 

@@ -10,7 +10,7 @@ import pytest
 from civitai_server import Fault
 from helpers_civitai import SECRET, fast_client, start_fake
 
-from stylus_ext.civitai.client import (
+from stylus_ext.sdk.civitai.client import (
     CivitaiClient,
     CivitaiError,
     CivitaiNotFound,

@@ -10,8 +10,9 @@ from civitai_server import Fault
 from helpers_civitai import SECRET, files_contain, make_source, start_fake
 
 from stylus_ext.catalog.db import Catalog
-from stylus_ext.civitai.sync import STATE_KEY, SyncFilters, load_state, next_cursor, sync_civitai
+from stylus_ext.civitai.sync import STATE_KEY, load_state, sync_civitai
 from stylus_ext.cli import main
+from stylus_ext.sdk.civitai.pages import CivitaiFilters, next_cursor
 
 N_MODELS = 23  # page size 5 → 5 pages (5, 5, 5, 5, 3)
 
@@ -160,8 +161,8 @@ def test_changed_filters_start_over(plugins, fake, catalog) -> None:
         sync_civitai(catalog, make_source(plugins, fake), on_page=crash)
     report = sync_civitai(catalog, make_source(plugins, fake, min_downloads=1))
     assert report.resumed_from_page is None and report.complete
-    assert SyncFilters().fingerprint() != SyncFilters(min_downloads=1).fingerprint()
-    assert SyncFilters(limit=5).fingerprint() == SyncFilters().fingerprint()
+    assert CivitaiFilters().fingerprint() != CivitaiFilters(min_downloads=1).fingerprint()
+    assert CivitaiFilters(limit=5).fingerprint() == CivitaiFilters().fingerprint()
 
 
 def test_next_cursor_shapes() -> None:

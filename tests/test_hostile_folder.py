@@ -11,8 +11,8 @@ from helpers_catalog import hostile_cards, hostile_folder
 
 from stylus_ext.catalog.cards import import_cards
 from stylus_ext.catalog.db import Catalog
-from stylus_ext.catalog.fileio import display
 from stylus_ext.catalog.scan import scan_folders
+from stylus_ext.sdk.cards.fileio import display
 
 
 def _within(seconds: float, fn, *args, **kwargs):

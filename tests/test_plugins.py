@@ -121,15 +121,6 @@ def test_unknown_backend_name_lists_available(tmp_path):
         manager(tmp_path).create("composer", "nope")
 
 
-#: Built-in plugins that still import core modules, until those helpers move into the SDK: the catalog
-#: readers (catalog engineer) and the Civitai client (HTTP engineer: plugins/civitai/). Must only shrink.
-CORE_IMPORTS_PENDING = {
-    "civitai_api.py": {"stylus_ext.civitai.client", "stylus_ext.civitai.sync"},
-    "civitai_cards.py": {"stylus_ext.catalog.cards"},
-    "local_files.py": {"stylus_ext.catalog.reader", "stylus_ext.catalog.walk"},
-}
-
-
 def _is_public_sdk(module: str) -> bool:
     """``stylus_ext.sdk`` or one of its public submodules/names (never a ``_private`` one)."""
     parts = module.split(".")
@@ -153,7 +144,7 @@ def test_builtin_plugins_import_only_the_public_sdk():
             bad = {n for n in names if (n == "stylus_ext" or n.startswith("stylus_ext.")) and not _is_public_sdk(n)}
             if bad:
                 reaching.setdefault(path.relative_to(builtin_plugins_dir()).as_posix(), set()).update(bad)
-    assert reaching == CORE_IMPORTS_PENDING
+    assert reaching == {}
 
 
 def test_every_hook_is_documented_with_its_signature():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from stylus_ext import sdk
-from stylus_ext.catalog.reader import read_lora_card
 from stylus_ext.sample import ADAPTERS
+from stylus_ext.sdk.cards.local import read_lora_card
 
 ROOT = Path(__file__).resolve().parents[1]
 USER_TABLE = ROOT.parent / "shared" / "data" / "sd_tools_user_lora_table.json"  # ../shared beside the checkout

@@ -11,8 +11,8 @@ import pytest
 from safetensors.numpy import load_file
 
 from stylus_ext import sdk
-from stylus_ext.catalog.reader import read_lora_card
 from stylus_ext.sample import ADAPTERS, MTIME, make_sample_folder
+from stylus_ext.sdk.cards.local import read_lora_card
 
 
 def _tree(root: Path) -> dict[str, tuple[bytes, int]]:

@@ -60,11 +60,14 @@ def test_exported_objects_are_defined_in_the_sdk_package():
 
 
 def test_only_the_transitional_module_imports_the_core():
-    for path in sorted(SDK_DIR.glob("*.py")):
+    files = sorted(SDK_DIR.rglob("*.py"))
+    assert any(p.parent != SDK_DIR for p in files), "the SDK's subpackages (cards/, civitai/) are not searched"
+    for path in files:
         if path.name == "_transitional.py":
             continue
         core = {m for m in _imports(path) if m.startswith("stylus_ext.") and not m.startswith("stylus_ext.sdk")}
-        assert not core, f"stylus_ext/sdk/{path.name} imports core modules {sorted(core)}"
+        name = path.relative_to(SDK_DIR).as_posix()
+        assert not core, f"stylus_ext/sdk/{name} imports core modules {sorted(core)}"
 
 
 def test_the_core_behind_the_transitional_module_does_not_import_the_sdk_package():

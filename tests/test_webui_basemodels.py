@@ -14,9 +14,9 @@ from safetensors.numpy import save_file
 from webui_stub import WebUI, webui  # noqa: F401 - fixture
 
 from stylus_ext import sdk
-from stylus_ext.catalog.derive import family_from_raw
-from stylus_ext.catalog.reader import read_lora_card
 from stylus_ext.sdk import basemodels
+from stylus_ext.sdk.basemodels import family_from_raw
+from stylus_ext.sdk.cards.local import read_lora_card
 from stylus_ext.webui import compat
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))

@@ -17,7 +17,7 @@ from webui_stub import WebUI, parse_generation_parameters, webui  # noqa: F401 -
 
 from stylus_ext.catalog.db import Catalog
 from stylus_ext.catalog.readable import FATAL_PREFIXES, check_file, fatal_problem
-from stylus_ext.catalog.reader import read_lora_card
+from stylus_ext.sdk.cards.local import read_lora_card
 from stylus_ext.webui import controls, guard, runtime, tab
 
 pytestmark = pytest.mark.a1111

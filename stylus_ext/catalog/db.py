@@ -35,7 +35,7 @@ from typing import Any
 import sqlite_utils
 
 from stylus_ext import sdk
-from stylus_ext.catalog.fileio import fits_int64
+from stylus_ext.sdk.cards.fileio import fits_int64
 
 JSON_FIELDS = ("tags", "trigger_words", "example_prompts", "image_urls", "training_tags", "problems")
 CARD_FIELDS = tuple(f.name for f in dataclasses.fields(sdk.AdapterCard))

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from stylus_ext.catalog import store
 from stylus_ext.catalog.db import Catalog
-from stylus_ext.catalog.fileio import open_regular
-from stylus_ext.catalog.header import read_header
+from stylus_ext.sdk.cards.fileio import open_regular
+from stylus_ext.sdk.cards.header import read_header
 
 BLOCK = 1024 * 1024
 

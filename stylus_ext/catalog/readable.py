@@ -2,7 +2,7 @@
 
 Two views of the same rule — "a file the WebUI cannot read is never a candidate and never gets a
 tag": :func:`fatal_problem` / :data:`READABLE_SQL` read the problems the scan recorded (the
-header reasons of :mod:`stylus_ext.catalog.header`, and ``cannot read:`` from the reader), and
+header reasons of :mod:`stylus_ext.sdk.cards.header`, and ``cannot read:`` from the reader), and
 :func:`check_file` looks at the file itself right before a tag is written (it may have been
 replaced or truncated since the scan). Sidecar problems (a bad ``.json`` beside the file) are not
 fatal: the weights still load.
@@ -16,9 +16,9 @@ import struct
 from collections.abc import Iterable
 from typing import BinaryIO
 
-from stylus_ext.catalog.header import MAX_HEADER_BYTES
+from stylus_ext.sdk.cards.header import MAX_HEADER_BYTES
 
-#: Starts of the reasons :func:`stylus_ext.catalog.header.read_header` and the reader give for a
+#: Starts of the reasons :func:`stylus_ext.sdk.cards.header.read_header` and the reader give for a
 #: weights file that cannot be loaded (kept in step by tests/test_webui_truth.py).
 FATAL_PREFIXES: tuple[str, ...] = (
     "not a safetensors file", "header length", "truncated", "cannot read:", "header is not valid",

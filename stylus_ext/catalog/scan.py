@@ -27,8 +27,8 @@ from typing import Any
 
 from stylus_ext.catalog import store
 from stylus_ext.catalog.db import Catalog, CatalogError, card_hash
-from stylus_ext.catalog.derive import name_problem
-from stylus_ext.catalog.fileio import display
+from stylus_ext.sdk.cards.fields import name_problem
+from stylus_ext.sdk.cards.fileio import display
 
 log = logging.getLogger("stylus")
 

@@ -29,7 +29,6 @@ from typing import Any
 
 import requests
 
-from stylus_ext.civitai.client import CivitaiClient, CivitaiError
 from stylus_ext.civitai.filenames import (  # noqa: F401 - re-exported: download.safe_filename etc.
     LORA_SUFFIXES,
     fallback_filename,
@@ -37,6 +36,7 @@ from stylus_ext.civitai.filenames import (  # noqa: F401 - re-exported: download
     safe_filename,
 )
 from stylus_ext.civitai.match import atomic_write_text
+from stylus_ext.sdk.civitai.client import CivitaiClient, CivitaiError
 
 log = logging.getLogger("stylus.civitai")
 

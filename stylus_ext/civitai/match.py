@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from stylus_ext import sdk
-from stylus_ext.civitai.client import CivitaiClient, CivitaiError, CivitaiNotFound, CivitaiOffline
+from stylus_ext.sdk.civitai.client import CivitaiClient, CivitaiError, CivitaiNotFound, CivitaiOffline
 
 log = logging.getLogger("stylus.civitai")
 
@@ -78,7 +78,7 @@ def _version_hashes(version: dict[str, Any]) -> set[str]:
 
 def card_for_file(local: sdk.AdapterCard, version: dict[str, Any]) -> sdk.AdapterCard | None:
     """The Civitai card of ``version`` joined with what only the local file knows (path, name, ...)."""
-    from stylus_ext.catalog.cards import cards_from_civitai_json
+    from stylus_ext.sdk.cards.civitai_json import cards_from_civitai_json
 
     cards = cards_from_civitai_json(version)
     vid = version.get("id")

@@ -122,8 +122,8 @@ def _surrogate_escape(text: str) -> str:
 
 def base_model_arg(value: str) -> str | None:
     """``--base-model`` value → a family name (``sdxl``, ``SD 1.5``, ``Pony`` ...); ``any`` → no filter."""
-    from stylus_ext.catalog.derive import family_from_raw
     from stylus_ext.sdk import BASE_MODEL_GROUPS
+    from stylus_ext.sdk.basemodels import family_from_raw
 
     if value.strip().lower() in ("any", "all", "none"):
         return None

@@ -9,7 +9,7 @@ import argparse
 import os
 from typing import Any
 
-from stylus_ext.catalog.fileio import fits_int64
+from stylus_ext.sdk.cards.fileio import fits_int64
 
 ACTIONS = {
     "pin": ("always offer this adapter to the composer", {"pinned": True}),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from stylus_ext.catalog.fileio import fits_int64
 from stylus_ext.cli.common import dumps
 from stylus_ext.cli.sync import add_civitai_arguments
+from stylus_ext.sdk.cards.fileio import fits_int64
 
 
 def add_parser(sub: Any) -> None:
@@ -39,9 +39,9 @@ def resolve_adapter(catalog: Any, ref: str) -> int | None:
 
 
 def run(args: argparse.Namespace, ctx: Any) -> int:
-    from stylus_ext.civitai.client import CivitaiClient
     from stylus_ext.civitai.download import download_adapter
-    from stylus_ext.civitai.sync import split_list
+    from stylus_ext.sdk.civitai.client import CivitaiClient
+    from stylus_ext.sdk.options import split_list
 
     client = CivitaiClient.from_env(args.api_base, min_interval=args.delay)
     catalog = ctx.catalog(create=False)

@@ -23,8 +23,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Any) -> int:
-    from stylus_ext.civitai.client import CivitaiClient
     from stylus_ext.civitai.match import match_files
+    from stylus_ext.sdk.civitai.client import CivitaiClient
 
     client = CivitaiClient.from_env(args.api_base, min_interval=args.delay)
     catalog = ctx.catalog()

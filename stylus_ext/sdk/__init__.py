@@ -6,7 +6,7 @@ file in the user plugins folder) with functions marked ``@hookimpl`` that regist
 
     from stylus_ext import sdk
 
-    STYLUS_API = (1, 0)  # the sdk.API_VERSION this plugin was written for
+    STYLUS_API = (1, 1)  # the sdk.API_VERSION this plugin was written for
 
     class ShoutComposer(sdk.Composer):
         name = "shout"
@@ -23,7 +23,8 @@ file in the user plugins folder) with functions marked ``@hookimpl`` that regist
 Modules: ``records`` (the dataclasses plugins exchange), ``options`` (declared settings),
 ``backends`` (the base classes), ``hooks`` (hook marker, hook specs, API version), ``contract`` (the
 static rules a backend class must meet), ``files`` (data folder, key files), ``basemodels``,
-``prompt`` (the prompt grammar), ``http`` and ``redact`` (the retrying client, secrets), and
+``prompt`` (the prompt grammar), ``http`` and ``redact`` (the retrying client, secrets), ``cards``
+(LoRA files and Civitai JSON → adapter cards), ``civitai`` (Civitai's API client and pages), and
 ``testing`` (the conformance kit, imported on its own). ``_transitional`` is the one place that still
 re-exports core modules.
 """
@@ -66,9 +67,14 @@ from stylus_ext.sdk._transitional import (
 )
 from stylus_ext.sdk.backends import Backend, CatalogSource, Composer, Encoder, Refiner
 from stylus_ext.sdk.basemodels import BASE_MODEL_GROUPS, base_model_group, compatible  # Civitai's tiers
+from stylus_ext.sdk.cards.civitai_json import cards_from_civitai_json, iter_card_files, load_json_file
+from stylus_ext.sdk.cards.local import read_lora_card
+from stylus_ext.sdk.cards.walk import LoraFile, walk_lora_files
+from stylus_ext.sdk.civitai.client import CivitaiClient, CivitaiError, CivitaiNotFound, CivitaiOffline
+from stylus_ext.sdk.civitai.pages import CivitaiFilters, CivitaiPage, civitai_pages
 from stylus_ext.sdk.files import data_dir, read_secret, secrets_dir
 from stylus_ext.sdk.hooks import API_VERSION, PROJECT, check_api, hookimpl
-from stylus_ext.sdk.options import Option, resolve_options, server_options
+from stylus_ext.sdk.options import Option, resolve_options, server_options, split_list
 from stylus_ext.sdk.records import (
     CATEGORIES,
     Adapter,
@@ -90,9 +96,14 @@ __all__ = [  # noqa: RUF022 - grouped by module, the temporary names last
     "Pick", "Refinement", "SourceContext",
     # backends (backends.py) and their options (options.py, files.py)
     "Backend", "CatalogSource", "Composer", "Encoder", "Refiner",
-    "Option", "data_dir", "read_secret", "resolve_options", "secrets_dir", "server_options",
+    "Option", "data_dir", "read_secret", "resolve_options", "secrets_dir", "server_options", "split_list",
     # base models
     "BASE_MODEL_GROUPS", "base_model_group", "compatible",
+    # reading adapter cards (cards/): LoRA files and Civitai JSON, for catalog sources
+    "LoraFile", "cards_from_civitai_json", "iter_card_files", "load_json_file", "read_lora_card", "walk_lora_files",
+    # Civitai's API (civitai/)
+    "CivitaiClient", "CivitaiError", "CivitaiFilters", "CivitaiNotFound", "CivitaiOffline", "CivitaiPage",
+    "civitai_pages",
     # TEMPORARY (_transitional.py): prompt parsing, moving to sdk.prompt
     "CONCEPT_ADJECTIVES", "Concept", "NetworkTag", "ParsedPrompt", "character_evidence", "content_words",
     "head_noun", "parse_prompt", "prompt_words", "singular", "split_concepts", "words_of",

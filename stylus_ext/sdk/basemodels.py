@@ -70,7 +70,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("Wan Video 1.3B t2v", "Wan 1.3B", ("Wan Video 1.3B t2v",)),
     *(Family(n, "Wan 14B", (n,)) for n in (*_WAN_21, "Wan Video 2.2 T2V-A14B", "Wan Video 2.2 I2V-A14B")),
     Family("Wan Video 2.2 TI2V-5B", "Wan 5B", ("Wan Video 2.2 TI2V-5B",)),
-    # architecture-level families: what tensor shapes alone can tell (see stylus_ext.catalog.families)
+    # architecture-level families: what tensor shapes alone can tell (see stylus_ext.sdk.cards.families)
     Family("Flux.1-type", "Flux.1", generic=True),
     Family("Flux.2 Klein 9B-type", "Flux.2 Klein 9B", generic=True),
     Family("Flux.2 Klein 4B-type", "Flux.2 Klein 4B", generic=True),
@@ -143,9 +143,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def family_from_raw(raw: object) -> str | None:
+def _registered_family(raw: object) -> str | None:
     """Our family for a raw base-model name (Civitai ``baseModel``, modelspec, kohya, a family
-    name in any case), or None when it is not one of the names this module knows."""
+    name in any case), or None when it is not one of the names in :data:`FAMILIES`."""
     if not isinstance(raw, str) or not raw.strip():
         return None
     compact = _compact(raw)
@@ -154,6 +154,38 @@ def family_from_raw(raw: object) -> str | None:
     for pattern, family in _PATTERNS:
         if re.search(pattern, compact):
             return family
+    return None
+
+
+_UNKNOWN_RAW = {"", "unknown", "other", "none", "null"}
+
+
+def family_from_raw(raw: object) -> str | None:
+    """Map a raw base-model name (Civitai, WebUI, modelspec, kohya) to a family; None if unknown."""
+    if not isinstance(raw, str):
+        return None
+    s = raw.strip().lower()
+    if s in _UNKNOWN_RAW:
+        return None
+    if newer := _registered_family(raw):  # Civitai names and the newer architectures first
+        return newer
+    compact = re.sub(r"[\s_.\-/]+", "", s)
+    if "pony" in compact:
+        return "Pony"
+    if "illustrious" in compact:
+        return "Illustrious"
+    if "noob" in compact:
+        return "NoobAI"
+    if "flux" in compact:
+        return "Flux"
+    if compact.startswith(("sd3", "stablediffusionv3", "stablediffusion3")):
+        return "SD3"
+    if "sdxl" in compact or compact.startswith("stablediffusionxl") or compact in ("xl", "sdxlbase"):
+        return "SDXL"
+    if compact.startswith(("sd2", "sdv2", "stablediffusionv2", "stablediffusion2")):
+        return "SD2"
+    if compact.startswith(("sd1", "sdv1", "stablediffusionv1", "stablediffusion1")):
+        return "SD1"
     return None
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,3 +79,11 @@ def server_options(env_prefix: str, model: str, *, timeout: float = 60.0) -> tup
         Option("timeout", float, timeout, "seconds per HTTP attempt"),
         Option("max_retries", int, 4, "retries on 429/5xx/timeouts"),
     )
+
+
+def split_list(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """A list option's value: ``"a, b"`` or ``["a", "b"]`` → ``("a", "b")`` (stripped, empty dropped, order kept)."""
+    if value is None:
+        return ()
+    parts = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    return tuple(dict.fromkeys(p.strip() for p in parts if p and p.strip()))

@@ -80,7 +80,7 @@ def selected_checkpoint_family() -> str | None:
     except Exception:  # noqa: BLE001 - a missing file or an odd WebUI: just unknown
         return None
     if key not in _header_cache:
-        from stylus_ext.catalog.families import checkpoint_family
+        from stylus_ext.sdk.cards.families import checkpoint_family
 
         _header_cache[key] = checkpoint_family(filename)
     return _header_cache[key]

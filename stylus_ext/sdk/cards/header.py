@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stylus_ext.catalog.fileio import loads, open_regular
+from stylus_ext.sdk.cards.fileio import loads, open_regular
 
 #: The safetensors library refuses headers above 100 MB; so do we.
 MAX_HEADER_BYTES = 100 * 1024 * 1024

@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 
 import requests
 
-from stylus_ext import __version__, sdk
+from stylus_ext.sdk.files import read_secret
+from stylus_ext.sdk.hooks import VERSION
 from stylus_ext.sdk.http import HTTPClient, HTTPError, InvalidSecret, MiB, Scrubber, check_secret, origin
 
 DEFAULT_BASE_URL = "https://civitai.com/api/v1"
@@ -54,7 +55,7 @@ def resolve_api_key(api_key: str | None = None, environ: Mapping[str, str] | Non
 
     A key with whitespace or control characters inside is a :class:`CivitaiError` (never shown)."""
     environ = os.environ if environ is None else environ
-    key = api_key or environ.get(API_KEY_ENV) or sdk.read_secret(API_KEY_ENV, environ)
+    key = api_key or environ.get(API_KEY_ENV) or read_secret(API_KEY_ENV, environ)
     try:
         key = check_secret(key, f"Civitai API key ({API_KEY_ENV})")
     except InvalidSecret as exc:
@@ -104,7 +105,7 @@ class CivitaiClient(HTTPClient):
                          connect_retries=connect_retries, backoff_start=backoff_start, backoff_max=backoff_max,
                          max_retry_after=max_retry_after, max_response_bytes=max_response_bytes,
                          min_interval=min_interval, session=session, sleep=sleep)
-        self.session.headers.setdefault("User-Agent", f"stylus-ext/{__version__}")
+        self.session.headers.setdefault("User-Agent", f"stylus-ext/{VERSION}")
 
     @classmethod
     def from_env(cls, base_url: str | None = None, *, min_interval: float | None = None,

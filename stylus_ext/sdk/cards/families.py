@@ -18,7 +18,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from stylus_ext.catalog.header import MAX_HEADER_BYTES
+from stylus_ext.sdk.cards.header import MAX_HEADER_BYTES
 
 Shapes = Mapping[str, Sequence[int]]
 _DOWN = re.compile(r"(lora_down|lora_a)(_weight)?$")

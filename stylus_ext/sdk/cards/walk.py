@@ -14,8 +14,8 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from stylus_ext.catalog.fileio import display, storable
-from stylus_ext.catalog.sidecars import ALL_SUFFIXES
+from stylus_ext.sdk.cards.fileio import display, storable
+from stylus_ext.sdk.cards.sidecars import ALL_SUFFIXES
 
 MODEL_SUFFIXES = (".safetensors", ".pt", ".ckpt")
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stylus_ext.catalog.fileio import loads, open_regular
+from stylus_ext.sdk.cards.fileio import loads, open_regular
 
 #: Largest sidecar JSON we read (real ones are a few KB; Civitai infos with many images ~200 KB).
 MAX_JSON_BYTES = 8 * 1024 * 1024
