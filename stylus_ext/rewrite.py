@@ -14,10 +14,10 @@ text", meant to be pasted); Civitai "trained words" are added only with ``add_tr
 only when short (≤ 4 words, no comma): long ones are whole-prompt "triggers", never added.
 
 Card text is untrusted (files and Civitai cards are written by strangers): activation, negative and
-trained-word text pass :func:`sanitize_card_text` first — no extra-network tags (``<lora:…>`` or any
-``<…>``), no ``BREAK``/``AND``, no wildcards (``__x__``, ``{a|b}``), no line breaks or control
-characters, no attention weight outside 0–2, at most :data:`MAX_CARD_TEXT` characters. What was
-dropped is reported in :attr:`Rewritten.skipped` (the pipeline tells the user once).
+trained-word text pass :func:`stylus_ext.sdk.prompt.sanitize` first — no extra-network tags
+(``<lora:…>`` or any ``<…>``), no ``BREAK``/``AND``, no wildcards (``__x__``, ``{a|b}``), no line
+breaks or control characters, no attention weight outside 0–2, at most :data:`MAX_CARD_TEXT`
+characters. What was dropped is reported in :attr:`Rewritten.skipped` (the pipeline tells the user once).
 """
 
 from __future__ import annotations
@@ -26,20 +26,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from stylus_ext.sdk.prompt import TAG_RE
+from stylus_ext.sdk.prompt import TAG_RE, sanitize
 
 EMPHASIS = 1.1
 MAX_CARD_TEXT = 300  # characters of activation / negative text added per adapter
-_SCAN_CHARS = 4000  # card text beyond this is not even looked at (bounded regex work)
-
-_ANGLE = re.compile(r"<[^<>]*>")
-_WILDCARD = re.compile(r"__[A-Za-z0-9\-/*.]+(?:_[A-Za-z0-9\-/*.]+)*__")
-_VARIANTS = re.compile(r"\{[^{}]*\}")
-_KEYWORDS = re.compile(r"\b(?:BREAK|AND)\b")
-_LINES = re.compile(r"[\r\n\t\v\f\u2028\u2029\x85]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-_WEIGHT = re.compile(r"\(([^():]{0,200}):\s*(-?\d{1,6}(?:\.\d{0,6})?)\s*\)")
-_COMMAS = re.compile(r"\s*(?:,\s*)+")
 
 
 @dataclass(frozen=True)
@@ -76,51 +66,6 @@ def name_problem(name: str) -> str:
     return ""
 
 
-def _drop(pattern: re.Pattern[str], text: str, what: str, dropped: list[str], *, show: bool = True,
-          by: str = " ") -> str:
-    found = pattern.findall(text)
-    if found:
-        dropped.append(f"{what} {found[0][:40]!r}" if show else what)
-        text = pattern.sub(by, text)
-    return text
-
-
-def _weight(match: re.Match[str]) -> str:
-    return match.group(0) if 0.0 <= float(match.group(2)) <= 2.0 else f"({match.group(1).strip()})"
-
-
-def sanitize_card_text(text: str | None, *, max_chars: int = MAX_CARD_TEXT) -> tuple[str, list[str]]:
-    """Card text safe to add to a prompt, and what was dropped (short descriptions for the user).
-
-    Drops extra-network tags (any ``<…>``, and stray ``<``/``>`` so two pieces cannot join into
-    one), ``BREAK``/``AND``, wildcards (``__x__``, ``{a|b}``), line breaks, control characters and
-    attention weights outside 0–2 (``(worst quality:-9)`` → ``(worst quality)``); cuts the rest to
-    ``max_chars`` at a comma or space.
-    """
-    raw = str(text or "")
-    dropped: list[str] = []
-    work = raw[:_SCAN_CHARS]
-    work = _drop(_LINES, work, "line breaks", dropped, show=False, by=", ")
-    work = _drop(_CONTROL, work, "control characters", dropped, show=False)
-    work = _drop(_ANGLE, work, "extra-network tag", dropped)
-    if "<" in work or ">" in work:
-        dropped.append("stray '<'/'>'")
-        work = work.replace("<", " ").replace(">", " ")
-    work = _drop(_KEYWORDS, work, "BREAK/AND", dropped, show=False, by=", ")
-    work = _drop(_WILDCARD, work, "wildcard", dropped)
-    work = _drop(_VARIANTS, work, "variants", dropped)
-    weighted = _WEIGHT.sub(_weight, work)
-    if weighted != work:
-        dropped.append("attention weights outside 0-2")
-    work = _COMMAS.sub(", ", " ".join(weighted.split())).strip(" ,")
-    if len(work) > max_chars or len(raw) > _SCAN_CHARS:
-        cut = work[:max_chars]
-        stop = max(cut.rfind(","), cut.rfind(" "))
-        work = (cut[:stop] if stop > max_chars // 2 else cut).strip(" ,")
-        dropped.append(f"cut to {len(work)} of {len(raw)} characters")
-    return work, dropped
-
-
 def _card_texts(spec: TagSpec, add_triggers: bool, add_trained_words: bool,
                 add_negative: bool) -> tuple[list[str], str, list[str]]:
     """(trigger texts, negative text, notes on what was dropped) of one adapter, sanitised."""
@@ -128,10 +73,10 @@ def _card_texts(spec: TagSpec, add_triggers: bool, add_trained_words: bool,
     notes: list[str] = []
 
     def clean(what: str, text: str, limit: int = MAX_CARD_TEXT) -> str:
-        out, dropped = sanitize_card_text(text, max_chars=limit)
-        if dropped:
-            notes.append(f"{spec.name!r}: {what} {', '.join(dropped)}; dropped from the prompt")
-        return out
+        clean_text = sanitize(text, max_chars=limit)
+        if clean_text.dropped:
+            notes.append(f"{spec.name!r}: {what} {', '.join(clean_text.dropped)}; dropped from the prompt")
+        return clean_text.text
 
     if add_triggers and spec.activation_text.strip():
         words.append(clean("activation text:", spec.activation_text))

@@ -102,7 +102,7 @@ def test_common_tags():
 def test_sanitize_untrusted_text():
     raw = "glassfig, <lora:evil:5>, BREAK\nmasterpiece AND (worst quality:-9), __wildcard__ {a|b}"
     clean = grammar.sanitize(raw)
-    assert clean.text == "glassfig, masterpiece (worst quality)"
+    assert clean.text == "glassfig, masterpiece, (worst quality)"  # BREAK/AND become a comma: still apart
     assert not grammar.TAG_RE.search(clean.text) and "\n" not in clean.text
     assert len(clean.dropped) >= 6 and any("<lora:evil:5>" in d for d in clean.dropped)
     assert grammar.sanitize("neg <lora:neg_evil:3>").text == "neg"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from stylus_ext.concepts import parse_prompt
-from stylus_ext.rewrite import TagSpec, name_problem, rewrite, sanitize_card_text
+from stylus_ext.rewrite import TagSpec, name_problem, rewrite
+from stylus_ext.sdk.prompt import sanitize
 
 SPECS = [
     TagSpec("ghibli_bg", 0.64, activation_text="ghibli style", trained_words=("ghibli",),
@@ -98,7 +99,7 @@ def test_two_trained_words_cannot_join_into_a_tag():
 
 
 def test_clean_card_text_is_kept_as_is():
-    text, dropped = sanitize_card_text("ghibli style, (soft light:1.2), [sky], film grain")
-    assert text == "ghibli style, (soft light:1.2), [sky], film grain" and dropped == []
+    clean = sanitize("ghibli style, (soft light:1.2), [sky], film grain")
+    assert clean.text == "ghibli style, (soft light:1.2), [sky], film grain" and clean.dropped == ()
     out = rewrite("a castle", SPECS)
     assert out.skipped == []

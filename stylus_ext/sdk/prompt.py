@@ -54,8 +54,6 @@ _WEIGHT_WINDOW = 40  # an explicit weight is looked for in the last 40 character
 _DANGLING_WEIGHT = re.compile(rf"(?<=[^\s\d:])\s*:\s*{_NUM}\s*(?=[,;\n)\]]|$)")
 _SEGMENT_SEP = re.compile(r"[,;\n|!?]|\.(?!\d)")
 _TOKEN = re.compile(r"[^\W_]+(?:_[^\W_]+)*")
-_EXTREME_WEIGHT = re.compile(rf":\s*({_NUM})\s*(?=\))")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -337,44 +335,55 @@ class Sanitized:
     dropped: tuple[str, ...]
 
 
-def _short(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:37] + "...")
+#: Card text beyond this is not even looked at (bounded regex work).
+_SCAN_CHARS = 4000
+_LINES = re.compile(r"[\r\n\t\v\f\u2028\u2029\x85]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_BOUNDED_WEIGHT = re.compile(r"\(([^():]{0,200}):\s*(-?\d{1,6}(?:\.\d{0,6})?)\s*\)")
+_COMMAS = re.compile(r"\s*(?:,\s*)+")
+
+
+def _drop(pattern: re.Pattern[str], text: str, what: str, dropped: list[str], *, show: bool = True,
+          by: str = " ") -> str:
+    found = pattern.findall(text)
+    if found:
+        dropped.append(f"{what} {found[0][:40]!r}" if show else what)
+        text = pattern.sub(by, text)
+    return text
+
+
+def _weight_in_range(match: re.Match[str]) -> str:
+    return match.group(0) if 0.0 <= float(match.group(2)) <= 2.0 else f"({match.group(1).strip()})"
 
 
 def sanitize(text: str | None, *, max_chars: int = 300) -> Sanitized:
-    """Untrusted text (activation text, trained words) without tags, BREAK/AND, wildcards, newlines.
+    """Untrusted text (activation, negative and trained-word text of a card) safe to add to a prompt.
 
-    Also removes attention weights outside 0..2 (``(worst quality:-9)`` → ``(worst quality)``),
-    control characters, lone surrogates, stray ``<`` ``>`` (two pieces cannot join into a tag)
-    and caps the length at ``max_chars`` (cut at a comma or space).
+    Drops extra-network tags (any ``<…>``, and stray ``<``/``>`` so two pieces cannot join into
+    one), ``BREAK``/``AND`` (a comma keeps the pieces apart), wildcards (``__x__``, ``{a|b}``), line
+    breaks, control characters, lone surrogates and attention weights outside 0–2 (``(worst
+    quality:-9)`` → ``(worst quality)``); looks at the first 4,000 characters only and cuts the rest
+    to ``max_chars`` at a comma or space. ``dropped`` names each kind once, for the user.
     """
-    raw = (text or "")[: max(MAX_PROMPT_CHARS, max_chars)]
+    raw = str(text or "")
     dropped: list[str] = []
-    if len(text or "") > len(raw):
-        dropped.append(f"{len(text or '') - len(raw)} characters over the cap")
-    cleaned = re.sub(r"[\r\n\t]+", ", ", raw)
-    if cleaned != raw:
-        dropped.append("newlines")
-    if _CONTROL.search(cleaned):
-        dropped.append("control characters")
-        cleaned = _CONTROL.sub("", cleaned)
-    for rx, what in ((_ANGLE, "extra-network tag"), (_WILDCARD, "wildcard"), (_VARIANTS, "variants"),
-                     (_SEPARATOR_WORDS, "separator")):
-        for m in rx.finditer(cleaned):
-            dropped.append(f"{what} {_short(m.group(0))}")
-        cleaned = rx.sub(" ", cleaned)
-    for m in _EXTREME_WEIGHT.finditer(cleaned):
-        if not 0 <= (_number(m.group(1)) or 0.0) <= 2:
-            dropped.append(f"weight {_short(m.group(0).strip(': '))}")
-    cleaned = _EXTREME_WEIGHT.sub(lambda m: m.group(0) if 0 <= (_number(m.group(1)) or 0.0) <= 2 else "", cleaned)
-    if "<" in cleaned or ">" in cleaned:
-        dropped.append("'<' / '>'")
-        cleaned = cleaned.replace("<", " ").replace(">", " ")
-    cleaned = re.sub(r"\s*,(?:\s*,)*", ",", " ".join(cleaned.split())).replace(",", ", ").strip(" ,")
-    cleaned = re.sub(r" {2,}", " ", cleaned)
-    if len(cleaned) > max_chars:
-        cut = cleaned[:max_chars]
-        cut = cut[: max(cut.rfind(","), cut.rfind(" "))] if ("," in cut or " " in cut) else cut
-        dropped.append(f"{len(cleaned) - len(cut)} characters over {max_chars}")
-        cleaned = cut.rstrip(" ,")
-    return Sanitized(cleaned, tuple(dropped))
+    work = raw[:_SCAN_CHARS]
+    work = _drop(_LINES, work, "line breaks", dropped, show=False, by=", ")
+    work = _drop(_CONTROL, work, "control characters", dropped, show=False, by="")
+    work = _drop(_ANGLE, work, "extra-network tag", dropped)
+    if "<" in work or ">" in work:
+        dropped.append("stray '<'/'>'")
+        work = work.replace("<", " ").replace(">", " ")
+    work = _drop(_SEPARATOR_WORDS, work, "BREAK/AND", dropped, show=False, by=", ")
+    work = _drop(_WILDCARD, work, "wildcard", dropped)
+    work = _drop(_VARIANTS, work, "variants", dropped)
+    weighted = _BOUNDED_WEIGHT.sub(_weight_in_range, work)
+    if weighted != work:
+        dropped.append("attention weights outside 0-2")
+    work = _COMMAS.sub(", ", " ".join(weighted.split())).strip(" ,")
+    if len(work) > max_chars or len(raw) > _SCAN_CHARS:
+        cut = work[:max_chars]
+        stop = max(cut.rfind(","), cut.rfind(" "))
+        work = (cut[:stop] if stop > max_chars // 2 else cut).strip(" ,")
+        dropped.append(f"cut to {len(work)} of {len(raw)} characters")
+    return Sanitized(work, tuple(dropped))
