@@ -83,6 +83,22 @@ def call_with_budget(fn: Any, arg: Any, budget_s: float) -> Any:
     return box.get("value")
 
 
+@dataclass
+class _Validation:
+    """What :func:`validate` has seen so far: the rules' inputs and the running counts."""
+
+    request: sdk.ComposeRequest
+    composer: str
+    by_id: dict[int, sdk.Adapter]
+    excluded: set[str]
+    prompt_words: set[str]
+    used: set[int] = field(default_factory=set)
+    dropped: list[str] = field(default_factory=list)
+    styles: int = 0
+    total: int = 0
+    made: int = 0
+
+
 def validate(
     answer: Any, request: sdk.ComposeRequest, *, composer: str = "?"
 ) -> tuple[sdk.Composition | None, list[str], int, int]:
@@ -90,83 +106,96 @@ def validate(
 
     Returns (composition or None when malformed, dropped reasons, picks the answer made, picks kept).
     """
-    dropped: list[str] = []
     if not isinstance(answer, sdk.Composition):
         return None, [f"{composer}: answer is {type(answer).__name__}, not a Composition"], 0, 0
     concepts_in = answer.concepts
     if not isinstance(concepts_in, (tuple, list)):
         return None, [f"{composer}: 'concepts' is {type(concepts_in).__name__}, not a list"], 0, 0
-    by_id = {c.adapter.id: c.adapter for c in request.candidates if isinstance(c, sdk.Candidate)}
     parsed = sdk.parse_prompt(request.prompt)
-    excluded = {n.lower() for n in (*request.exclude_names, *parsed.excluded_names)}
-    prompt_words = sdk.prompt_words(request.prompt)
-    used: set[int] = set()
-    styles = 0
-    total = 0
-    made = 0
+    state = _Validation(
+        request, composer, by_id={c.adapter.id: c.adapter for c in request.candidates if isinstance(c, sdk.Candidate)},
+        excluded={n.lower() for n in (*request.exclude_names, *parsed.excluded_names)},
+        prompt_words=sdk.prompt_words(request.prompt))
     out: list[sdk.ConceptPicks] = []
     for cp in concepts_in:
         if not isinstance(cp, sdk.ConceptPicks) or not isinstance(cp.concept, str) or \
                 not isinstance(cp.picks, (tuple, list)):
-            dropped.append(f"{composer}: malformed concept entry {str(cp)[:60]!r}")
+            state.dropped.append(f"{composer}: malformed concept entry {str(cp)[:60]!r}")
             continue
         concept = " ".join(cp.concept.split())[:200] or "(unnamed)"
-        keep: list[sdk.Pick] = []
-        for pick in cp.picks:
-            made += 1
-            aid = getattr(pick, "adapter_id", None)
-            if not isinstance(pick, sdk.Pick) or isinstance(aid, bool) or not isinstance(aid, int):
-                dropped.append(f"{composer}: malformed pick {str(pick)[:60]!r} for {concept!r}")
-                continue
-            adapter = by_id.get(aid)
-            why = ""
-            if adapter is None:
-                why = "is not among the candidates (unknown id)"
-            elif aid in used:
-                why = "is a duplicate"
-            elif adapter.banned:
-                why = "is banned"
-            elif adapter.card.nsfw and not request.allow_nsfw:
-                why = "is NSFW (not allowed)"
-            elif not sdk.compatible(adapter.card.base_model, request.base_model):
-                why = f"is for {adapter.card.base_model}, not {request.base_model}"
-            elif (adapter.category or "").lower() in ("character", "celebrity") and not request.allow_characters:
-                why = "is a character adapter (characters are off)"
-            elif (adapter.category or "").lower() in ("character", "celebrity") and not adapter.pinned and \
-                    not _named(adapter, prompt_words):
-                why = "is a character/celebrity the prompt does not name"
-            elif (adapter.category or "").lower() == "utility" and not adapter.pinned:
-                why = "is a utility adapter (used only when pinned)"
-            elif adapter.card.name.lower() in excluded:
-                why = "is already tagged in the prompt"
-            elif len(keep) >= PER_CONCEPT:
-                why = f"exceeds {PER_CONCEPT} adapters for {concept!r}"
-            elif total >= request.max_adapters and not adapter.pinned:
-                why = f"exceeds the cap of {request.max_adapters} adapters"
-            elif (adapter.category or "").lower() == "style" and styles >= MAX_STYLES and not adapter.pinned:
-                why = f"exceeds {MAX_STYLES} style adapters"
-            if why:
-                dropped.append(f"{composer}: adapter {aid} {why}; dropped")
-                continue
-            reason = " ".join(str(pick.reason or "").split())[:300]
-            keep.append(sdk.Pick(aid, reason))
-            used.add(aid)
-            total += 1
-            styles += (adapter.category or "").lower() == "style"
-        out.append(sdk.ConceptPicks(concept, tuple(keep)))
-    kept = total
-    # pinned adapters are always kept (when compatible, allowed and not already tagged)
-    missing = []
-    for cand in request.candidates:
-        a = cand.adapter
-        if a.pinned and a.id not in used and not a.banned and sdk.compatible(a.card.base_model, request.base_model) \
-                and a.card.name.lower() not in excluded and (request.allow_nsfw or not a.card.nsfw):
-            missing.append(sdk.Pick(a.id, f"pinned: '{a.title}'"))
-            used.add(a.id)
+        out.append(sdk.ConceptPicks(concept, tuple(_valid_picks(cp.picks, concept, state))))
+    kept = state.total
+    missing = _missing_pins(state)
     if missing:
         out.append(sdk.ConceptPicks("pinned", tuple(missing)))
     notes = tuple(str(n) for n in answer.notes) if isinstance(answer.notes, (tuple, list)) else ()
-    return sdk.Composition(tuple(out), composer, notes), dropped, made, kept
+    return sdk.Composition(tuple(out), composer, notes), state.dropped, state.made, kept
+
+
+def _valid_picks(picks: Any, concept: str, state: _Validation) -> list[sdk.Pick]:
+    """The picks of one concept that pass every rule, in order; the others are named in ``state.dropped``."""
+    keep: list[sdk.Pick] = []
+    for pick in picks:
+        state.made += 1
+        aid = getattr(pick, "adapter_id", None)
+        if not isinstance(pick, sdk.Pick) or isinstance(aid, bool) or not isinstance(aid, int):
+            state.dropped.append(f"{state.composer}: malformed pick {str(pick)[:60]!r} for {concept!r}")
+            continue
+        adapter = state.by_id.get(aid)
+        why = _why_dropped(adapter, aid, state, len(keep), concept)
+        if why or adapter is None:
+            state.dropped.append(f"{state.composer}: adapter {aid} {why}; dropped")
+            continue
+        reason = " ".join(str(pick.reason or "").split())[:300]
+        keep.append(sdk.Pick(aid, reason))
+        state.used.add(aid)
+        state.total += 1
+        state.styles += (adapter.category or "").lower() == "style"
+    return keep
+
+
+def _why_dropped(adapter: sdk.Adapter | None, aid: int, state: _Validation, kept_here: int, concept: str) -> str:
+    """Why this pick breaks a rule ("" when it is kept); the first rule that applies is named."""
+    request = state.request
+    if adapter is None:
+        return "is not among the candidates (unknown id)"
+    category = (adapter.category or "").lower()
+    if aid in state.used:
+        return "is a duplicate"
+    if adapter.banned:
+        return "is banned"
+    if adapter.card.nsfw and not request.allow_nsfw:
+        return "is NSFW (not allowed)"
+    if not sdk.compatible(adapter.card.base_model, request.base_model):
+        return f"is for {adapter.card.base_model}, not {request.base_model}"
+    if category in ("character", "celebrity") and not request.allow_characters:
+        return "is a character adapter (characters are off)"
+    if category in ("character", "celebrity") and not adapter.pinned and not _named(adapter, state.prompt_words):
+        return "is a character/celebrity the prompt does not name"
+    if category == "utility" and not adapter.pinned:
+        return "is a utility adapter (used only when pinned)"
+    if adapter.card.name.lower() in state.excluded:
+        return "is already tagged in the prompt"
+    if kept_here >= PER_CONCEPT:
+        return f"exceeds {PER_CONCEPT} adapters for {concept!r}"
+    if state.total >= request.max_adapters and not adapter.pinned:
+        return f"exceeds the cap of {request.max_adapters} adapters"
+    if category == "style" and state.styles >= MAX_STYLES and not adapter.pinned:
+        return f"exceeds {MAX_STYLES} style adapters"
+    return ""
+
+
+def _missing_pins(state: _Validation) -> list[sdk.Pick]:
+    """Pinned adapters the answer left out: always kept when compatible, allowed and not already tagged."""
+    request, missing = state.request, []
+    for cand in request.candidates:
+        a = cand.adapter
+        if a.pinned and a.id not in state.used and not a.banned \
+                and sdk.compatible(a.card.base_model, request.base_model) \
+                and a.card.name.lower() not in state.excluded and (request.allow_nsfw or not a.card.nsfw):
+            missing.append(sdk.Pick(a.id, f"pinned: '{a.title}'"))
+            state.used.add(a.id)
+    return missing
 
 
 def _named(adapter: sdk.Adapter, prompt_words: set[str]) -> bool:

@@ -18,10 +18,9 @@ from stylus_ext.civitai.download import (
     add_install_listener,
     download_adapter,
     ensure_downloaded,
-    filename_from_disposition,
     remove_install_listener,
-    safe_filename,
 )
+from stylus_ext.civitai.filenames import filename_from_disposition, safe_filename
 from stylus_ext.civitai.sync import sync_civitai
 from stylus_ext.cli import main
 

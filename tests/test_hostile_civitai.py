@@ -11,7 +11,8 @@ from civitai_server import Fault
 from helpers_civitai import fast_client, make_source, start_fake
 
 from stylus_ext.catalog.db import Catalog
-from stylus_ext.civitai.download import download_adapter, safe_filename
+from stylus_ext.civitai.download import download_adapter
+from stylus_ext.civitai.filenames import safe_filename
 from stylus_ext.civitai.sync import load_state, sync_civitai
 from stylus_ext.sdk.civitai.pages import STALE_PAGES
 

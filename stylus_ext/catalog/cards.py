@@ -33,7 +33,7 @@ def import_cards(catalog: Any, paths: Iterable[str | Path], *, plugins: Any = No
     """Import card files through the ``civitai-json`` source (or another ``"cards"`` source); commits every
     ``chunk``."""
     from stylus_ext.catalog import store
-    from stylus_ext.catalog.scan import progress_bar
+    from stylus_ext.catalog.scan import advance, progress_bar
 
     if plugins is None:
         from stylus_ext.plugins import get_plugins
@@ -49,11 +49,7 @@ def import_cards(catalog: Any, paths: Iterable[str | Path], *, plugins: Any = No
 
     def on_progress(done: int, total: int | None) -> None:
         report.files = done
-        if bar is not None:
-            if total is not None:
-                bar.total = total
-            bar.n = done
-            bar.refresh()
+        advance(bar, done, total)
 
     ctx = sdk.SourceContext(paths=tuple(paths), warn=warn, progress=on_progress)
     backend = plugins.create("source", source)

@@ -91,6 +91,15 @@ def progress_bar(enabled: bool, desc: str, unit: str) -> Any:
     return tqdm(desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
 
 
+def advance(bar: Any, done: int, total: int | None) -> None:
+    """Show ``done`` of ``total`` on a :func:`progress_bar` (``None``: no bar)."""
+    if bar is not None:
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+
+
 def _under(path: str, roots: Iterable[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
@@ -140,13 +149,7 @@ def _scan(catalog: Catalog, folders: Iterable[str | Path], *, plugins: Any, prog
     started = time.perf_counter()
     roots = [os.path.abspath(os.fspath(f)) for f in folders]
     report = ScanReport()
-    known: dict[str, tuple[int, float]] = {}
-    renames: dict[tuple[int, str], list[str]] = defaultdict(list)
-    for path, size, mtime, header_sha in catalog.db.execute(
-            "select path, size, mtime, header_sha from adapters where path is not null"):
-        known[path] = (size, mtime)
-        if header_sha:
-            renames[(size, header_sha)].append(path)
+    known, renames = _known_files(catalog)
     seen: set[str] = set()
     warned: dict[str, str] = {}
 
@@ -165,35 +168,48 @@ def _scan(catalog: Catalog, folders: Iterable[str | Path], *, plugins: Any, prog
 
     def on_progress(done: int, total: int | None) -> None:
         report.files = total or done
-        if bar is not None:
-            if total is not None and bar.total != total:
-                bar.total = total
-            bar.n = done
-            bar.refresh()
+        advance(bar, done, total)
 
     from stylus_ext import sdk
 
     ctx = sdk.SourceContext(paths=tuple(roots), unchanged=unchanged, warn=warn, progress=on_progress)
     backend = plugins.create("source", source)
-    conn = catalog.db.conn
     try:
         _ingest(catalog, backend.cards(ctx), report, renames=renames, seen=seen, warn=warn, chunk=chunk)
     finally:
         if bar is not None:
             bar.close()
-    stale = [p for p, _ in catalog.problems() if _under(p, roots) and p not in warned and p not in seen]
-    for path in stale:  # folders readable again, files gone
-        conn.execute("delete from problems where path = ?", [path])
-    for path, reason in warned.items():
-        conn.execute("insert or replace into problems (path, reason) values (?, ?)", [path, reason])
-    conn.commit()
-
+    _store_problems(catalog, roots, warned, seen)
     _remove_vanished(catalog, report, known=known, seen=seen, warned=warned, roots=roots, prune=prune)
     if report.changed:
         resolve_names(catalog)
     report.problems = [(p, r) for p, r in catalog.problems() if _under(p, roots)]
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _known_files(catalog: Catalog) -> tuple[dict[str, tuple[int, float]], dict[tuple[int, str], list[str]]]:
+    """``(path → (size, mtime), (size, header_sha) → paths)`` of the installed files in the catalog
+    (the second finds renamed files)."""
+    known: dict[str, tuple[int, float]] = {}
+    renames: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for path, size, mtime, header_sha in catalog.db.execute(
+            "select path, size, mtime, header_sha from adapters where path is not null"):
+        known[path] = (size, mtime)
+        if header_sha:
+            renames[(size, header_sha)].append(path)
+    return known, renames
+
+
+def _store_problems(catalog: Catalog, roots: list[str], warned: dict[str, str], seen: set[str]) -> None:
+    """This scan's problems replace the old ones under ``roots`` (folders readable again, files gone)."""
+    conn = catalog.db.conn
+    stale = [p for p, _ in catalog.problems() if _under(p, roots) and p not in warned and p not in seen]
+    for path in stale:
+        conn.execute("delete from problems where path = ?", [path])
+    for path, reason in warned.items():
+        conn.execute("insert or replace into problems (path, reason) values (?, ?)", [path, reason])
+    conn.commit()
 
 
 def _ingest(catalog: Catalog, cards: Iterable[Any], report: ScanReport, *, renames: dict[tuple[int, str], list[str]],

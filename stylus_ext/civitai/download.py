@@ -29,12 +29,7 @@ from typing import Any
 
 import requests
 
-from stylus_ext.civitai.filenames import (  # noqa: F401 - re-exported: download.safe_filename etc.
-    LORA_SUFFIXES,
-    fallback_filename,
-    filename_from_disposition,
-    safe_filename,
-)
+from stylus_ext.civitai.filenames import fallback_filename, filename_from_disposition, safe_filename
 from stylus_ext.civitai.match import atomic_write_text
 from stylus_ext.sdk.civitai.client import CivitaiClient, CivitaiError
 
@@ -335,6 +330,32 @@ def ensure_downloaded(
     for the next one, else it stops at the deadline and keeps its part file for a later resume.
     """
     report = EnsureReport()
+    todo = _to_download(catalog, adapter_ids, settings, report)
+    if not todo:
+        return report
+    deadline = time.monotonic() + max(0.0, settings.budget_s)
+    results: dict[int, DownloadResult] = {}
+    worker = threading.Thread(
+        target=_download_all, name="stylus-download", daemon=True,
+        args=(catalog.path, todo, settings, results),
+        kwargs={"client": client, "deadline": None if background else deadline, "on_installed": on_installed})
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    for adapter_id in todo:
+        result = results.get(adapter_id)
+        if result is None:
+            report.skipped.append((adapter_id, f"not ready within {settings.budget_s:g} s"
+                                   + ("; still downloading for the next image" if background else "")))
+        elif result.ready and result.path:
+            report.ready.append((adapter_id, result.path))
+        else:
+            report.skipped.append((adapter_id, result.reason or result.status))
+    return report
+
+
+def _to_download(catalog: Any, adapter_ids: Iterable[int], settings: DownloadSettings,
+                 report: EnsureReport) -> list[int]:
+    """The ids to download (claimed in ``_in_flight``); the others go to ``report`` as ready or skipped."""
     todo: list[int] = []
     for adapter_id in dict.fromkeys(int(i) for i in adapter_ids):
         row = catalog.row(adapter_id)
@@ -355,42 +376,28 @@ def ensure_downloaded(
                 report.skipped.append((adapter_id, "already downloading"))
             else:
                 todo.append(adapter_id)
-    if not todo:
-        return report
-    deadline = time.monotonic() + max(0.0, settings.budget_s)
-    results: dict[int, DownloadResult] = {}
-    path = catalog.path
+    return todo
 
-    def work() -> None:
-        from stylus_ext.catalog.db import Catalog
 
-        own = Catalog(path)
-        worker_client = client or CivitaiClient(api_key=settings.api_key)
-        try:
-            for adapter_id in todo:
-                try:
-                    results[adapter_id] = download_adapter(
-                        own, adapter_id, settings.lora_dir or ".", max_size_mb=settings.max_size_mb,
-                        allowed_base_models=settings.allowed_base_models, client=worker_client,
-                        deadline=None if background else deadline, on_installed=on_installed)
-                except Exception as exc:  # noqa: BLE001 - report, never kill the generation
-                    results[adapter_id] = DownloadResult(adapter_id, "failed", reason=f"{type(exc).__name__}: {exc}")
-                finally:
-                    with _in_flight_lock:
-                        _in_flight.discard(adapter_id)
-        finally:
-            own.close()
+def _download_all(path: Any, todo: list[int], settings: DownloadSettings, results: dict[int, DownloadResult], *,
+                  client: CivitaiClient | None, deadline: float | None,
+                  on_installed: Callable[[Path], None] | None) -> None:
+    """The worker thread: download ``todo`` one at a time on its own catalog connection."""
+    from stylus_ext.catalog.db import Catalog
 
-    worker = threading.Thread(target=work, name="stylus-download", daemon=True)
-    worker.start()
-    worker.join(max(0.0, deadline - time.monotonic()))
-    for adapter_id in todo:
-        result = results.get(adapter_id)
-        if result is None:
-            report.skipped.append((adapter_id, f"not ready within {settings.budget_s:g} s"
-                                   + ("; still downloading for the next image" if background else "")))
-        elif result.ready and result.path:
-            report.ready.append((adapter_id, result.path))
-        else:
-            report.skipped.append((adapter_id, result.reason or result.status))
-    return report
+    own = Catalog(path)
+    worker_client = client or CivitaiClient(api_key=settings.api_key)
+    try:
+        for adapter_id in todo:
+            try:
+                results[adapter_id] = download_adapter(
+                    own, adapter_id, settings.lora_dir or ".", max_size_mb=settings.max_size_mb,
+                    allowed_base_models=settings.allowed_base_models, client=worker_client,
+                    deadline=deadline, on_installed=on_installed)
+            except Exception as exc:  # noqa: BLE001 - report, never kill the generation
+                results[adapter_id] = DownloadResult(adapter_id, "failed", reason=f"{type(exc).__name__}: {exc}")
+            finally:
+                with _in_flight_lock:
+                    _in_flight.discard(adapter_id)
+    finally:
+        own.close()

@@ -147,18 +147,47 @@ def match_files(
     from stylus_ext.catalog.hashing import ensure_hashes
 
     report = MatchReport()
-    where = "path is not null and civitai_version_id is null"
-    params: list[Any] = []
-    if ids is not None:
-        if not ids:
-            return report
-        where += f" and id in ({','.join('?' * len(ids))})"
-        params = list(ids)
-    todo = [r["id"] for r in catalog.rows(where, params)]
+    todo = _unmatched_ids(catalog, ids)
     report.candidates = len(todo)
     if not todo:
         return report
     ensure_hashes(catalog, todo, progress=progress)
+    rows = _rows_to_look_up(catalog, todo, report, retry_missing)
+    sent0 = client.requests_sent
+    bulk_ok = True
+    bar = tqdm(total=len(rows), unit="file", desc="civitai match", disable=not progress, dynamic_ncols=True)
+    try:
+        for start in range(0, len(rows), BULK_MAX):
+            chunk = rows[start:start + BULK_MAX]
+            found, bulk_ok = _bulk_lookup(client, chunk) if bulk_ok else ({}, False)
+            for row in chunk:
+                version = found.get(row["sha256"].upper())
+                if version is None:
+                    version = _single_lookup(client, row, bulk_ok, autov3_fallback)
+                _store(catalog, row, version, report, write_info_files)
+                bar.update(1)
+    except CivitaiError as exc:
+        report.error = str(exc)
+    finally:
+        bar.close()
+        report.requests = client.requests_sent - sent0
+    return report
+
+
+def _unmatched_ids(catalog: Any, ids: list[int] | None) -> list[int]:
+    """Catalog ids of local files without Civitai data (among ``ids`` when given)."""
+    where = "path is not null and civitai_version_id is null"
+    params: list[Any] = []
+    if ids is not None:
+        if not ids:
+            return []
+        where += f" and id in ({','.join('?' * len(ids))})"
+        params = list(ids)
+    return [r["id"] for r in catalog.rows(where, params)]
+
+
+def _rows_to_look_up(catalog: Any, todo: list[int], report: MatchReport, retry_missing: bool) -> list[dict[str, Any]]:
+    """The rows still to ask Civitai about, once hashed: not joined locally, with a hash, not known missing."""
     rows = []
     for adapter_id in todo:
         row = catalog.row(adapter_id)
@@ -175,42 +204,36 @@ def match_files(
             report.known_missing += 1
             continue
         rows.append(row)
-    sent0 = client.requests_sent
-    bulk_ok = True
-    bar = tqdm(total=len(rows), unit="file", desc="civitai match", disable=not progress, dynamic_ncols=True)
+    return rows
+
+
+def _bulk_lookup(client: CivitaiClient, chunk: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], bool]:
+    """``(versions by upper-case hash, whether the bulk route works)`` for one chunk of rows."""
+    found: dict[str, dict[str, Any]] = {}
     try:
-        for start in range(0, len(rows), BULK_MAX):
-            chunk = rows[start:start + BULK_MAX]
-            found: dict[str, dict[str, Any]] = {}
-            if bulk_ok:
-                try:
-                    for version in client.versions_by_hashes([r["sha256"].upper() for r in chunk]):
-                        for h in _version_hashes(version):
-                            found.setdefault(h, version)
-                except CivitaiOffline:
-                    raise
-                except CivitaiError as exc:  # 404/405/400/garbage: the bulk route is not usable here
-                    log.info("civitai: bulk hash lookup unavailable (%s); using single lookups", exc)
-                    bulk_ok = False
-            for row in chunk:
-                version = found.get(row["sha256"].upper())
-                keys = [] if bulk_ok else [row["sha256"].upper()]
-                if version is None and autov3_fallback and row.get("autov3"):
-                    keys.append(row["autov3"][:12].upper())
-                for key in keys if version is None else []:
-                    try:
-                        version = client.version_by_hash(key)
-                        break
-                    except CivitaiNotFound:
-                        continue
-                _store(catalog, row, version, report, write_info_files)
-                bar.update(1)
-    except CivitaiError as exc:
-        report.error = str(exc)
-    finally:
-        bar.close()
-        report.requests = client.requests_sent - sent0
-    return report
+        for version in client.versions_by_hashes([r["sha256"].upper() for r in chunk]):
+            for h in _version_hashes(version):
+                found.setdefault(h, version)
+    except CivitaiOffline:
+        raise
+    except CivitaiError as exc:  # 404/405/400/garbage: the bulk route is not usable here
+        log.info("civitai: bulk hash lookup unavailable (%s); using single lookups", exc)
+        return found, False
+    return found, True
+
+
+def _single_lookup(client: CivitaiClient, row: dict[str, Any], bulk_ok: bool,
+                   autov3_fallback: bool) -> dict[str, Any] | None:
+    """One file's version by its SHA-256 (unless the bulk route already said no), then its AutoV3."""
+    keys = [] if bulk_ok else [row["sha256"].upper()]
+    if autov3_fallback and row.get("autov3"):
+        keys.append(row["autov3"][:12].upper())
+    for key in keys:
+        try:
+            return client.version_by_hash(key)
+        except CivitaiNotFound:
+            continue
+    return None
 
 
 def _store(catalog: Any, row: dict[str, Any], version: dict[str, Any] | None, report: MatchReport,

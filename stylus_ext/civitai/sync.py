@@ -78,21 +78,10 @@ def sync_civitai(
     is committed (an exception there stops the run like a crash would)."""
     from tqdm import tqdm
 
-    from stylus_ext.catalog.store import UNSTORABLE, atomic, upsert
-
     filters: CivitaiFilters = source.filters
     fp = filters.fingerprint()
-    state = load_state(catalog)
     report = SyncReport()
-    cursor: str | None = None
-    start_page = 1
-    if not restart and state.get("fingerprint") == fp and state.get("cursor"):
-        cursor = str(state["cursor"])
-        start_page = int(state.get("page") or 1)
-        report.resumed_from_page = start_page
-        log.info("civitai: resuming at page %d", start_page)
-    elif state.get("cursor") and state.get("fingerprint") != fp:
-        log.info("civitai: filters changed since the unfinished sync; starting over")
+    cursor, start_page = _resume_point(load_state(catalog), fp, restart, report)
     client = getattr(source, "client", None)
     sent0, retries0 = (client.requests_sent, client.retries) if client else (0, 0)
     bar = tqdm(total=filters.limit or None, unit="model", desc="civitai sync", disable=not progress,
@@ -101,40 +90,8 @@ def sync_civitai(
         for page in source.pages(cursor, start_page):
             if bar.total is None and page.total:
                 bar.total = page.total
-            counts = {"added": 0, "updated": 0, "unchanged": 0}
-            changed: list[int] = []
-            try:
-                for card in page.cards:
-                    try:
-                        with atomic(catalog):
-                            adapter_id, status = upsert(catalog, card)
-                    except UNSTORABLE as exc:  # one card SQLite cannot take: the page still commits
-                        log.warning("civitai: card %r (version %s) skipped: %s", card.name[:60],
-                                    card.civitai_version_id, exc)
-                        report.dropped["unstorable"] = report.dropped.get("unstorable", 0) + 1
-                        continue
-                    status = "updated" if status == "renamed" else status
-                    counts[status] = counts.get(status, 0) + 1
-                    if status in ("added", "updated"):
-                        changed.append(int(adapter_id))
-                # One transaction per page: its cards AND the cursor after it (set_meta commits both),
-                # so a crash at any point leaves either the whole page + new cursor or neither.
-                catalog.set_meta(STATE_KEY, json.dumps({
-                    "fingerprint": fp, "cursor": page.next_cursor, "page": page.number + 1,
-                    "complete": page.next_cursor is None, "updated": time.time(),
-                }))
-            except BaseException:
-                catalog.db.conn.rollback()
-                raise
-            report.added += counts["added"]
-            report.updated += counts["updated"]
-            report.unchanged += counts["unchanged"]
-            report.changed_ids.extend(changed)
-            for reason, n in page.dropped.items():
-                report.dropped[reason] = report.dropped.get(reason, 0) + n
-            report.pages += 1
-            report.models += page.models
-            report.complete = page.next_cursor is None
+            counts, changed = _commit_page(catalog, page, fp, report)
+            _count_page(report, page, counts, changed)
             bar.update(page.models)
             bar.set_postfix(added=report.added, updated=report.updated, unchanged=report.unchanged, refresh=False)
             if on_page:
@@ -147,3 +104,59 @@ def sync_civitai(
             report.requests = client.requests_sent - sent0
             report.retries = client.retries - retries0
     return report
+
+
+def _resume_point(state: dict[str, Any], fp: str, restart: bool, report: SyncReport) -> tuple[str | None, int]:
+    """``(cursor, page)`` to start from: the stored cursor of an unfinished run with the same filters."""
+    if not restart and state.get("fingerprint") == fp and state.get("cursor"):
+        start_page = int(state.get("page") or 1)
+        report.resumed_from_page = start_page
+        log.info("civitai: resuming at page %d", start_page)
+        return str(state["cursor"]), start_page
+    if state.get("cursor") and state.get("fingerprint") != fp:
+        log.info("civitai: filters changed since the unfinished sync; starting over")
+    return None, 1
+
+
+def _commit_page(catalog: Any, page: CivitaiPage, fp: str, report: SyncReport) -> tuple[dict[str, int], list[int]]:
+    """Upsert a page's cards and store the cursor after it, in ONE transaction (``set_meta`` commits
+    both), so a crash at any point leaves either the whole page + new cursor or neither. Returns the
+    counts by status and the ids added or updated."""
+    from stylus_ext.catalog.store import UNSTORABLE, atomic, upsert
+
+    counts = {"added": 0, "updated": 0, "unchanged": 0}
+    changed: list[int] = []
+    try:
+        for card in page.cards:
+            try:
+                with atomic(catalog):
+                    adapter_id, status = upsert(catalog, card)
+            except UNSTORABLE as exc:  # one card SQLite cannot take: the page still commits
+                log.warning("civitai: card %r (version %s) skipped: %s", card.name[:60],
+                            card.civitai_version_id, exc)
+                report.dropped["unstorable"] = report.dropped.get("unstorable", 0) + 1
+                continue
+            status = "updated" if status == "renamed" else status
+            counts[status] = counts.get(status, 0) + 1
+            if status in ("added", "updated"):
+                changed.append(int(adapter_id))
+        catalog.set_meta(STATE_KEY, json.dumps({
+            "fingerprint": fp, "cursor": page.next_cursor, "page": page.number + 1,
+            "complete": page.next_cursor is None, "updated": time.time(),
+        }))
+    except BaseException:
+        catalog.db.conn.rollback()
+        raise
+    return counts, changed
+
+
+def _count_page(report: SyncReport, page: CivitaiPage, counts: dict[str, int], changed: list[int]) -> None:
+    report.added += counts["added"]
+    report.updated += counts["updated"]
+    report.unchanged += counts["unchanged"]
+    report.changed_ids.extend(changed)
+    for reason, n in page.dropped.items():
+        report.dropped[reason] = report.dropped.get(reason, 0) + n
+    report.pages += 1
+    report.models += page.models
+    report.complete = page.next_cursor is None
