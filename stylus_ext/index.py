@@ -29,10 +29,11 @@ Annoy's recall depends on the data (the foundation issue measured 0.57 at the de
 vectors; these synthetic clusters are easier), exact search is always right, needs no build, half
 the disk, and 5–13 ms is noise next to embedding the prompt. So exact search is used up to
 :data:`EXACT_MAX` rows (1,000,000: ~1.5 GB of float32, ~50–100 ms/query), Annoy only beyond, with
-:data:`ANNOY_TREES` trees and ``search_k`` = max(:data:`ANNOY_MIN_SEARCH_K`,
-:data:`ANNOY_SEARCH_K_PER_RESULT` × k) (the budget that gave recall 1.000 above); results are
-re-scored exactly from the stored vectors. When ``annoy`` is not importable (Windows without a
-compiler) exact search is always used. ``stylus index --kind annoy|exact|faiss`` overrides the choice.
+:data:`ANNOY_TREES` trees and ``search_k`` = max(``ANNOY_MIN_SEARCH_K``,
+``ANNOY_SEARCH_K_PER_RESULT`` × k) (the budget that gave recall 1.000 above); results are re-scored
+exactly from the stored vectors (:mod:`stylus_ext.vector_search` answers the queries). When ``annoy``
+is not importable (Windows without a compiler) exact search is always used. ``stylus index --kind
+annoy|exact|faiss`` overrides the choice.
 
 faiss (optional extra ``stylus-ext[faiss]`` = ``faiss-cpu``): from :data:`FAISS_MIN` rows the build
 trains an IVF index with 8-bit codes (:func:`nlist_for` lists, ~2·√n), calibrates ``nprobe`` on the
@@ -61,22 +62,19 @@ import numpy as np
 
 from stylus_ext import ivf
 from stylus_ext.catalog.db import Catalog
+from stylus_ext.vector_search import IndexMismatchError, VectorIndex
+
+__all__ = ["IndexMismatchError", "VectorIndex", "build_index", "choose_kind", "cleanup", "load_index", "read_meta"]
 
 log = logging.getLogger("stylus")
 
 META_KEY = "index"
 EXACT_MAX = 1_000_000
 ANNOY_TREES = 100
-ANNOY_SEARCH_K_PER_RESULT = 200
-ANNOY_MIN_SEARCH_K = 20_000
 #: faiss IVF (automatic at and above FAISS_MIN rows when faiss is importable; see the module docstring).
 FAISS_MIN = 50_000
 FAISS_MIN_ROWS = 1_000  # below this an IVF index makes no sense even when asked for
 FAISS_MIN_SPEEDUP = 2.0  # automatic choice: faiss only when measured at least this much faster than exact
-
-
-class IndexMismatchError(RuntimeError):
-    """The index was built with another encoder (or dimension) than the one asked for."""
 
 
 def _annoy() -> Any:
@@ -91,13 +89,6 @@ def _annoy() -> Any:
 def _faiss() -> Any:
     """The ``faiss`` module (package ``faiss-cpu``, extra ``stylus-ext[faiss]``), or None."""
     return ivf.faiss_module()
-
-
-def _load_faiss(path: Path) -> Any:
-    if _faiss() is None:
-        log.info("faiss is not installed; searching the index exactly")
-        return None
-    return ivf.load(path)
 
 
 def _files(catalog_path: Path, version: int) -> dict[str, Path]:
@@ -115,155 +106,6 @@ def read_meta(catalog: Catalog) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return meta if isinstance(meta, dict) else None
-
-
-class VectorIndex:
-    """Nearest-neighbour search over adapter vectors (cosine similarity).
-
-    ``query(vec, k)`` returns ``(ids, sims)``: adapter ids and cosine similarities, best first.
-    ``kind`` is ``"annoy"`` or ``"exact"``; both share the memory-mapped vector matrix.
-    """
-
-    def __init__(self, ids: np.ndarray, vectors: np.ndarray, *, encoder: str, annoy_index: Any = None,
-                 faiss_index: Any = None, faiss_path: Path | None = None, nprobe: int = 0, version: int = 0,
-                 paths: Sequence[Path] = ()) -> None:
-        if vectors.ndim != 2 or len(ids) != vectors.shape[0]:
-            raise ValueError(f"index: {len(ids)} ids for vectors of shape {vectors.shape}")
-        self.ids = np.asarray(ids, dtype=np.int64)
-        self.vectors = vectors
-        self.encoder = encoder
-        self.dimension = int(vectors.shape[1])
-        self.version = version
-        self.paths = tuple(paths)
-        self._annoy = annoy_index
-        self._faiss = faiss_index
-        self._faiss_path = faiss_path if faiss_index is None else None  # loaded on demand (_ensure_faiss)
-        self._queries = 0
-        self.nprobe = int(nprobe or ivf.FAISS_NPROBE)
-        self._row: dict[int, int] | None = None
-
-    def _ensure_faiss(self) -> Any:
-        """The faiss index, read (memory-mapped) on first need; None when faiss is missing (exact)."""
-        if self._faiss is None and self._faiss_path is not None:
-            path, self._faiss_path = self._faiss_path, None
-            self._faiss = _load_faiss(path)
-        return self._faiss
-
-    @property
-    def kind(self) -> str:
-        if self._ensure_faiss() is not None:
-            return "faiss"
-        return "annoy" if self._annoy is not None else "exact"
-
-    @property
-    def count(self) -> int:
-        return int(self.ids.shape[0])
-
-    def __len__(self) -> int:
-        return self.count
-
-    def row_of(self, adapter_id: int) -> int | None:
-        if self._row is None:
-            self._row = {int(a): i for i, a in enumerate(self.ids)}
-        return self._row.get(int(adapter_id))
-
-    def check_encoder(self, identity: str, dimension: int | None = None) -> None:
-        """Raise :class:`IndexMismatchError` unless the index was built with this encoder."""
-        if identity != self.encoder or (dimension and dimension != self.dimension):
-            raise IndexMismatchError(
-                f"the index was built with encoder {self.encoder!r} ({self.dimension}-d), not {identity!r}"
-                + (f" ({dimension}-d)" if dimension else "")
-                + "; vectors of different encoders cannot be mixed — re-index with `stylus index --encoder ...`"
-            )
-
-    def _prepare(self, vec: Any) -> np.ndarray:
-        q = np.asarray(vec, dtype=np.float32).reshape(-1)
-        if q.shape[0] != self.dimension:
-            raise IndexMismatchError(f"query vector has {q.shape[0]} values, the index {self.dimension}")
-        norm = float(np.linalg.norm(q))
-        return q / norm if norm > 0 else q
-
-    def query(self, vec: Any, k: int, *, allowed: Any = None, search_k: int | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` adapter ids and cosine similarities; ``allowed`` (adapter ids, or a row mask from
-        :meth:`mask_for`) restricts them."""
-        q = self._prepare(vec)
-        k = max(0, min(int(k), self.count))
-        if k == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        mask = self.mask_for(allowed) if allowed is not None else None
-        self._queries += 1
-        # A process's first query is answered exactly from the memory-mapped rows: a one-shot CLI
-        # answer never pays for importing faiss (~0.25 s); later queries use it.
-        if (self._queries > 1 or self._faiss is not None) and self._ensure_faiss() is not None:
-            return ivf.search(self, q, k, mask, search_k)
-        if self._annoy is None:
-            return self._exact(q, k, mask)
-        return self._approximate(q, k, mask, search_k)
-
-    def mask_for(self, allowed: Any) -> np.ndarray:
-        """Row mask for ``allowed`` adapter ids (a row mask passes through unchanged)."""
-        if isinstance(allowed, np.ndarray) and allowed.dtype == bool and allowed.shape == self.ids.shape:
-            return allowed
-        return np.isin(self.ids, np.fromiter((int(i) for i in allowed), dtype=np.int64))
-
-    def _exact(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        sims = self.vectors @ q
-        if mask is not None:
-            sims = np.where(mask, sims, -np.inf)
-            k = min(k, int(mask.sum()))
-            if k == 0:
-                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        top = np.argpartition(-sims, k - 1)[:k] if k < sims.shape[0] else np.arange(sims.shape[0])
-        # Stable, deterministic order: by similarity, ties by adapter id.
-        order = np.lexsort((self.ids[top], -sims[top]))
-        top = top[order]
-        return self.ids[top].copy(), sims[top].astype(np.float32)
-
-    def _approximate(self, q: np.ndarray, k: int, mask: np.ndarray | None, search_k: int | None
-                     ) -> tuple[np.ndarray, np.ndarray]:
-        want = k
-        while True:
-            budget = search_k or max(ANNOY_MIN_SEARCH_K, ANNOY_SEARCH_K_PER_RESULT * want)
-            rows = self._annoy.get_nns_by_vector(q.tolist(), want, search_k=budget)
-            rows = np.asarray(rows, dtype=np.int64)
-            if mask is not None:
-                rows = rows[mask[rows]]
-            if len(rows) >= k or want >= self.count:
-                break
-            want = min(self.count, want * 4)
-        rows = rows[:k]
-        # Re-score exactly from the stored vectors (Annoy's distances are approximate).
-        sims = self.vectors[rows] @ q if len(rows) else np.zeros(0, dtype=np.float32)
-        order = np.lexsort((self.ids[rows], -sims))
-        return self.ids[rows[order]].copy(), sims[order].astype(np.float32)
-
-    def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
-        """Stored vectors of ``ids`` (rows in that order); zeros for ids not in the index."""
-        out = np.zeros((len(ids), self.dimension), dtype=np.float32)
-        for i, adapter_id in enumerate(ids):
-            row = self.row_of(adapter_id)
-            if row is not None:
-                out[i] = self.vectors[row]
-        return out
-
-    def close(self) -> None:
-        if self._annoy is not None:
-            self._annoy.unload()
-            self._annoy = None
-        self._faiss = self._faiss_path = None
-        mm = getattr(self.vectors, "_mmap", None)
-        self.vectors = np.zeros((0, self.dimension), dtype=np.float32)
-        self.ids = np.zeros(0, dtype=np.int64)
-        if mm is not None:
-            with contextlib.suppress(Exception):
-                mm.close()
-
-    def __enter__(self) -> VectorIndex:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def choose_kind(count: int, kind: str | None) -> str:
@@ -308,33 +150,17 @@ def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str
     written: list[Path] = []
     try:
         for key, array in (("vectors", matrix), ("ids", ids_arr)):
-            tmp = files[key].with_name(files[key].name + ".tmp")
-            with open(tmp, "wb") as fh:
-                np.save(fh, array)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, files[key])
+            _write_array(files[key], array)
             written.append(files[key])
         if use_annoy:
-            annoy = _annoy()
-            forest = annoy.AnnoyIndex(matrix.shape[1], "angular")
-            for row, vec in enumerate(matrix):
-                forest.add_item(row, vec)
-            forest.build(n_trees, -1)
-            tmp = files["annoy"].with_name(files["annoy"].name + ".tmp")
-            forest.save(str(tmp))
-            forest.unload()
-            os.replace(tmp, files["annoy"])
+            _write_annoy(matrix, files["annoy"], n_trees)
             written.append(files["annoy"])
         if chosen == "faiss":
-            tmp = files["faiss"].with_name(files["faiss"].name + ".tmp")
-            nprobe, speedup = ivf.write(matrix, tmp, auto=kind is None, min_speedup=FAISS_MIN_SPEEDUP)
+            kept, nprobe, speedup = _write_faiss(matrix, files["faiss"], auto=kind is None)
             extra = {**(extra or {}), "faiss_speedup": round(speedup, 2)}
-            if tmp.exists():
-                os.replace(tmp, files["faiss"])
+            if kept:
                 written.append(files["faiss"])
             else:
-                log.info("faiss IVF only %.1fx faster than exact here: exact search", speedup)
                 chosen, nprobe = "exact", 0
     except BaseException:
         for path in (*written, *(p.with_name(p.name + ".tmp") for p in files.values())):
@@ -350,6 +176,44 @@ def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str
     if index is None:
         raise RuntimeError("the index just written cannot be read back")
     return index
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def _write_array(path: Path, array: np.ndarray) -> None:
+    """``array`` as ``.npy`` at ``path``: written to ``*.tmp``, synced, then renamed."""
+    tmp = _tmp(path)
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _write_annoy(matrix: np.ndarray, path: Path, n_trees: int) -> None:
+    """An Annoy angular forest over the rows of ``matrix`` (item = row)."""
+    forest = _annoy().AnnoyIndex(matrix.shape[1], "angular")
+    for row, vec in enumerate(matrix):
+        forest.add_item(row, vec)
+    forest.build(n_trees, -1)
+    tmp = _tmp(path)
+    forest.save(str(tmp))
+    forest.unload()
+    os.replace(tmp, path)
+
+
+def _write_faiss(matrix: np.ndarray, path: Path, *, auto: bool) -> tuple[bool, int, float]:
+    """``(written, nprobe, measured speedup)`` of a faiss IVF index at ``path``; not written when the
+    automatic choice found it not fast enough (exact search then)."""
+    tmp = _tmp(path)
+    nprobe, speedup = ivf.write(matrix, tmp, auto=auto, min_speedup=FAISS_MIN_SPEEDUP)
+    if not tmp.exists():
+        log.info("faiss IVF only %.1fx faster than exact here: exact search", speedup)
+        return False, nprobe, speedup
+    os.replace(tmp, path)
+    return True, nprobe, speedup
 
 
 def _versions_on_disk(catalog_path: Path) -> dict[int, list[Path]]:

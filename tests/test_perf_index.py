@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from stylus_ext import index as vindex
+from stylus_ext import ivf, vector_search
 from stylus_ext.catalog.db import Catalog
 
 faiss = pytest.importorskip("faiss")
@@ -82,7 +83,7 @@ def test_faiss_index_is_searched_exactly_without_faiss(tmp_path, monkeypatch):
     ids, data, queries = _data(3000)
     cat = Catalog(tmp_path / "c.db")
     vindex.build_index(cat, ids, data, "enc:a", kind="faiss").close()
-    monkeypatch.setattr(vindex, "_faiss", lambda: None)
+    monkeypatch.setattr(ivf, "faiss_module", lambda: None)
     idx = vindex.load_index(cat)
     assert idx.kind == "exact"
     got, _ = idx.query(queries[0], 10)
@@ -97,8 +98,8 @@ def test_first_query_is_exact_and_faiss_loads_only_when_needed(tmp_path, monkeyp
     cat = Catalog(tmp_path / "c.db")
     vindex.build_index(cat, ids, data, "enc:a", kind="faiss").close()
     loads = []
-    real = vindex._load_faiss
-    monkeypatch.setattr(vindex, "_load_faiss", lambda path: loads.append(path) or real(path))
+    real = vector_search._load_faiss
+    monkeypatch.setattr(vector_search, "_load_faiss", lambda path: loads.append(path) or real(path))
     idx = vindex.load_index(cat)
     first, _ = idx.query(queries[0], 10)
     assert loads == []
