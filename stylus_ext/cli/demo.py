@@ -113,35 +113,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         index = index_catalog(catalog, ctx.plugins, encoder=encoder, progress=show_progress)
         summary = index.summary() if hasattr(index, "summary") else str(index)
         say(f"index: {summary}")
-        problems = [(p, r) for p, r in catalog.problems() if _under(p, folder)]
-        unnamed = [(r["path"], r["name_problem"]) for r in catalog.rows("coalesce(name_problem, '') != ''")
-                   if r.get("path") and _under(r["path"], folder)]
-        if problems or unnamed:
-            say("problems found (one line each; these files are kept out of compositions or read partially):")
-        for path, reason in problems:
-            say(f"  {_rel(path, folder)}: {reason}")
-        for path, reason in unnamed:
-            say(f"  {_rel(path, folder)}: cannot be referenced as <lora:NAME>: {reason}")
-
+        problems, unnamed = _show_problems(catalog, folder, say)
         runner = _Runner(catalog, ctx.plugins, args.k, encoder)
-        results = []
-        for prompt, base in DEMO_PROMPTS:
-            candidates = runner.retrieve(prompt, base)
-            if runner.note:
-                say(f"note: {runner.note}")
-                runner.note = ""
-            plan = runner.plan(prompt, base)
-            results.append({"prompt": prompt, "base_model": base,
-                            "retrieval": [_candidate_json(c) for c in candidates], "composition": plan})
-            say("")
-            say(f"=== {prompt}   [{base} checkpoint]")
-            say(f"retrieval top {args.k}:")
-            for rank, c in enumerate(candidates, 1):
-                a = c.adapter
-                say(f"  {rank}. {a.name}  ({a.category}, {a.card.base_model})  score {float(c.score):.3f}  "
-                    f"{a.title}")
-            if plan is not None:
-                say(_format_plan(plan))
+        results = [_show_prompt(runner, prompt, base, args.k, say) for prompt, base in DEMO_PROMPTS]
         if args.json:
             print(dumps({"folder": str(folder), "catalog": str(catalog_path),
                          "problems": [{"path": _rel(p, folder), "reason": r} for p, r in problems],
@@ -153,6 +127,39 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     finally:
         catalog.close()
     return 0
+
+
+def _show_problems(catalog: Any, folder: Path, say: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The sample folder's problems and the files ``<lora:NAME>`` cannot reference, said one line each."""
+    problems = [(p, r) for p, r in catalog.problems() if _under(p, folder)]
+    unnamed = [(r["path"], r["name_problem"]) for r in catalog.rows("coalesce(name_problem, '') != ''")
+               if r.get("path") and _under(r["path"], folder)]
+    if problems or unnamed:
+        say("problems found (one line each; these files are kept out of compositions or read partially):")
+    for path, reason in problems:
+        say(f"  {_rel(path, folder)}: {reason}")
+    for path, reason in unnamed:
+        say(f"  {_rel(path, folder)}: cannot be referenced as <lora:NAME>: {reason}")
+    return problems, unnamed
+
+
+def _show_prompt(runner: _Runner, prompt: str, base: str, k: int, say: Any) -> dict[str, Any]:
+    """Retrieve and compose one demo prompt, say the result, and return it for ``--json``."""
+    candidates = runner.retrieve(prompt, base)
+    if runner.note:
+        say(f"note: {runner.note}")
+        runner.note = ""
+    plan = runner.plan(prompt, base)
+    say("")
+    say(f"=== {prompt}   [{base} checkpoint]")
+    say(f"retrieval top {k}:")
+    for rank, c in enumerate(candidates, 1):
+        a = c.adapter
+        say(f"  {rank}. {a.name}  ({a.category}, {a.card.base_model})  score {float(c.score):.3f}  {a.title}")
+    if plan is not None:
+        say(_format_plan(plan))
+    return {"prompt": prompt, "base_model": base, "retrieval": [_candidate_json(c) for c in candidates],
+            "composition": plan}
 
 
 def _under(path: str, folder: Path) -> bool:
