@@ -11,27 +11,21 @@ weighs the evidence of a character or real person (a person-like name in the tri
 franchise, prompts or training tags of one girl or boy with one hair colour; against: "style",
 "outfit" or an animal in the title, a coined one-word trigger), then keyword evidence over title,
 name, tags, triggers and description picks among the other categories.
-Weight: the card's preferred weight > a "weight 0.6" phrase in
-the description > the median of ``<lora:NAME:W>`` values for this adapter in example prompts > 0.8.
+Weight: the card's preferred weight > a "weight 0.6" phrase in the description > the median of
+``<lora:NAME:W>`` values for this adapter in example prompts > 0.8 (``_offline_refiner_weight.py``).
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
-import html
 import importlib.util
 import re
-import statistics
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
 from stylus_ext import sdk
-
-DEFAULT_WEIGHT = 0.8
-WEIGHT_RANGE = (0.1, 1.5)
 
 #: Civitai's own category tags (and close variants) → our category. Order = priority.
 CATEGORY_TAGS: list[tuple[str, tuple[str, ...]]] = [
@@ -132,9 +126,6 @@ _BOILERPLATE = re.compile(
     r"trigger|activation|\bepochs?\b|trained on|training|dataset|merge|don'?t forget|enjoy|v\d+(?:\.\d+)?\b",
     re.IGNORECASE,
 )
-_WEIGHT_PHRASE = re.compile(
-    r"(?:weight|strength)s?\b[^0-9\-.\n]{0,25}?(-?\d*\.?\d+)(?:\s*(?:-|–|~|to)\s*(-?\d*\.?\d+))?", re.I)
-_WEIGHT_BEFORE = re.compile(r"(-?\d*\.\d+)(?:\s*(?:-|–|~|to)\s*(-?\d*\.?\d+))?\s*(?:weight|strength)\b", re.I)
 
 
 def _kw_pattern(words: Iterable[str]) -> re.Pattern[str]:
@@ -161,6 +152,8 @@ def _sibling(stem: str) -> ModuleType:
 
 _PERSON = _sibling("_offline_refiner_person")
 _MODEL = _PERSON.load_model()
+_WEIGHT = _sibling("_offline_refiner_weight")
+_norm, _clean_html, recommended_weight = _WEIGHT.norm, _WEIGHT.clean_html, _WEIGHT.recommended_weight
 
 
 #: Descriptive words that are no evidence of a category but are never names either.
@@ -179,16 +172,6 @@ _character_evidence = _NAMES.character_evidence
 _PRIORITY = [c for c, _ in CATEGORY_TAGS]
 
 
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "", text.lower())
-
-
-def _clean_html(text: str) -> str:
-    text = re.sub(r"<\s*(?:br|/p|/h\d|/li|/div)\s*/?>", ". ", text or "", flags=re.I)
-    text = html.unescape(re.sub(r"<[^>]+>", " ", text))
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def _sentences(text: str) -> list[str]:
@@ -350,69 +333,6 @@ def person_call(card: sdk.AdapterCard) -> tuple[float, float]:
     person = _MODEL.get(kind, _MODEL["person"])
     celebrity = _MODEL.get(kind.replace("person", "celebrity"), _MODEL["celebrity"])
     return _PERSON.probability(person, feats), _PERSON.probability(celebrity, feats)
-
-
-# -- weight -----------------------------------------------------------------------------------
-
-
-def _clamp(value: float) -> float:
-    low, high = WEIGHT_RANGE
-    return round(min(high, max(low, value)), 2)
-
-
-def _number(raw: str | None) -> float | None:
-    try:
-        return float(raw) if raw not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def weight_from_text(text: str) -> float | None:
-    """A "weight 0.6" / "strength 0.5-0.8" / "0.7 weight" phrase (a range gives its middle)."""
-    text = _clean_html(text)
-    for pattern in (_WEIGHT_PHRASE, _WEIGHT_BEFORE):
-        for match in pattern.finditer(text):
-            low, high = _number(match.group(1)), _number(match.group(2))
-            if low is None or not -3 <= low <= 3:
-                continue
-            value = (low + high) / 2 if high is not None and -3 <= high <= 3 else low
-            if value > 0:
-                return value
-    return None
-
-
-def _names_of(card: sdk.AdapterCard) -> set[str]:
-    return {n for n in (_norm(card.name), _norm(card.alias or ""), _norm(card.title),
-                        _norm((card.path or "").replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0])) if n}
-
-
-def weight_from_examples(card: sdk.AdapterCard) -> float | None:
-    """Median ``<lora:NAME:W>`` weight over example prompts that refer to this adapter."""
-    names = _names_of(card)
-    values: list[float] = []
-    for prompt in [*card.example_prompts, card.description or ""]:
-        tags = [(t.name, t.weight) for t in grammar.network_tags(prompt) if t.is_lora]
-        for tag_name, value in tags:
-            if value is None:
-                continue
-            key = _norm(tag_name)
-            close = key in names or any(
-                (len(key) >= 4 and len(n) >= 4 and (key in n or n in key))
-                or difflib.SequenceMatcher(None, key, n).ratio() >= 0.8 for n in names)
-            if close or (len(tags) == 1 and prompt in card.example_prompts):
-                values.append(value)
-    values = [v for v in values if 0 < v <= 3]
-    return statistics.median(values) if values else None
-
-
-def recommended_weight(card: sdk.AdapterCard) -> float:
-    """Card's preferred weight > description phrase > example prompts > 0.8, clamped to a sane range."""
-    if card.preferred_weight is not None and card.preferred_weight > 0:
-        return _clamp(card.preferred_weight)
-    for value in (weight_from_text(card.description or ""), weight_from_examples(card)):
-        if value is not None:
-            return _clamp(value)
-    return DEFAULT_WEIGHT
 
 
 @sdk.hookimpl
