@@ -159,7 +159,7 @@ def cards_from_item(item: dict[str, Any], filters: CivitaiFilters) -> list[Adapt
 
 
 def civitai_pages(client: CivitaiClient, filters: CivitaiFilters, cursor: str | None = None,
-               start_page: int = 1) -> Iterator[CivitaiPage]:
+                  start_page: int = 1) -> Iterator[CivitaiPage]:
     """Fetch ``/models`` pages from ``cursor`` on; stops at the end, at ``filters.limit`` models, or
     when the server repeats a cursor. Raises :class:`CivitaiError` (incl. offline) unchanged."""
     seen_cursors: set[str] = set()
@@ -182,21 +182,7 @@ def civitai_pages(client: CivitaiClient, filters: CivitaiFilters, cursor: str | 
         metadata = data.get("metadata")
         nxt = next_cursor(metadata)
         total = metadata.get("totalItems") if isinstance(metadata, dict) else None
-        cards: list[AdapterCard] = []
-        dropped: dict[str, int] = {}
-        for item in items:
-            reason = filters.drop_reason(item)
-            if not reason:
-                try:
-                    got = cards_from_item(item, filters)
-                except ITEM_ERRORS as exc:
-                    log.warning("civitai: model %s skipped: %s", item.get("id"), exc)
-                    got, reason = [], "unreadable"
-                if not got and not reason:
-                    reason = "base model"
-                cards.extend(got)
-            if reason:
-                dropped[reason] = dropped.get(reason, 0) + 1
+        cards, dropped = _page_cards(items, filters)
         fetched += len(items)
         keys = {_item_key(i) for i in items}
         stale_pages = stale_pages + 1 if keys <= seen_items else 0
@@ -215,3 +201,23 @@ def civitai_pages(client: CivitaiClient, filters: CivitaiFilters, cursor: str | 
             seen_cursors.add(cursor)
         cursor = nxt
         number += 1
+
+
+def _page_cards(items: list[dict[str, Any]], filters: CivitaiFilters) -> tuple[list[AdapterCard], dict[str, int]]:
+    """The cards of one page's items, and how many items each filter dropped (by reason)."""
+    cards: list[AdapterCard] = []
+    dropped: dict[str, int] = {}
+    for item in items:
+        reason = filters.drop_reason(item)
+        if not reason:
+            try:
+                got = cards_from_item(item, filters)
+            except ITEM_ERRORS as exc:
+                log.warning("civitai: model %s skipped: %s", item.get("id"), exc)
+                got, reason = [], "unreadable"
+            if not got and not reason:
+                reason = "base model"
+            cards.extend(got)
+        if reason:
+            dropped[reason] = dropped.get(reason, 0) + 1
+    return cards, dropped
