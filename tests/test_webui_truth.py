@@ -73,6 +73,18 @@ def test_broken_file_is_never_a_candidate_nor_tagged(broken_catalog: Path, plugi
     catalog.close()
 
 
+def test_installed_count_leaves_out_files_that_cannot_load(broken_catalog: Path) -> None:
+    """The tab's and ``/stylus/v1/catalog``'s "N installed" agree with the rows' ``installed`` column
+    (seen in A1111 v1.10.1: "13 installed" while the random-bytes file's row said installed: false)."""
+    catalog = Catalog(broken_catalog, create=False)
+    rows = tab.adapter_rows(catalog, "", 1000)
+    catalog.close()
+    on_disk = sum(1 for r in rows if r[tab.TABLE_HEADERS.index("problem")] or r[tab.TABLE_HEADERS.index("installed")])
+    loadable = sum(1 for r in rows if r[tab.TABLE_HEADERS.index("installed")])
+    assert loadable < on_disk, "the fixture has a broken installed file"
+    assert runtime.catalog_state(broken_catalog).installed == loadable
+
+
 def test_file_broken_after_the_scan_gets_no_tag_and_one_message(sample_catalog: Path, plugins: Any) -> None:
     data = {"stylus_catalog_path": str(sample_catalog), "stylus_composer_offline_keep": "0"}
     rt = runtime.Runtime(opts=lambda: data, plugins=lambda: plugins)

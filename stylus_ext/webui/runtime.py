@@ -355,11 +355,12 @@ def catalog_state(path: Path) -> CatalogState:
         return state
     try:
         from stylus_ext.catalog.db import Catalog
+        from stylus_ext.catalog.readable import READABLE_SQL
 
         catalog = Catalog(path, create=False)
         try:
             state.adapters = catalog.count()
-            state.installed = catalog.count("path is not null")
+            state.installed = catalog.count(f"path is not null and {READABLE_SQL}")  # files that load
             raw = catalog.get_meta("index")
             meta = json.loads(raw) if raw else {}
             state.indexed = int(meta.get("count", 0) or 0)
