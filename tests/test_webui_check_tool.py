@@ -29,3 +29,31 @@ def test_the_checks_pass_on_a_faithful_webui_and_catch_a_lie(ui: WebUI) -> None:
     lie = infotexts[0].replace("Lora hashes: \"", "Lora hashes: \"someone_else: 0123456789ab, ", 1)
     assert "Lora hashes" in tool.check_hashes([lie])
     assert tool.check_broken([infotexts[0] + f" <lora:{tool.BROKEN}:1>"])
+
+
+def test_vacuous_runs_and_catalog_lies_fail(ui: WebUI) -> None:  # noqa: F811
+    runner = ui.runner()
+    processed = ui.generate(runner, runner.ui_args("Stylus"), prompt=CASTLE, negative_prompt="blurry", seed=9,
+                            batch_size=2, n_iter=2)
+    infotexts = [im.infotext for im in processed.images]
+    assert tool.check_any_tagged({CASTLE: infotexts}) == ""
+    untagged = [tool.RE_TAG.sub("", t) for t in infotexts]
+    assert "no image got a tag" in tool.check_any_tagged({CASTLE: untagged})
+    figures = tool.figures(infotexts)
+    assert figures["images"] == 4 and figures["tagged"] >= 1 and figures["hash_entries"] >= figures["tagged"]
+
+    # paste-back as the WebUI parsed it (its parser and every callback): a lost word is caught
+    pasted = [{**parse_generation_parameters(t), "Prompt": CASTLE} for t in infotexts]
+    assert tool.check_paste_back(infotexts, CASTLE, pasted) == ""
+    pasted[1]["Prompt"] = CASTLE.replace("castle", "", 1)
+    assert "pasted back" in tool.check_paste_back(infotexts, CASTLE, pasted)
+    assert tool.check_paste_back([], CASTLE, []) == "no images to paste back"
+
+    good = {"name": "ok_style", "installed": True, "problem": ""}
+    broken = {"name": tool.BROKEN, "installed": False, "problem": "header length 9 does not fit a 4096-byte file"}
+    assert tool.check_broken(infotexts, {"adapters": 2, "installed": 1, "items": [good, broken]}) == ""
+    assert "2 installed, its rows 1" in tool.check_broken(infotexts, {"adapters": 2, "installed": 2,
+                                                                       "items": [good, broken]})
+    assert "installed=True" in tool.check_broken(infotexts, {"adapters": 2, "installed": 2,
+                                                              "items": [good, {**broken, "installed": True}]})
+    assert "not in the catalog" in tool.check_broken(infotexts, {"adapters": 1, "installed": 1, "items": [good]})

@@ -11,10 +11,13 @@ and the WebUI venv's Python, as the WebUI does on start. It also writes a random
 ``stylus_check_pirate_ship.safetensors`` into the WebUI's LoRA folder. ``--launch`` starts
 ``launch.py`` with the flags after ``--`` and stops it at the end.
 
-The checks (one line each, then a JSON summary; the exit status is the number of failures):
-scripts listed; per-image "Lora hashes" equal to the image's tags; paste-back gives the user's prompt
-byte for byte (Stylus's own paste callback applied to each image's infotext); the broken file never
-tagged; the compose route answers.
+Before generating it waits until Stylus's index is built (``--wait-index``), else the first images
+get no adapters and the checks prove nothing. The checks (one line each, then a JSON summary with the
+figures; the exit status is the number of failures): scripts listed; per-image "Lora hashes" equal
+to the image's tags, and at least one image tagged; paste-back gives the user's prompt byte for byte,
+through the WebUI's own parser and every registered paste callback (``/sdapi/v1/png-info`` on each
+returned image; Stylus's own callback applied here when the route gives no parameters); the broken
+file never tagged, listed with its problem and not counted as installed; the compose route answers.
 """
 
 from __future__ import annotations
@@ -106,11 +109,49 @@ def launch(webui: Path, python: str, flags: list[str], log: Path) -> subprocess.
     return subprocess.Popen([python, "-u", "launch.py", *flags], cwd=webui, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _txt2img(api: Api, prompt: str, **extra: Any) -> list[str]:
+def wait_for_index(api: Api, limit: float) -> dict[str, Any]:
+    """``/stylus/v1/catalog`` once the index has vectors (or says an error, or ``limit`` s passed);
+    the first call starts the background scan when needed."""
+    start = time.monotonic()
+    while True:
+        state = api.call("/stylus/v1/catalog?limit=1000")
+        if state.get("indexed") or state.get("error") or time.monotonic() - start >= limit:
+            return state
+        time.sleep(3)
+
+
+def _txt2img(api: Api, prompt: str, **extra: Any) -> tuple[list[str], list[str]]:
+    """``(images, infotexts)`` of one Stylus generation (2 batches of 2)."""
     body = {"prompt": prompt, "negative_prompt": "blurry", "seed": 1234, "steps": 2, "width": 64, "height": 64,
             "batch_size": 2, "n_iter": 2, "script_name": "stylus", "script_args": [], **extra}
-    info = json.loads(api.call("/sdapi/v1/txt2img", body)["info"])
-    return list(info.get("infotexts") or [])
+    out = api.call("/sdapi/v1/txt2img", body)
+    info = json.loads(out["info"])
+    return list(out.get("images") or []), list(info.get("infotexts") or [])
+
+
+def webui_parsed(api: Api, images: list[str]) -> list[dict[str, Any]] | None:
+    """Each image's parameters as the WebUI parses them when pasted (its own parser, then every
+    ``on_infotext_pasted`` callback), from ``/sdapi/v1/png-info``; None when the route gives none."""
+    out = []
+    for image in images:
+        params = api.call("/sdapi/v1/png-info", {"image": image}).get("parameters")
+        if not isinstance(params, dict) or "Prompt" not in params:
+            return None
+        out.append(params)
+    return out
+
+
+def figures(infotexts: list[str]) -> dict[str, Any]:
+    """Images, tagged images, distinct tags and "Lora hashes" entries of one generation."""
+    tags: set[str] = set()
+    tagged = hashes = 0
+    for text in infotexts:
+        params = parse_infotext(text)
+        found = RE_TAG.findall(params["Prompt"])
+        tags.update(found)
+        tagged += bool(found)
+        hashes += sum(1 for part in str(params.get("Lora hashes", "")).split(",") if part.strip())
+    return {"images": len(infotexts), "tagged": tagged, "tags": sorted(tags), "hash_entries": hashes}
 
 
 def check_scripts(api: Api) -> str:
@@ -121,6 +162,7 @@ def check_scripts(api: Api) -> str:
 
 
 def check_hashes(infotexts: list[str]) -> str:
+    """Every image's tags are exactly the LoRAs its "Lora hashes" says the WebUI loaded."""
     for text in infotexts:
         params = parse_infotext(text)
         tagged = set(RE_TAG.findall(params["Prompt"]))
@@ -130,21 +172,49 @@ def check_hashes(infotexts: list[str]) -> str:
     return "" if infotexts else "no infotexts returned"
 
 
-def check_paste_back(infotexts: list[str], prompt: str) -> str:
-    sys.path.insert(0, str(ROOT))
-    from stylus_ext.webui.infotext import on_infotext_pasted
+def check_any_tagged(by_prompt: dict[str, list[str]]) -> str:
+    """At least one image got a tag: else the tag checks prove nothing."""
+    if any(RE_TAG.search(parse_infotext(t)["Prompt"]) for texts in by_prompt.values() for t in texts):
+        return ""
+    return "no image got a tag (no LoRA fits the prompts, or the index was not built): the checks prove nothing"
 
-    for text in infotexts:
-        params = parse_infotext(text)
-        on_infotext_pasted(text, params)
+
+def check_paste_back(infotexts: list[str], prompt: str, parsed: list[dict[str, Any]] | None = None) -> str:
+    """Pasting each image's parameters back gives ``prompt`` byte for byte. ``parsed``: the WebUI's own
+    parse of each image (:func:`webui_parsed`); None applies Stylus's paste callback here instead."""
+    if parsed is None:
+        sys.path.insert(0, str(ROOT))
+        from stylus_ext.webui.infotext import on_infotext_pasted
+
+        parsed = []
+        for text in infotexts:
+            params = parse_infotext(text)
+            on_infotext_pasted(text, params)
+            parsed.append(params)
+    for params in parsed:
         if params["Prompt"] != prompt:
             return f"pasted back {params['Prompt']!r}, typed {prompt!r}"
-    return ""
+    return "" if parsed else "no images to paste back"
 
 
-def check_broken(infotexts: list[str]) -> str:
+def check_broken(infotexts: list[str], catalog: dict[str, Any] | None = None) -> str:
+    """The unreadable file gets no tag; in ``catalog`` (``/stylus/v1/catalog``) it is listed with its
+    problem, not installed, and not counted in "installed"."""
     bad = [t for t in infotexts if f"<lora:{BROKEN}" in t]
-    return f"{len(bad)} image(s) tagged the unreadable {BROKEN}" if bad else ""
+    if bad:
+        return f"{len(bad)} image(s) tagged the unreadable {BROKEN}"
+    if catalog is None:
+        return ""
+    items = catalog.get("items") or []
+    row = next((i for i in items if i.get("name") == BROKEN), None)
+    if row is None:
+        return f"{BROKEN} is not in the catalog: the check proves nothing"
+    if row.get("installed") or not row.get("problem"):
+        return f"{BROKEN} listed as installed={row.get('installed')} problem={row.get('problem')!r}"
+    loadable = sum(1 for i in items if i.get("installed"))
+    if len(items) == catalog.get("adapters") and catalog.get("installed") != loadable:
+        return f"catalog says {catalog.get('installed')} installed, its rows {loadable}"
+    return ""
 
 
 def check_compose(api: Api) -> str:
@@ -152,8 +222,10 @@ def check_compose(api: Api) -> str:
     return "" if len(out.get("images", [])) == 2 else f"unexpected compose answer: {str(out)[:200]}"
 
 
-def run_checks(api: Api) -> dict[str, str]:
+def run_checks(api: Api, wait_index: float = 300.0) -> tuple[dict[str, str], dict[str, Any]]:
+    """``(results, figures)``: each check's failure ("" = passed) and the numbers behind them."""
     results: dict[str, str] = {}
+    numbers: dict[str, Any] = {}
 
     def record(name: str, fn: Any, *args: Any) -> None:
         try:
@@ -163,14 +235,22 @@ def run_checks(api: Api) -> dict[str, str]:
         print(f"{'ok  ' if not results[name] else 'FAIL'} {name}" + (f": {results[name]}" if results[name] else ""))
 
     record("scripts listed", check_scripts, api)
-    api.call("/stylus/v1/catalog")  # the first call starts the background scan when needed
-    by_prompt = {p: _txt2img(api, p) for p in PROMPTS}
-    for prompt, infotexts in by_prompt.items():
+    state = wait_for_index(api, wait_index)
+    numbers["catalog"] = {k: state.get(k) for k in ("adapters", "installed", "indexed", "index_kind", "error")}
+    by_prompt: dict[str, list[str]] = {}
+    for prompt in PROMPTS:
+        images, infotexts = _txt2img(api, prompt)
+        by_prompt[prompt] = infotexts
+        numbers[prompt] = figures(infotexts)
+        parsed = webui_parsed(api, images)
+        numbers[prompt]["paste_back_via"] = "/sdapi/v1/png-info" if parsed is not None else "Stylus callback"
         record(f"Lora hashes equal the tags ({prompt[:30]}…)", check_hashes, infotexts)
-        record(f"paste-back byte for byte ({prompt[:30]}…)", check_paste_back, infotexts, prompt)
-    record("broken file never tagged", check_broken, by_prompt[PROMPTS[1]])
+        record(f"paste-back byte for byte ({prompt[:30]}…)", check_paste_back, infotexts, prompt, parsed)
+    record("at least one image tagged", check_any_tagged, by_prompt)
+    state = api.call("/stylus/v1/catalog?limit=1000")  # after the generations: a rescan may have run
+    record("broken file never tagged", check_broken, [t for v in by_prompt.values() for t in v], state)
     record("compose route answers", check_compose, api)
-    return results
+    return results, numbers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--install", action="store_true", help="clone this checkout into extensions/ and run install.py")
     ap.add_argument("--launch", action="store_true", help="start launch.py with the flags after --")
     ap.add_argument("--wait", type=float, default=900.0, help="seconds to wait for the WebUI to answer")
+    ap.add_argument("--wait-index", type=float, default=300.0, help="seconds to wait for Stylus's index")
     ap.add_argument("flags", nargs="*", help="WebUI flags for --launch (after --)")
     args = ap.parse_args(argv)
     if (args.install or args.launch) and not args.webui:
@@ -193,13 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         api = Api(args.url)
         api.wait(args.wait)
-        results = run_checks(api)
+        results, numbers = run_checks(api, args.wait_index)
     finally:
         if server is not None:
             server.terminate()
             server.wait(60)
     failures = sum(1 for v in results.values() if v)
-    print(json.dumps({"url": args.url, "failures": failures, "results": results}, indent=1))
+    print(json.dumps({"url": args.url, "failures": failures, "results": results, "figures": numbers}, indent=1))
     return failures
 
 
