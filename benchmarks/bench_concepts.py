@@ -22,8 +22,8 @@ import statistics
 import time
 from pathlib import Path
 
-from stylus_ext.concepts import parse_prompt
-from stylus_ext.english import WORD_RE, singular
+from stylus_ext.sdk.concepts import parse_prompt
+from stylus_ext.sdk.english import WORD_RE, singular
 
 # ../shared beside the checkout
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "stylus_selections.jsonl"

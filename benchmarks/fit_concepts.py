@@ -1,9 +1,9 @@
-"""Fit the concept splitter's phrase score (``stylus_ext/data/concept_scores.json``) on the FIT half.
+"""Fit the concept splitter's phrase score (``stylus_ext/sdk/data/concept_scores.json``) on the FIT half.
 
 Every noun phrase the splitter finds offers its sub-spans as candidates ("white boat", "boat",
 "white"), every verb without an object offers itself ("sitting"); a candidate is positive when it
 equals (after the benchmark's normalisation) one of the paper's concepts for that prompt. A logistic
-model over word-class features (:mod:`stylus_ext.concept_score`; scikit-learn, fitting only) scores
+model over word-class features (:mod:`stylus_ext.sdk.concept_score`; scikit-learn, fitting only) scores
 them; the threshold is the one that gives the most exact agreement on the fit half at no more than
 ``--budget`` concepts per prompt. The held-out half is never read here: ``bench_concepts.py`` reports it.
 
@@ -21,8 +21,8 @@ import numpy as np
 from bench_concepts import DEFAULT, _norm, half
 from sklearn.linear_model import LogisticRegression
 
-from stylus_ext import concept_score
-from stylus_ext.concepts import parse_prompt
+from stylus_ext.sdk import concept_score
+from stylus_ext.sdk.concepts import parse_prompt
 
 
 def collect(rows: list[dict]) -> tuple[list[list[str]], list[int], list[int]]:

@@ -30,8 +30,8 @@ from helpers_backends import load_plugin  # noqa: E402
 from openai_server import OpenAIServer, Reply  # noqa: E402
 
 from stylus_ext import sdk  # noqa: E402
-from stylus_ext.llm_http import OpenAIClient  # noqa: E402
 from stylus_ext.sdk import http  # noqa: E402
+from stylus_ext.sdk.llm_http import OpenAIClient  # noqa: E402
 
 
 def candidates(n: int) -> tuple[sdk.Candidate, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stylus_ext.characters import character_evidence, prompt_words
+from stylus_ext.sdk.characters import character_evidence, prompt_words
 
 
 def named(prompt: str, title: str, name: str, triggers=(), **kw) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stylus_ext.concepts import head_noun, parse_prompt, singular
+from stylus_ext.sdk.concepts import head_noun, parse_prompt, singular
 
 
 def kinds(prompt: str) -> dict[str, str]:
@@ -95,7 +95,7 @@ def test_word_helpers():
 
 
 def test_a_weight_left_by_an_unbalanced_bracket_is_not_a_concept():
-    from stylus_ext.concepts import parse_prompt
+    from stylus_ext.sdk.concepts import parse_prompt
 
     assert [c.text for c in parse_prompt("(castle:1.5, tree").concepts] == ["castle", "tree"]
     assert [c.text for c in parse_prompt("ratio 16:9 poster").concepts] == ["ratio 16:9 poster"]  # one tag
@@ -137,8 +137,8 @@ def test_fitted_phrase_score_ships_and_uses_word_classes_only():
     import math
     import re
 
-    from stylus_ext import concept_score
-    from stylus_ext.english import PREPOSITIONS
+    from stylus_ext.sdk import concept_score
+    from stylus_ext.sdk.english import PREPOSITIONS
 
     assert concept_score.WEIGHTS and math.isfinite(concept_score.THRESHOLD)
     classes = {"num", "color", "size", "adj", "ing", "ed", "ly", "hyph", "adjend", "medium", "time", "place",
@@ -149,7 +149,7 @@ def test_fitted_phrase_score_ships_and_uses_word_classes_only():
 
 
 def test_without_fitted_weights_phrases_stay_whole(monkeypatch):
-    from stylus_ext import concept_score
+    from stylus_ext.sdk import concept_score
 
     monkeypatch.setattr(concept_score, "WEIGHTS", {})
     texts = [c.text for c in parse_prompt("a large white boat on the water, a dog sleeping").topical]

@@ -19,9 +19,9 @@ from openai_server import OpenAIServer, Reply
 
 from stylus_ext import sdk
 from stylus_ext.compose import run_composer
-from stylus_ext.llm_http import OpenAIClient
 from stylus_ext.sdk import http
 from stylus_ext.sdk.civitai.client import CivitaiClient, CivitaiError, resolve_api_key
+from stylus_ext.sdk.llm_http import OpenAIClient
 
 KEY = "sk-proj-SECRET-a1b2c3d4e5f6g7h8i9j0"
 MSG = [{"role": "user", "content": "hi"}]

@@ -12,8 +12,8 @@ from helpers_backends import HOSTILE, candidates, clear_llm_env, load_plugin, re
 from openai_server import OpenAIServer, Reply
 
 from stylus_ext import sdk
-from stylus_ext.llm_http import OpenAIClient, api_root
 from stylus_ext.sdk import http
+from stylus_ext.sdk.llm_http import OpenAIClient, api_root
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 

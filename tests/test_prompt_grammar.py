@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stylus_ext.concepts import parse_prompt
 from stylus_ext.sdk import prompt as grammar
+from stylus_ext.sdk.concepts import parse_prompt
 
 
 def test_network_tags_of_every_kind():

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from stylus_ext.concepts import parse_prompt
 from stylus_ext.sdk import prompt as grammar
+from stylus_ext.sdk.concepts import parse_prompt
 
 N = 100_000
 HOSTILE = {
@@ -42,7 +42,7 @@ def test_the_redos_prompt_still_reads_its_style():
 
 
 def test_concepts_per_prompt_are_capped():
-    from stylus_ext.concepts import MAX_CONCEPTS
+    from stylus_ext.sdk.concepts import MAX_CONCEPTS
 
     parsed = parse_prompt(", ".join(f"thing{i}" for i in range(2_000)))
     assert len(parsed.concepts) == MAX_CONCEPTS and parsed.concepts[0].text == "thing0"

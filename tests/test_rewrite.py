@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stylus_ext.concepts import parse_prompt
 from stylus_ext.rewrite import TagSpec, name_problem, rewrite
+from stylus_ext.sdk.concepts import parse_prompt
 from stylus_ext.sdk.prompt import sanitize
 
 SPECS = [

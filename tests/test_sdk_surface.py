@@ -1,6 +1,6 @@
 """The SDK surface is explicit: ``sdk.__all__`` is documented name by name, every exported object is
-defined inside the SDK package (except the one marked transitional module), and the SDK does not
-import the core (so the core can depend on the SDK, not the other way round)."""
+defined inside the SDK package, and the SDK does not import the core (so the core can depend on the
+SDK, not the other way round)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 from stylus_ext import sdk
-from stylus_ext.sdk import _transitional
 
 ROOT = Path(__file__).resolve().parents[1]
 SDK_DIR = ROOT / "stylus_ext" / "sdk"
@@ -51,33 +50,28 @@ def test_every_record_field_is_documented():
 
 
 def test_exported_objects_are_defined_in_the_sdk_package():
-    transitional = set(_transitional.__all__)
-    for name in sorted(set(sdk.__all__) - transitional):
+    for name in sorted(sdk.__all__):
         module = getattr(getattr(sdk, name), "__module__", None) or "stylus_ext.sdk"  # constants carry none
         core = module.startswith("stylus_ext") and not module.startswith("stylus_ext.sdk")
         assert not core, f"sdk.{name} re-exports the core module {module}"
-    assert transitional <= set(sdk.__all__)
 
 
-def test_only_the_transitional_module_imports_the_core():
+def test_the_sdk_imports_no_core_module():
     files = sorted(SDK_DIR.rglob("*.py"))
     assert any(p.parent != SDK_DIR for p in files), "the SDK's subpackages (cards/, civitai/) are not searched"
     for path in files:
-        if path.name == "_transitional.py":
-            continue
         core = {m for m in _imports(path) if m.startswith("stylus_ext.") and not m.startswith("stylus_ext.sdk")}
         name = path.relative_to(SDK_DIR).as_posix()
         assert not core, f"stylus_ext/sdk/{name} imports core modules {sorted(core)}"
 
 
-def test_the_core_behind_the_transitional_module_does_not_import_the_sdk_package():
-    # sdk → _transitional → these modules; if one imported ``stylus_ext.sdk`` itself, that would be a cycle.
-    modules = {m.rsplit(".", 1)[0] for m in _imports(SDK_DIR / "_transitional.py") if m.startswith("stylus_ext.")}
-    assert modules, "the transitional module imports nothing: delete it and this test"
-    for module in sorted(modules):
-        path = ROOT / (module.replace(".", "/") + ".py")
-        back = {m for m in _imports(path) if m in ("stylus_ext.sdk", "stylus_ext.sdk.__init__")}
-        assert not back, f"{module} imports the sdk package (use its submodules, e.g. stylus_ext.sdk.records)"
+def test_sdk_modules_import_submodules_not_the_package():
+    # ``stylus_ext/sdk/__init__.py`` imports these modules; one importing the package itself is a cycle.
+    # The kit (testing.py) is imported on its own, after the package.
+    for path in sorted(SDK_DIR.rglob("*.py")):
+        if path.name not in ("__init__.py", "testing.py"):
+            back = {m for m in _imports(path) if m in ("stylus_ext.sdk", "stylus_ext.sdk.__init__")}
+            assert not back, f"stylus_ext/sdk/{path.relative_to(SDK_DIR).as_posix()} imports the sdk package"
 
 
 def test_moved_modules_keep_their_old_import_paths():

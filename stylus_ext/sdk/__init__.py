@@ -23,57 +23,44 @@ file in the user plugins folder) with functions marked ``@hookimpl`` that regist
 Modules: ``records`` (the dataclasses plugins exchange), ``options`` (declared settings),
 ``backends`` (the base classes), ``hooks`` (hook marker, hook specs, API version), ``contract`` (the
 static rules a backend class must meet), ``files`` (data folder, key files), ``basemodels``,
-``prompt`` (the prompt grammar), ``http`` and ``redact`` (the retrying client, secrets), ``cards``
-(LoRA files and Civitai JSON → adapter cards), ``civitai`` (Civitai's API client and pages), and
-``testing`` (the conformance kit, imported on its own). ``_transitional`` is the one place that still
-re-exports core modules.
+``prompt`` (the prompt grammar), ``concepts`` (prompt → concepts, with ``english`` and
+``concept_score``), ``characters`` (does a prompt name a character), ``http`` and ``redact`` (the
+retrying client, secrets), ``llm_http`` (OpenAI-compatible servers), ``llm_compose`` (the LLM
+composers' prompt and answer rules), ``cards`` (LoRA files and Civitai JSON → adapter cards),
+``civitai`` (Civitai's API client and pages), and ``testing`` (the conformance kit, imported on its
+own). The SDK never imports the core: the core is built on it.
 """
 
 from __future__ import annotations
 
 from stylus_ext.sdk import prompt as prompt  # the prompt grammar, as ``sdk.prompt`` (a module)
-
-# TEMPORARY re-exports of core modules, isolated in one module (see its docstring).
-from stylus_ext.sdk._transitional import (
-    CONCEPT_ADJECTIVES,
-    AnswerCache,
-    ComposerError,
-    ComposerPrompt,
-    Concept,
-    LLMError,
-    LLMStatusError,
-    LLMTimeout,
-    NetworkTag,
-    OpenAIClient,
-    ParsedPrompt,
-    Secret,
-    answer_cache_key,
-    build_composer_messages,
-    character_evidence,
-    clean_text,
-    compose_with,
-    content_words,
-    extract_json_object,
-    head_noun,
-    parse_composer_answer,
-    parse_prompt,
-    prompt_words,
-    quote_json,
-    review_messages,
-    server_client,
-    singular,
-    split_concepts,
-    words_of,
-)
 from stylus_ext.sdk.backends import Backend, CatalogSource, Composer, Encoder, Refiner
 from stylus_ext.sdk.basemodels import BASE_MODEL_GROUPS, base_model_group, compatible  # Civitai's tiers
 from stylus_ext.sdk.cards.civitai_json import cards_from_civitai_json, iter_card_files, load_json_file
 from stylus_ext.sdk.cards.local import read_lora_card
 from stylus_ext.sdk.cards.walk import LoraFile, walk_lora_files
+from stylus_ext.sdk.characters import character_evidence, prompt_words, words_of
 from stylus_ext.sdk.civitai.client import CivitaiClient, CivitaiError, CivitaiNotFound, CivitaiOffline
 from stylus_ext.sdk.civitai.pages import CivitaiFilters, CivitaiPage, civitai_pages
+from stylus_ext.sdk.concepts import ADJECTIVES as CONCEPT_ADJECTIVES
+from stylus_ext.sdk.concepts import Concept, NetworkTag, ParsedPrompt, parse_prompt, split_concepts
+from stylus_ext.sdk.english import content_words, head_noun, singular
 from stylus_ext.sdk.files import data_dir, read_secret, secrets_dir
 from stylus_ext.sdk.hooks import API_VERSION, PROJECT, check_api, hookimpl
+from stylus_ext.sdk.llm_compose import (
+    AnswerCache,
+    ComposerError,
+    ComposerPrompt,
+    answer_cache_key,
+    build_composer_messages,
+    clean_text,
+    compose_with,
+    extract_json_object,
+    parse_composer_answer,
+    quote_json,
+    review_messages,
+)
+from stylus_ext.sdk.llm_http import LLMError, LLMStatusError, LLMTimeout, OpenAIClient, server_client
 from stylus_ext.sdk.options import Option, resolve_options, server_options, split_list
 from stylus_ext.sdk.records import (
     CATEGORIES,
@@ -87,8 +74,9 @@ from stylus_ext.sdk.records import (
     Refinement,
     SourceContext,
 )
+from stylus_ext.sdk.redact import Secret
 
-__all__ = [  # noqa: RUF022 - grouped by module, the temporary names last
+__all__ = [  # noqa: RUF022 - grouped by module
     # plugin protocol (hooks.py)
     "API_VERSION", "PROJECT", "check_api", "hookimpl",
     # records (records.py)
@@ -104,10 +92,10 @@ __all__ = [  # noqa: RUF022 - grouped by module, the temporary names last
     # Civitai's API (civitai/)
     "CivitaiClient", "CivitaiError", "CivitaiFilters", "CivitaiNotFound", "CivitaiOffline", "CivitaiPage",
     "civitai_pages",
-    # TEMPORARY (_transitional.py): prompt parsing, moving to sdk.prompt
+    # the prompt's concepts (concepts.py, english.py) and characters (characters.py)
     "CONCEPT_ADJECTIVES", "Concept", "NetworkTag", "ParsedPrompt", "character_evidence", "content_words",
     "head_noun", "parse_prompt", "prompt_words", "singular", "split_concepts", "words_of",
-    # TEMPORARY (_transitional.py): OpenAI-compatible servers and LLM composers, moving to sdk.http
+    # OpenAI-compatible servers (llm_http.py, redact.py) and LLM composers (llm_compose.py)
     "AnswerCache", "ComposerError", "ComposerPrompt", "LLMError", "LLMStatusError", "LLMTimeout", "OpenAIClient",
     "Secret", "answer_cache_key", "build_composer_messages", "clean_text", "compose_with", "extract_json_object",
     "parse_composer_answer", "quote_json", "review_messages", "server_client",

@@ -17,7 +17,7 @@ The rules:
   "by Artist Name", and noun phrases headed by a medium ("watercolor painting", "pixel art");
 - which words of a sentence's noun phrase are the concept ("white boat" or "boat") and whether a verb
   without an object is one ("a dog sleeping") is a small fitted score over word classes
-  (:mod:`stylus_ext.concept_score`); tags, styles and quality words are never trimmed;
+  (:mod:`stylus_ext.sdk.concept_score`); tags, styles and quality words are never trimmed;
 - ``(x:1.2)`` weights give :attr:`Concept.weight`; quality tags get kind ``quality`` and pull no
   adapters; an existing ``<lora:...>`` tag is kept in :attr:`ParsedPrompt.tags`, never a concept.
 
@@ -30,8 +30,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from stylus_ext import concept_score
-from stylus_ext.english import (
+from stylus_ext.sdk import concept_score
+from stylus_ext.sdk import prompt as grammar
+from stylus_ext.sdk.english import (
     ADJECTIVES,
     AUX,
     CONJUNCTIONS,
@@ -60,7 +61,6 @@ from stylus_ext.english import (
     is_ing,
     singular,
 )
-from stylus_ext.sdk import prompt as grammar
 from stylus_ext.sdk.prompt import TAG_RE, NetworkTag
 
 __all__ = [

@@ -1,6 +1,7 @@
 """The client for OpenAI-compatible HTTP servers (OpenAI, Ollama, LM Studio, llama.cpp, vLLM...).
 
-Used by the HTTP composer, the vision refiner and the embeddings encoder (``sdk.OpenAIClient``).
+Used by the HTTP composer, the vision refiner and the embeddings encoder (``sdk.OpenAIClient``,
+``sdk.server_client``).
 It is :class:`stylus_ext.sdk.http.HTTPClient` (retries with urllib3's ``Retry`` inside a deadline,
 capped ``Retry-After``, capped answers read only until the deadline, secrets scrubbed from every
 error text) plus the OpenAI endpoints, and a circuit breaker: an endpoint that could not be reached
@@ -196,3 +197,11 @@ def chat_text(data: dict[str, Any]) -> str:
         raise LLMError("chat answer has no text content")
     return content
 
+
+
+def server_client(config: dict[str, Any]) -> OpenAIClient:
+    """The client for a backend declared with ``sdk.server_options``. The API key moves into the
+    client (as a ``Secret``); ``config["api_key"]`` keeps only ``"***"`` or ``""``."""
+    key = Secret(config.get("api_key"))
+    config["api_key"] = "***" if key else ""
+    return OpenAIClient(config["base_url"], key, timeout=config["timeout"], max_retries=config["max_retries"])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from stylus_ext.concepts import ADJECTIVES, content_words
+from stylus_ext.sdk.concepts import ADJECTIVES, content_words
 
 _SEPARATORS = re.compile(r"[_\-.+]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z][a-z]|[A-Z]+\b)")  # "LatifaFleuranzaXL" → Latifa Fleuranza XL

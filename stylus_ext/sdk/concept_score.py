@@ -1,6 +1,6 @@
 """A small fitted score that picks the words of a concept inside a noun phrase, and keeps or drops lone verbs.
 
-The splitter (:mod:`stylus_ext.concepts`) finds noun phrases and verbs by hand-written rules; which
+The splitter (:mod:`stylus_ext.sdk.concepts`) finds noun phrases and verbs by hand-written rules; which
 words of a phrase the concept keeps ("white boat" or "boat", "nice looking desk" or "desk") and whether
 a verb without an object is a concept of its own ("sitting") is a logistic score over word-class
 features only (colour, adjective, number, -ing, -ed, place word, position...; no word of the reference
@@ -15,7 +15,7 @@ import json
 import math
 from pathlib import Path
 
-from stylus_ext.english import (
+from stylus_ext.sdk.english import (
     ADJECTIVES,
     COLORS,
     DETERMINERS,
