@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from stylus_ext.id_rows import IdRows
 from stylus_ext.sdk import prompt as grammar
 from stylus_ext.sdk.prompt import STOPWORDS
 
@@ -251,6 +252,7 @@ class LexicalIndex:
         self.fingerprint = fingerprint
         self.keys = keys if keys is not None else np.zeros(len(self.ids), dtype=np.int64)
         self._row_of: dict[int, int] | None = None
+        self._rows_for: IdRows | None = None
 
     @property
     def row_of(self) -> dict[int, int]:
@@ -258,6 +260,12 @@ class LexicalIndex:
         if self._row_of is None:
             self._row_of = dict(zip(self.ids.tolist(), range(len(self.ids)), strict=True))
         return self._row_of
+
+    def rows_for(self, ids: np.ndarray) -> np.ndarray:
+        """Document row of each adapter id (-1: not in the index), vectorised; agrees with :attr:`row_of`."""
+        if self._rows_for is None:
+            self._rows_for = IdRows(self.ids)
+        return self._rows_for(ids)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -36,6 +36,7 @@ import numpy as np
 
 from stylus_ext import bm25, lexical, ranking, sdk
 from stylus_ext.catalog.db import Catalog
+from stylus_ext.id_rows import IdRows, Versions
 from stylus_ext.index import VectorIndex, load_index
 
 log = logging.getLogger("stylus")
@@ -45,6 +46,7 @@ FAMILY_PENALTY = 0.85
 UNKNOWN_FAMILY_PENALTY = 0.95
 POOL = 300  # best adapters taken from each ranking into the scored pool (at least 2k)
 MAX_TERMS = 40
+ADAPTER_CACHE = 4096  # adapter records kept between searches (cleared when the catalog changes)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,10 @@ class Retriever:
         self._allowed: dict[tuple[Any, ...], Any] = {}  # filter → allowed ids / index row mask
         self._lex: bm25.LexicalIndex | None = None
         self._lex_key: tuple[int, int] | None = None
+        self._versions = Versions([])
+        self._adapter_cache: OrderedDict[int, sdk.Adapter] = OrderedDict()
+        self._adapter_key: tuple[Any, ...] | None = None
+        self._index_rows: tuple[np.ndarray, IdRows] | None = None
         self._lock = threading.RLock()
 
     # -- embeddings ------------------------------------------------------------------------
@@ -128,7 +134,19 @@ class Retriever:
         """Stored vectors of adapters ``ids`` (one row each, zeros for adapters not indexed)."""
         if self.index is None:
             return np.zeros((len(ids), 0), dtype=np.float32)
-        return self.index.vectors_for(ids)
+        try:
+            wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
+        except (OverflowError, TypeError, ValueError):
+            return self.index.vectors_for(ids)
+        index_ids = self.index.ids
+        if self._index_rows is None or self._index_rows[0] is not index_ids:
+            self._index_rows = (index_ids, IdRows(index_ids))
+        rows = self._index_rows[1](wanted)
+        out = np.zeros((len(wanted), self.index.dimension), dtype=np.float32)
+        found = rows >= 0
+        if found.any():
+            out[found] = self.index.vectors[rows[found]]  # one gather from the memory-mapped rows
+        return out
 
     # -- filters ---------------------------------------------------------------------------
 
@@ -163,6 +181,14 @@ class Retriever:
             self._allowed[key] = self.index.mask_for(allowed)  # type: ignore[union-attr,assignment]
         return self._allowed[key]  # type: ignore[return-value]
 
+    def _pinned_ids(self, base_model: str | None, installed_only: bool) -> list[int]:
+        """Pinned ids passing the hard filters, in id order (cached like :meth:`_allowed_ids`)."""
+        allowed = self._allowed_ids(base_model, installed_only)
+        key = ("pinned", base_model, installed_only)
+        if key not in self._allowed:
+            self._allowed[key] = sorted(i for i in allowed if self._rows[i]["pinned"])
+        return self._allowed[key]  # type: ignore[return-value]
+
     def _allowed_ids(self, base_model: str | None, installed_only: bool) -> set[int]:
         """Ids passing the hard filters, cached per filter until the catalog changes."""
         rows = self._filter_rows()
@@ -189,25 +215,6 @@ class Retriever:
             return UNKNOWN_FAMILY_PENALTY
         return 1.0 if family == base_model else FAMILY_PENALTY
 
-    @staticmethod
-    def _sql_filter(base_model: str | None, installed_only: bool) -> tuple[str, tuple[Any, ...]]:
-        from stylus_ext.catalog.readable import READABLE_SQL
-        from stylus_ext.sdk import basemodels
-
-        parts = ["coalesce(adapters.banned, 0) = 0",
-                 "(adapters.path is null or coalesce(adapters.name_problem, '') = '')", READABLE_SQL]
-        params: list[Any] = []
-        if installed_only:
-            parts.append("adapters.path is not null")
-        if base_model and sdk.base_model_group(base_model) != "unknown":
-            families = basemodels.usable_families(base_model)  # full or partial tier (Civitai's table)
-            known = basemodels.known_families()
-            parts.append(
-                f"(adapters.base_model in ({','.join('?' * len(families))}) or adapters.base_model is null "
-                f"or adapters.base_model not in ({','.join('?' * len(known))}))")
-            params += families + known
-        return " and ".join(parts), tuple(params)
-
     # -- lexical index -----------------------------------------------------------------------
 
     def _lexical(self) -> bm25.LexicalIndex:
@@ -218,8 +225,8 @@ class Retriever:
             if self._lex is None or key != self._lex_key:
                 self._lex = bm25.load_or_build(self.catalog, previous=self._lex)
                 self._lex_key = key
-                rows = conn.execute("select id, civitai_model_id, path is not null from adapters").fetchall()
-                self._model_of = {int(r[0]): (r[1], bool(r[2])) for r in rows}
+                self._versions = Versions(conn.execute(
+                    "select id, civitai_model_id, path is not null from adapters order by id").fetchall())
                 self._lex_masks: dict[tuple[Any, ...], np.ndarray] = {}
             return self._lex
 
@@ -248,23 +255,18 @@ class Retriever:
         unit_terms = list(dict.fromkeys(bm25.units(prompt)))[:MAX_TERMS]
         field = {f: (lex.scores(f, unit_terms if f in bm25.UNIT_FIELDS else terms) if terms
                      else np.zeros(n, np.float32)) * mask for f in ranking.LEX_FIELDS}
-        rows: set[int] = set()
-        for f, want in (("all", size), ("examples", size), ("units", size), ("title", size // 3),
-                        ("tags", size // 3)):
-            rows.update(_top_positive(field[f], want).tolist())
-        pool_ids = {int(lex.ids[r]) for r in rows}
-        sims: dict[int, float] = {}
-        query_vec = None
+        top = [_top_positive(field[f], want) for f, want in (
+            ("all", size), ("examples", size), ("units", size), ("title", size // 3), ("tags", size // 3))]
+        pool_ids = set(lex.ids[np.concatenate(top)].tolist())
+        query_vec = d_ids = d_sims = None
         if self.index is not None and self.index.count and re.search(r"\w", cleaned):
             query_vec = self.encode([cleaned])[0]
             restrict = None if len(allowed) == len(self._rows) else self._mask(base_model, installed_only, allowed)
             d_ids, d_sims = self.index.query(query_vec, size, allowed=restrict)
-            sims = {int(i): float(v) for i, v in zip(d_ids, d_sims, strict=True)}
-            pool_ids.update(sims)
+            pool_ids.update(d_ids.tolist())
         ids = np.array(sorted(i for i in pool_ids if i in allowed), dtype=np.int64)
-        if query_vec is not None:
-            self._complete_sims(ids.tolist(), query_vec, sims)
-        lex_rows = np.array([lex.row_of.get(int(i), -1) for i in ids], dtype=np.int64)
+        dense = self._dense_sims(ids, query_vec, d_ids, d_sims)
+        lex_rows = lex.rows_for(ids)
         known = lex_rows >= 0
         safe = np.where(known, lex_rows, 0)
 
@@ -279,15 +281,33 @@ class Retriever:
                 if span:
                     hits[lex.fields[name].rows[span[0]:span[1]]] += 1
         positives = {f: field[f][field[f] > 0] for f in ("all", "examples", "units")}
-        tag_style = lexical.is_tag_style(prompt)
         features = ranking.candidate_features(
-            sims=np.array([sims.get(int(i), 0.0) for i in ids]),
-            lex={f: at(field[f]) for f in ranking.LEX_FIELDS}, lex_all=positives,
+            sims=dense, lex={f: at(field[f]) for f in ranking.LEX_FIELDS}, lex_all=positives,
             title_hits=at(title_hits), tags_hits=at(tags_hits), title_len=at(lex.fields["title"].lengths),
             lengths={f: at(lex.fields[f].lengths) for f in ("examples", "description", "tags", "all")},
-            n_terms=len(terms), tag_style=tag_style)
-        dense = np.array([sims.get(int(i), 0.0) for i in ids])
+            n_terms=len(terms), tag_style=lexical.is_tag_style(prompt))
         return Pool(ids, features, dense, at(field["all"]), len(terms))
+
+    def _dense_sims(self, ids: np.ndarray, query_vec: np.ndarray | None, d_ids: np.ndarray | None,
+                    d_sims: np.ndarray | None) -> np.ndarray:
+        """Dense cosine of every pool id: the dense search's own figure, else the stored vector's."""
+        out = np.zeros(len(ids))
+        if query_vec is None or not len(ids):
+            return out
+        have = np.zeros(len(ids), dtype=bool)
+        if d_ids is not None and len(d_ids):
+            pos = np.minimum(np.searchsorted(ids, d_ids), len(ids) - 1)
+            hit = ids[pos] == d_ids
+            out[pos[hit]] = d_sims[hit]
+            have[pos[hit]] = True
+        missing = np.flatnonzero(~have)
+        if len(missing):
+            vecs = self.vectors_for(ids[missing])
+            # one dot per row (not one matrix product): the same float rounding as ever, so the
+            # same ranking to the last bit
+            dots = np.array([float(v @ query_vec) for v in vecs])
+            out[missing] = np.where(vecs.any(axis=1), dots, 0.0)
+        return out
 
     def search(self, prompt: str, k: int = 150, *, base_model: str | None = None,
                installed_only: bool = False) -> list[sdk.Candidate]:
@@ -297,14 +317,14 @@ class Retriever:
         pool = self.pool(prompt, base_model=base_model, installed_only=installed_only, size=max(POOL, 2 * k))
         if pool is None:
             return []
-        prob = self.ranker.score(pool.features)
-        scored = {int(i): float(p) * self._family_factor(rows[int(i)]["base_model"], base_model)
-                  for i, p in zip(pool.ids, prob, strict=True) if int(i) in rows}
-        order = self._one_version_each(sorted(scored, key=lambda i: (-scored[i], i)))[:k]
-        allowed = self._allowed_ids(base_model, installed_only)
+        present = np.fromiter((int(i) in rows for i in pool.ids), dtype=bool, count=len(pool.ids))
+        ids = pool.ids[present]
+        scores = self.ranker.score(pool.features)[present] * self._family_factors(ids, rows, base_model)
+        ranked = ids[np.lexsort((ids, -scores))]  # best first, ties by id
+        order = self._versions.one_each(ranked)[:k].tolist()
         chosen_set = set(order)
-        pinned = [i for i in sorted(allowed) if rows[i]["pinned"] and i not in chosen_set]
-        chosen = order + pinned
+        chosen = order + [i for i in self._pinned_ids(base_model, installed_only) if i not in chosen_set]
+        scored = dict(zip(ids.tolist(), scores.tolist(), strict=True))
         sims = dict(zip(pool.ids.tolist(), pool.sims.tolist(), strict=True))
         bm = dict(zip(pool.ids.tolist(), pool.bm25_all.tolist(), strict=True))
         adapters = self._adapters(chosen)
@@ -313,33 +333,39 @@ class Retriever:
                               lexical=lexical.normalise(bm.get(i, 0.0), pool.n_terms))
                 for i in chosen if i in adapters]
 
-    def _one_version_each(self, order: list[int]) -> list[int]:
-        """Keep one version per Civitai model: the best-ranked installed one, else the best-ranked."""
-        best: dict[Any, int] = {}
-        for i in order:
-            model, installed = self._model_of.get(i, (None, False))
-            if model is None:
-                continue
-            held = best.get(model)
-            if held is None or (installed and not self._model_of.get(held, (None, False))[1]):
-                best[model] = i
-        return [i for i in order if self._model_of.get(i, (None, False))[0] is None
-                or best.get(self._model_of[i][0]) == i]
-
-    def _complete_sims(self, ids: Sequence[int], query_vec: np.ndarray, sims: dict[int, float]) -> None:
-        missing = [i for i in ids if i not in sims]
-        if missing and self.index is not None:
-            vecs = self.index.vectors_for(missing)
-            sims.update({i: float(v @ query_vec) if np.any(v) else 0.0 for i, v in zip(missing, vecs, strict=True)})
+    def _family_factors(self, ids: np.ndarray, rows: dict[int, dict[str, Any]], base_model: str | None
+                        ) -> np.ndarray:
+        """:meth:`_family_factor` of every id (one call per distinct family)."""
+        if not base_model or sdk.base_model_group(base_model) == "unknown":
+            return np.ones(len(ids))
+        factor: dict[str, float] = {}
+        families = [rows[i]["base_model"] for i in ids.tolist()]
+        return np.array([factor[f] if f in factor else factor.setdefault(f, self._family_factor(f, base_model))
+                         for f in families], dtype=np.float64)
 
     def _adapters(self, ids: Sequence[int]) -> dict[int, sdk.Adapter]:
+        """Adapter records of ``ids``; an LRU of :data:`ADAPTER_CACHE` records, emptied whenever the
+        catalog (or the active refiner) changes."""
         refiner = self.catalog.get_meta("refiner")
-        out: dict[int, sdk.Adapter] = {}
-        id_list = list(ids)
-        for start in range(0, len(id_list), 500):
-            chunk = id_list[start:start + 500]
+        with self._lock:
+            if self._adapter_key != (self._filter_key, refiner):
+                self._adapter_cache.clear()
+                self._adapter_key = (self._filter_key, refiner)
+            out = {i: self._adapter_cache[i] for i in ids if i in self._adapter_cache}
+            for i in out:
+                self._adapter_cache.move_to_end(i)
+        missing = [i for i in dict.fromkeys(ids) if i not in out]
+        fresh: dict[int, sdk.Adapter] = {}
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
             for row in self.catalog.rows(f"id in ({','.join('?' * len(chunk))})", chunk):
-                out[int(row["id"])] = self.catalog.adapter(row, refiner)
+                fresh[int(row["id"])] = self.catalog.adapter(row, refiner)
+        with self._lock:
+            if self._adapter_key == (self._filter_key, refiner):
+                self._adapter_cache.update(fresh)
+                while len(self._adapter_cache) > ADAPTER_CACHE:
+                    self._adapter_cache.popitem(last=False)
+        out.update(fresh)
         return out
 
     def close(self) -> None:

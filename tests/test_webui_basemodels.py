@@ -54,8 +54,17 @@ def test_current_civitai_base_models_get_their_own_family(raw: str, family: str)
 def test_retriever_filter_uses_the_tiers() -> None:
     from stylus_ext.retrieve import Retriever
 
-    _, params = Retriever._sql_filter("Pony", True)
-    assert {"SDXL", "Illustrious", "NoobAI", "Pony"} <= set(params)
+    def row(family: str, installed: bool = True) -> dict[str, object]:
+        return {"base_model": family, "installed": installed, "banned": False, "pinned": False,
+                "name_problem": "", "readable": True}
+
+    for family in ("SDXL", "Illustrious", "NoobAI", "Pony", "unknown"):
+        assert Retriever._passes(row(family), "Pony", True), family
+    for family in ("SD1", "Flux", "Pony V7"):
+        assert not Retriever._passes(row(family), "Pony", True), family
+    assert not Retriever._passes(row("Pony", installed=False), "Pony", True)
+    assert Retriever._passes(row("Flux.2 D"), "Flux.2 D", False)
+    assert not Retriever._passes(row("Flux"), "Flux.2 D", False)
     usable = set(basemodels.usable_families("Flux.2 D"))
     assert "Flux.2 D" in usable and "Flux" not in usable and "Qwen" not in usable
 
