@@ -6,8 +6,9 @@ is not tagged again, trigger words / negative text / the debias suffix already p
 added again, and concepts already wrapped in ``(concept:1.1)`` stay as they are.
 
 Names: the tag uses the name the WebUI resolves (``AdapterCard.name``: file stem or unique alias).
-A name the WebUI cannot parse (``:``, ``=``, ``>``, ``<``, edge spaces, empty, or a recorded
-``name_problem``) never gets a tag: :func:`rewrite` reports it instead.
+A name the WebUI cannot parse (:func:`stylus_ext.sdk.cards.fields.name_problem`: ``:``, ``=``,
+``>``, ``<``, line breaks or control characters, edge spaces, empty; or a recorded ``name_problem``)
+never gets a tag: :func:`rewrite` reports it instead.
 
 Trigger words: on by default for an explicit activation text (the user's ``.json`` "activation
 text", meant to be pasted); Civitai "trained words" are added only with ``add_trained_words`` and
@@ -26,6 +27,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from stylus_ext.sdk.cards.fields import name_problem
 from stylus_ext.sdk.prompt import TAG_RE, sanitize
 
 EMPHASIS = 1.1
@@ -50,20 +52,6 @@ class Rewritten:
     negative_prompt: str
     skipped: list[str] = field(default_factory=list)  # adapters not tagged / card text dropped, with why
     skipped_names: list[str] = field(default_factory=list)
-
-
-def name_problem(name: str) -> str:
-    """Why ``<lora:NAME>`` cannot reference ``name`` ("" when it can)."""
-    if not name or not name.strip():
-        return "empty name"
-    if name != name.strip():
-        return "leading/trailing spaces"
-    bad = [c for c in ":=<>" if c in name]
-    if bad:
-        return f"contains {' '.join(repr(c) for c in bad)}"
-    if "\n" in name or "\r" in name:
-        return "contains a line break"
-    return ""
 
 
 def _card_texts(spec: TagSpec, add_triggers: bool, add_trained_words: bool,

@@ -77,7 +77,8 @@ def test_training_tags_rank_counts_and_drop_sentences():
 @pytest.mark.parametrize(
     ("name", "ok"),
     [("style_v1", True), ("a:b", False), ("x=y", False), ("a>b", False), (" lead", False), ("trail ", False),
-     ("with space", True), ("", False)],
+     ("with space", True), ("", False), ("a<b", False), ("   ", False), ("tab\tname", False), ("a\nb", False),
+     ("ünïcode name", True)],
 )
 def test_name_problem(name, ok):
     assert (fields.name_problem(name) == "") is ok

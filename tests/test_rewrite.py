@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from stylus_ext.rewrite import TagSpec, name_problem, rewrite
+from stylus_ext.rewrite import TagSpec, rewrite
+from stylus_ext.sdk.cards.fields import name_problem
 from stylus_ext.sdk.concepts import parse_prompt
 from stylus_ext.sdk.prompt import sanitize
 
@@ -47,10 +48,11 @@ def test_trigger_already_present_not_added():
 
 def test_unparseable_names_never_tagged():
     bad = [TagSpec("bad:name", 0.5), TagSpec(" edge", 0.5), TagSpec("a>b", 0.5), TagSpec("", 0.5),
+           TagSpec("a<b", 0.5), TagSpec("tab\tname", 0.5), TagSpec("  ", 0.5),
            TagSpec("fine", 0.5, name_problem="alias is ambiguous")]
     out = rewrite("a cat", [*bad, TagSpec("good", 0.5)])
     assert out.prompt == "a cat <lora:good:0.5>"
-    assert len(out.skipped) == 5 and out.skipped_names[0] == "bad:name"
+    assert len(out.skipped) == 8 and out.skipped_names[0] == "bad:name"
     assert name_problem("ok_name-v2.1") == ""
 
 

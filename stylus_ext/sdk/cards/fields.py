@@ -131,10 +131,11 @@ def unique(items: Iterable[str], limit: int | None = None) -> tuple[str, ...]:
 
 
 def name_problem(name: str) -> str:
-    """Why ``<lora:NAME>`` cannot reference ``name`` ("" when it can)."""
-    if not name:
+    """Why ``<lora:NAME>`` cannot reference ``name`` ("" when it can): empty, ``:`` ``=`` ``<`` ``>``,
+    a line break or control character, or edge spaces. The one rule of the catalog and the rewriter."""
+    if not name or not name.strip():
         return "empty name"
-    bad = [c for c in ":=>" if c in name]
+    bad = [c for c in ":=<>" if c in name]
     if bad:
         return f"name contains {' '.join(repr(c) for c in bad)}, which <lora:...> cannot reference"
     if any(not c.isprintable() for c in name):
