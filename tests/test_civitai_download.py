@@ -17,9 +17,9 @@ from stylus_ext.civitai.download import (
     DownloadSettings,
     add_install_listener,
     download_adapter,
-    ensure_downloaded,
     remove_install_listener,
 )
+from stylus_ext.civitai.ensure import ensure_downloaded
 from stylus_ext.civitai.filenames import filename_from_disposition, safe_filename
 from stylus_ext.civitai.sync import sync_civitai
 from stylus_ext.cli import main
