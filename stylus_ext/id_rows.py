@@ -6,7 +6,7 @@ walking the ranked list per Civitai model) cost more than the scoring itself at 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,10 +37,11 @@ class Versions:
 
     def __init__(self, rows: Sequence[tuple[Any, Any, Any]]) -> None:
         codes: dict[Any, int] = {}
-        self.rows = IdRows(np.array([int(r[0]) for r in rows], dtype=np.int64))
-        self.models = np.array([-1 if r[1] is None else codes.setdefault(r[1], len(codes)) for r in rows],
-                               dtype=np.int64)
-        self.installed = np.array([bool(r[2]) for r in rows], dtype=bool)
+        n = len(rows)
+        self.rows = IdRows(np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=n))
+        self.models = np.fromiter((-1 if r[1] is None else codes.setdefault(r[1], len(codes)) for r in rows),
+                                  dtype=np.int64, count=n)
+        self.installed = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=n)
 
     def one_each(self, ranked: np.ndarray) -> np.ndarray:
         """``ranked`` (adapter ids, best first) with one version per Civitai model: the best-ranked
@@ -61,3 +62,33 @@ class Versions:
         keep = model < 0
         keep[s[first]] = True
         return ranked[keep]
+
+
+class FilterTable:
+    """The filter columns of every adapter as arrays, from rows ``(id, base_model, installed, banned,
+    pinned, name_problem, readable)``. Adapters share a handful of combinations of those values, so a
+    filter is decided once per combination (:meth:`passing`), not once per adapter."""
+
+    FIELDS = ("base_model", "installed", "banned", "name_problem", "readable")
+
+    def __init__(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        combos: dict[tuple[Any, ...], int] = {}
+        n = len(rows)
+        self.ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=n)
+        self.pinned = np.fromiter((bool(r[4]) for r in rows), dtype=bool, count=n)
+        self.combo = np.fromiter((combos.setdefault((r[1] or "unknown", bool(r[2]), bool(r[3]), r[5] or "",
+                                                     bool(r[6])), len(combos)) for r in rows),
+                                 dtype=np.int64, count=n)
+        self.combos = [dict(zip(self.FIELDS, c, strict=True)) for c in combos]  # code order
+        self.rows = IdRows(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def per_combination(self, fn: Callable[[dict[str, Any]], Any], dtype: Any) -> np.ndarray:
+        """``fn`` of each combination (a dict of :data:`FIELDS`), indexed by combination code."""
+        return np.array([fn(c) for c in self.combos], dtype=dtype)
+
+    def passing(self, test: Callable[[dict[str, Any]], bool]) -> np.ndarray:
+        """Row mask of the adapters whose combination passes ``test``."""
+        return self.per_combination(test, bool)[self.combo] if len(self.combos) else np.zeros(0, dtype=bool)

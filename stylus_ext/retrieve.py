@@ -36,7 +36,7 @@ import numpy as np
 
 from stylus_ext import bm25, lexical, ranking, sdk
 from stylus_ext.catalog.db import Catalog
-from stylus_ext.id_rows import IdRows, Versions
+from stylus_ext.id_rows import FilterTable, IdRows, Versions
 from stylus_ext.index import VectorIndex, load_index
 
 log = logging.getLogger("stylus")
@@ -86,7 +86,7 @@ class Retriever:
         self._cache: MutableMapping[str, np.ndarray] = vector_cache if vector_cache is not None else OrderedDict()
         self._cache_size = cache_size
         self._filter_key: tuple[int, int] | None = None
-        self._rows: dict[int, dict[str, Any]] = {}
+        self._rows = FilterTable([])
         self._allowed: dict[tuple[Any, ...], Any] = {}  # filter → allowed ids / index row mask
         self._lex: bm25.LexicalIndex | None = None
         self._lex_key: tuple[int, int] | None = None
@@ -150,51 +150,44 @@ class Retriever:
 
     # -- filters ---------------------------------------------------------------------------
 
-    def _filter_rows(self) -> dict[int, dict[str, Any]]:
-        """Filter-relevant columns of every adapter, cached until the catalog changes."""
+    def _filter_rows(self) -> FilterTable:
+        """Filter-relevant columns of every adapter, cached until the catalog changes.
 
-        class _Rows(dict):  # type: ignore[type-arg]
-            def __missing__(self, key: int) -> dict[str, Any]:
-                return {"base_model": "unknown", "installed": False, "banned": True, "pinned": False,
-                        "name_problem": "", "readable": False}
-
+        A search holds the table it got while a background scan/index may refresh the cache: ids
+        added since are not in it and are filtered out, never a KeyError."""
         conn = self.catalog.db.conn
         key = (int(conn.execute("PRAGMA data_version").fetchone()[0]), conn.total_changes)
         if key != self._filter_key:
             from stylus_ext.catalog.readable import READABLE_SQL
 
-            rows = conn.execute(
+            self._rows = FilterTable(conn.execute(
                 "select id, base_model, path is not null, banned, pinned, coalesce(name_problem, ''), "
-                f"{READABLE_SQL} from adapters")
-            # A search holds the dict it got while a background scan/index may refresh the cache: ids
-            # added since read as not pinned and filtered out (_Rows), never a KeyError.
-            self._rows = _Rows({int(r[0]): {"base_model": r[1] or "unknown", "installed": bool(r[2]),
-                                            "banned": bool(r[3]), "pinned": bool(r[4]), "name_problem": r[5],
-                                            "readable": bool(r[6])} for r in rows})
+                f"{READABLE_SQL} from adapters").fetchall())
             self._filter_key = key
             self._allowed.clear()
         return self._rows
 
-    def _mask(self, base_model: str | None, installed_only: bool, allowed: set[int]) -> np.ndarray:
+    def _mask(self, base_model: str | None, installed_only: bool, allowed: np.ndarray) -> np.ndarray:
         key = ("mask", base_model, installed_only)
         if key not in self._allowed:
-            self._allowed[key] = self.index.mask_for(allowed)  # type: ignore[union-attr,assignment]
-        return self._allowed[key]  # type: ignore[return-value]
+            self._allowed[key] = np.isin(self.index.ids, allowed)  # type: ignore[union-attr]
+        return self._allowed[key]
 
     def _pinned_ids(self, base_model: str | None, installed_only: bool) -> list[int]:
         """Pinned ids passing the hard filters, in id order (cached like :meth:`_allowed_ids`)."""
         allowed = self._allowed_ids(base_model, installed_only)
         key = ("pinned", base_model, installed_only)
         if key not in self._allowed:
-            self._allowed[key] = sorted(i for i in allowed if self._rows[i]["pinned"])
+            self._allowed[key] = allowed[self._rows.pinned[self._rows.rows(allowed)]].tolist()
         return self._allowed[key]  # type: ignore[return-value]
 
-    def _allowed_ids(self, base_model: str | None, installed_only: bool) -> set[int]:
-        """Ids passing the hard filters, cached per filter until the catalog changes."""
-        rows = self._filter_rows()
+    def _allowed_ids(self, base_model: str | None, installed_only: bool) -> np.ndarray:
+        """Ids passing the hard filters (sorted), cached per filter until the catalog changes."""
+        table = self._filter_rows()
         key = (base_model, installed_only)
         if key not in self._allowed:
-            self._allowed[key] = {i for i, r in rows.items() if self._passes(r, base_model, installed_only)}
+            passing = table.passing(lambda r: self._passes(r, base_model, installed_only))
+            self._allowed[key] = np.sort(table.ids[passing])
         return self._allowed[key]
 
     @staticmethod
@@ -231,11 +224,11 @@ class Retriever:
             return self._lex
 
     def _lex_mask(self, lex: bm25.LexicalIndex, base_model: str | None, installed_only: bool,
-                  allowed: set[int]) -> np.ndarray:
+                  allowed: np.ndarray) -> np.ndarray:
         key = (base_model, installed_only, len(allowed), self._filter_key)
         mask = self._lex_masks.get(key)
         if mask is None:
-            mask = np.isin(lex.ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+            mask = np.isin(lex.ids, allowed)
             self._lex_masks[key] = mask
         return mask
 
@@ -245,7 +238,7 @@ class Retriever:
              size: int = POOL) -> Pool | None:
         """The candidate pool of ``prompt`` with its features (None when no adapter passes the filters)."""
         allowed = self._allowed_ids(base_model, installed_only)
-        if not allowed:
+        if not len(allowed):
             return None
         lex = self._lexical()
         cleaned = lexical.clean_prompt(prompt)
@@ -264,7 +257,8 @@ class Retriever:
             restrict = None if len(allowed) == len(self._rows) else self._mask(base_model, installed_only, allowed)
             d_ids, d_sims = self.index.query(query_vec, size, allowed=restrict)
             pool_ids.update(d_ids.tolist())
-        ids = np.array(sorted(i for i in pool_ids if i in allowed), dtype=np.int64)
+        ids = np.unique(np.fromiter(pool_ids, dtype=np.int64, count=len(pool_ids)))
+        ids = ids[allowed[np.minimum(np.searchsorted(allowed, ids), len(allowed) - 1)] == ids]
         dense = self._dense_sims(ids, query_vec, d_ids, d_sims)
         lex_rows = lex.rows_for(ids)
         known = lex_rows >= 0
@@ -317,9 +311,11 @@ class Retriever:
         pool = self.pool(prompt, base_model=base_model, installed_only=installed_only, size=max(POOL, 2 * k))
         if pool is None:
             return []
-        present = np.fromiter((int(i) in rows for i in pool.ids), dtype=bool, count=len(pool.ids))
+        table_rows = rows.rows(pool.ids)
+        present = table_rows >= 0
         ids = pool.ids[present]
-        scores = self.ranker.score(pool.features)[present] * self._family_factors(ids, rows, base_model)
+        scores = self.ranker.score(pool.features)[present] * self._family_factors(table_rows[present], rows,
+                                                                                  base_model)
         ranked = ids[np.lexsort((ids, -scores))]  # best first, ties by id
         order = self._versions.one_each(ranked)[:k].tolist()
         chosen_set = set(order)
@@ -333,15 +329,12 @@ class Retriever:
                               lexical=lexical.normalise(bm.get(i, 0.0), pool.n_terms))
                 for i in chosen if i in adapters]
 
-    def _family_factors(self, ids: np.ndarray, rows: dict[int, dict[str, Any]], base_model: str | None
-                        ) -> np.ndarray:
-        """:meth:`_family_factor` of every id (one call per distinct family)."""
+    def _family_factors(self, rows: np.ndarray, table: FilterTable, base_model: str | None) -> np.ndarray:
+        """:meth:`_family_factor` of the adapters at ``rows`` of ``table`` (one call per combination)."""
         if not base_model or sdk.base_model_group(base_model) == "unknown":
-            return np.ones(len(ids))
-        factor: dict[str, float] = {}
-        families = [rows[i]["base_model"] for i in ids.tolist()]
-        return np.array([factor[f] if f in factor else factor.setdefault(f, self._family_factor(f, base_model))
-                         for f in families], dtype=np.float64)
+            return np.ones(len(rows))
+        factor = table.per_combination(lambda c: self._family_factor(c["base_model"], base_model), np.float64)
+        return factor[table.combo[rows]]
 
     def _adapters(self, ids: Sequence[int]) -> dict[int, sdk.Adapter]:
         """Adapter records of ``ids``; an LRU of :data:`ADAPTER_CACHE` records, emptied whenever the

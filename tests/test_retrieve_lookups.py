@@ -9,7 +9,7 @@ import pytest
 from helpers_search import build_catalog
 
 from stylus_ext.catalog.db import Catalog
-from stylus_ext.id_rows import IdRows, Versions
+from stylus_ext.id_rows import FilterTable, IdRows, Versions
 from stylus_ext.retrieve import Retriever
 
 
@@ -48,6 +48,23 @@ def test_one_version_per_model_matches_the_walk() -> None:
         ranked = rng.permutation(np.concatenate([ids, [5000, 5001]]))  # two ids the catalogue lacks
         got = Versions(rows).one_each(ranked.astype(np.int64)).tolist()
         assert got == _one_each_by_walk(ranked.tolist(), model_of)
+
+
+def test_filter_table_decides_as_the_row_filter() -> None:
+    rng = np.random.default_rng(11)
+    families = ["SD1", "SDXL", "Pony", "Illustrious", "Flux", "Flux.2 D", "unknown", None, "Qwen"]
+    rows = [(i, families[int(rng.integers(len(families)))], bool(rng.random() < 0.5), bool(rng.random() < 0.1),
+             bool(rng.random() < 0.05), "has ':'" if rng.random() < 0.1 else "", bool(rng.random() < 0.9))
+            for i in rng.permutation(3000).tolist()]
+    table = FilterTable(rows)
+    for target in (None, "Pony", "SD1", "Flux.2 D", "mystery"):
+        for installed_only in (False, True):
+            def test(r, t=target, inst=installed_only):
+                return Retriever._passes(r, t, inst)
+            want = [test({"base_model": r[1] or "unknown", "installed": r[2], "banned": r[3], "name_problem": r[5],
+                          "readable": r[6]}) for r in rows]
+            assert table.passing(test).tolist() == want, (target, installed_only)
+    assert table.rows(np.array([rows[5][0], 99_999])).tolist() == [5, -1]
 
 
 @pytest.fixture(scope="module")
