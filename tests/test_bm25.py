@@ -44,3 +44,22 @@ def test_incremental_update_equals_a_full_rebuild():
     for field in ("all", "title", "description"):
         for term in ("robot", "mecha", "kimono", "thing", "new"):
             assert np.allclose(inc.scores(field, [term]), ref.scores(field, [term])), (field, term)
+
+
+def test_term_spans_and_rows_survive_a_save(tmp_path):
+    rows = [{"id": i * 7, "title": f"thing {i}", "tags": '["robot", "red"]' if i % 2 else '["kimono"]'}
+            for i in range(1, 30)]
+    index = bm25.LexicalIndex.build(rows, "fp")
+    path = tmp_path / "x.bm25.npz"
+    index.save(path)
+    loaded = bm25.LexicalIndex.load(path)
+    assert loaded is not None
+    for name, built in index.fields.items():
+        spans = loaded.fields[name].offsets
+        assert dict(spans.items()) == dict(built.offsets.items()) and len(spans) == len(built.terms)
+    tags = loaded.fields["tags"].offsets
+    assert "robot" in tags and "mecha" not in tags and tags.get("mecha") is None
+    start, end = tags["robot"]
+    assert end - start == 15 == loaded.doc_freq("robot", "tags")  # the 15 odd cards
+    wanted = np.array([7, 14, 8, 203, -1])
+    assert loaded.rows_for(wanted).tolist() == [loaded.row_of.get(int(i), -1) for i in wanted] == [0, 1, -1, 28, -1]
