@@ -4,8 +4,12 @@ script itself runs against a real WebUI, outside `make test`."""
 from __future__ import annotations
 
 import importlib.util
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
+import pytest
 from test_webui_generation import CASTLE, ui  # noqa: F401 - fixture
 from webui_stub import WebUI, parse_generation_parameters, webui  # noqa: F401 - fixture
 
@@ -57,3 +61,39 @@ def test_vacuous_runs_and_catalog_lies_fail(ui: WebUI) -> None:  # noqa: F811
     assert "installed=True" in tool.check_broken(infotexts, {"adapters": 2, "installed": 2,
                                                               "items": [good, {**broken, "installed": True}]})
     assert "not in the catalog" in tool.check_broken(infotexts, {"adapters": 1, "installed": 1, "items": [good]})
+
+
+class _LateRoutes(BaseHTTPRequestHandler):
+    """The WebUI's own API answers at once; Stylus's route only from the ``late``-th request on."""
+
+    late = 3
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.path)
+        ready = self.path.startswith("/sdapi/") or len(type(self).seen) >= type(self).late
+        body = b'{"adapters": 0}' if ready else b'{"detail": "Not Found"}'
+        self.send_response(200 if ready else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_wait_lasts_until_stylus_routes_answer() -> None:
+    """Seen in Forge: ``/sdapi/v1/options`` answered seconds before ``/stylus/v1/catalog`` existed."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LateRoutes)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = tool.Api(f"http://127.0.0.1:{server.server_address[1]}", timeout=5)
+        api.wait(10, every=0.01)
+        assert api.call("/stylus/v1/catalog") == {"adapters": 0}
+        _LateRoutes.seen, _LateRoutes.late = [], 10**6
+        with pytest.raises(SystemExit, match="HTTP 404"):
+            api.wait(0.2, every=0.01)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -81,15 +81,20 @@ class Api:
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:
             return json.loads(resp.read().decode("utf-8"))
 
-    def wait(self, limit: float) -> None:
-        start = time.monotonic()
+    def wait(self, limit: float, path: str = "/stylus/v1/catalog?limit=1", every: float = 3.0) -> None:
+        """Until ``path`` answers: Stylus's route, not only the WebUI's own API, which answers first
+        (Forge serves ``/sdapi`` several seconds before its ``on_app_started`` callbacks add ours)."""
+        start, last = time.monotonic(), "no answer"
         while time.monotonic() - start < limit:
             try:
-                self.call("/sdapi/v1/options")
+                self.call(path)
                 return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                time.sleep(3)
-        raise SystemExit(f"the WebUI at {self.url} did not answer within {limit:.0f} s")
+            except urllib.error.HTTPError as exc:
+                last = f"{path} answers HTTP {exc.code} (Stylus not loaded?)"
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+                last = str(exc)
+            time.sleep(every)
+        raise SystemExit(f"the WebUI at {self.url} did not answer within {limit:.0f} s: {last}")
 
 
 def install(webui: Path, python: str) -> None:
