@@ -127,6 +127,20 @@ def test_selected_checkpoint_header_when_none_is_loaded(webui: WebUI, tmp_path: 
     assert compat.checkpoint_family() == "SDXL"
 
 
+def test_fresh_install_uses_the_checkpoint_the_webui_would_load(webui: WebUI, tmp_path: Path) -> None:  # noqa: F811
+    """Seen in Forge: no config.json yet (no ``sd_model_checkpoint`` saved) and nothing loaded, so
+    compose offered an SDXL LoRA for the only (SD1) checkpoint. The WebUI then loads the first one of
+    ``checkpoints_list`` (sd_models.select_checkpoint): its header gives the family."""
+    prefix = "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2."
+    ckpt = _write(tmp_path / "only_sd1.safetensors", {prefix + "to_k.weight": [320, 768], prefix + "to_q.weight":
+                                                     [320, 320]})
+    webui.add_checkpoint("only_sd1.safetensors [abc]", str(ckpt), select=False)
+    assert "sd_model_checkpoint" not in webui.shared.opts.data
+    assert compat.checkpoint_family() == "SD1"
+    webui.shared.opts.data["sd_model_checkpoint"] = "gone.safetensors"  # a saved title no longer on disk
+    assert compat.checkpoint_family() == "SD1"  # the WebUI falls back to the first checkpoint too
+
+
 def test_auto_base_model_unknown_is_said(webui: WebUI, sample_catalog: Path, plugins: Any) -> None:  # noqa: F811
     from stylus_ext.webui import controls, runtime
 

@@ -65,16 +65,29 @@ def model_family(model: Any) -> str | None:
 _header_cache: dict[tuple[str, float], str | None] = {}
 
 
+def _selected_checkpoint(sd_models: Any) -> Any | None:
+    """The checkpoint the WebUI loads next: the saved selection, else (a fresh install has no
+    ``sd_model_checkpoint`` yet, or the saved one is gone) the first of ``checkpoints_list``, as
+    ``sd_models.select_checkpoint`` does — without calling it (it prints, and raises in A1111)."""
+    title = opts_data().get("sd_model_checkpoint")
+    finder = getattr(sd_models, "get_closet_checkpoint_match", None)
+    info = finder(title) if title and finder is not None else None
+    listed = getattr(sd_models, "checkpoints_list", None)
+    if info is None and isinstance(listed, dict) and listed:
+        info = next(iter(listed.values()))
+    return info
+
+
 def selected_checkpoint_family() -> str | None:
     """Family of the checkpoint selected in the UI but not loaded yet (Forge loads lazily), from its
     safetensors header — never by loading it. None when unknown."""
-    s, sd_models = shared(), _sd_models()
-    title = getattr(getattr(s, "opts", None), "data", {}).get("sd_model_checkpoint") if s is not None else None
-    finder = getattr(sd_models, "get_closet_checkpoint_match", None)
-    if not title or finder is None:
+    sd_models = _sd_models()
+    if sd_models is None:
         return None
     try:
-        info = finder(title)
+        info = _selected_checkpoint(sd_models)
+        if info is None:
+            return None
         filename = str(getattr(info, "filename", "") or "")
         key = (filename, os.path.getmtime(filename))
     except Exception:  # noqa: BLE001 - a missing file or an odd WebUI: just unknown
