@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from stylus_ext.id_rows import IdRows
+from stylus_ext.npz_map import open_npz
 from stylus_ext.sdk import prompt as grammar
 from stylus_ext.sdk.prompt import STOPWORDS
 
@@ -382,16 +383,16 @@ class LexicalIndex:
     def load(cls, path: Path) -> LexicalIndex | None:
         """The saved index, or None when missing, of another format or unreadable."""
         try:
-            with np.load(path) as data:
-                meta = json.loads(bytes(data["meta"]).decode())
-                if meta.get("format") != FORMAT:
-                    return None
-                fields = {}
-                for name, terms in meta["fields"].items():
-                    spans = TermSpans(terms, data[f"{name}.bounds"])
-                    fields[name] = FieldPostings(terms, spans, data[f"{name}.rows"], data[f"{name}.tf"],
-                                                 data[f"{name}.weights"], data[f"{name}.lengths"])
-                return cls(data["ids"], fields, meta.get("fingerprint", ""), data["keys"])
+            data = open_npz(path)  # memory-mapped: a query reads only its terms' postings
+            meta = json.loads(bytes(data["meta"]).decode())
+            if meta.get("format") != FORMAT:
+                return None
+            fields = {}
+            for name, terms in meta["fields"].items():
+                spans = TermSpans(terms, data[f"{name}.bounds"])
+                fields[name] = FieldPostings(terms, spans, data[f"{name}.rows"], data[f"{name}.tf"],
+                                             data[f"{name}.weights"], data[f"{name}.lengths"])
+            return cls(data["ids"], fields, meta.get("fingerprint", ""), data["keys"])
         except (OSError, ValueError, KeyError, EOFError) as exc:
             if Path(path).exists():
                 log.warning("lexical index %s unreadable (%s); rebuilding it", path, exc)

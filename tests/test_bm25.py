@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from stylus_ext import bm25
 
@@ -63,3 +64,23 @@ def test_term_spans_and_rows_survive_a_save(tmp_path):
     assert end - start == 15 == loaded.doc_freq("robot", "tags")  # the 15 odd cards
     wanted = np.array([7, 14, 8, 203, -1])
     assert loaded.rows_for(wanted).tolist() == [loaded.row_of.get(int(i), -1) for i in wanted] == [0, 1, -1, 28, -1]
+
+
+def test_npz_members_mapped_or_read_equal_np_load(tmp_path):
+    from stylus_ext.npz_map import open_npz
+
+    arrays = {"a.rows": np.arange(1000, dtype=np.int32), "b": np.ones((3, 4), np.float32), "empty": np.zeros(0),
+              "f": np.asfortranarray(np.arange(12.0).reshape(3, 4)), "meta": np.frombuffer(b'{"x": 1}', np.uint8)}
+    path = tmp_path / "x.npz"
+    np.savez(path, **arrays)
+    for mmap in (True, False):
+        got = open_npz(path, mmap=mmap)
+        assert set(got) == set(arrays)
+        for name, want in arrays.items():
+            assert got[name].dtype == want.dtype and np.array_equal(got[name], want), (mmap, name)
+    path.write_bytes(path.read_bytes()[:-200])  # cut short: an error, never a wrong array
+    with pytest.raises(ValueError):
+        open_npz(path)
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValueError):
+        open_npz(path)
