@@ -139,6 +139,8 @@ def test_fresh_install_uses_the_checkpoint_the_webui_would_load(webui: WebUI, tm
     assert compat.checkpoint_family() == "SD1"
     webui.shared.opts.data["sd_model_checkpoint"] = "gone.safetensors"  # a saved title no longer on disk
     assert compat.checkpoint_family() == "SD1"  # the WebUI falls back to the first checkpoint too
+    webui.forge_before_first_load()  # Forge's placeholder model is no model: the header still decides
+    assert compat.checkpoint_family() == "SD1"
 
 
 def test_auto_base_model_unknown_is_said(webui: WebUI, sample_catalog: Path, plugins: Any) -> None:  # noqa: F811

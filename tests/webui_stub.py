@@ -758,6 +758,12 @@ class WebUI:
         model.model_config = type(config or "BASE", (), {})()
         self.sd_models.model_data.sd_model = model
 
+    def forge_before_first_load(self) -> None:
+        """Forge before its first (lazy) model load: ``model_data.sd_model`` is a ``FakeInitialModel``
+        placeholder (modules/sd_models.py), not None, with no ``is_*`` flags."""
+        cls = type("FakeInitialModel", (), {"cond_stage_model": None, "chunk_length": 75})
+        self.sd_models.model_data.sd_model = cls()
+
     def add_checkpoint(self, title: str, filename: str, *, select: bool = True) -> None:
         """A checkpoint in the UI's list (selected in ``opts.sd_model_checkpoint``, not loaded)."""
         self.sd_models.checkpoints_list[title] = types.SimpleNamespace(title=title, filename=filename)

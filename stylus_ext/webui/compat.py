@@ -111,14 +111,14 @@ def checkpoint_family() -> str | None:
     """Family of the loaded checkpoint, else of the selected one (its header), else None.
 
     Reads ``sd_models.model_data.sd_model``: ``shared.sd_model`` would load a model when none is.
+    Before Forge's first (lazy) load that is a ``FakeInitialModel`` placeholder, which has no family.
     """
     sd_models = _sd_models()
     if sd_models is None:
         return None
     model = getattr(getattr(sd_models, "model_data", None), "sd_model", None)
-    if model is not None:
-        return model_family(model)
-    return selected_checkpoint_family()
+    family = model_family(model) if model is not None else None
+    return family or selected_checkpoint_family()
 
 
 def webui_root() -> str:
