@@ -6,6 +6,8 @@ search and a :class:`Stylus` pipeline for compose (retrieve + compose + mask + r
 prompt embedding: the compose pass uses its own retriever, so no prompt vector is cached from the
 search pass). 200 prompts (half captions, half tag prompts), k=150, 4 images per compose.
 
+Each size also times a cold ``stylus compose`` (a fresh process, from start to answer; median of 3).
+
 Then the dense side alone on each catalogue's vectors with the real prompt vectors as queries:
 exact vs the product's faiss IVF at every size (the crossover), and at ``--peers-at`` the peer
 indexes (faiss SQ8, SQ8 + exact re-rank, HNSW, Annoy) — latency, recall@150 against exact, build.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,6 +83,17 @@ def measure_product(path: Path, plugins: Any, encoder: Any, prompts: list[str], 
     index.close()
     catalog.close()
     return result
+
+
+def cold_compose(path: Path, prompt: str, runs: int = 3) -> float:
+    """Median seconds of a one-shot ``stylus compose`` from process start to answer (a fresh process each)."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "stylus_ext", "--catalog", str(path), "compose", prompt],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
 
 
 def dense_row(name: str, search: Any, queries: np.ndarray, truth: list[set[int]], build: float) -> str:
@@ -184,6 +198,7 @@ def main() -> int:
     for n in sizes:
         path = scale_data.catalogue(n, plugins, encoder, base=args.base, fresh=args.fresh)
         r = results[n] = measure_product(path, plugins, encoder, prompts, warm)
+        r["cold"] = cold_compose(path, prompts[0])
         print(f"  {n:,}: search p50 {r['search'][0]:.1f} ms, compose p50 {r['compose'][0]:.1f} ms "
               f"(load {r['load']})", flush=True)
         truth = exact_truth(r["vectors"], r["queries"])
@@ -195,11 +210,12 @@ def main() -> int:
         del r["vectors"]
 
     print("\n| catalogue | search p50 / p99 (ms) | compose p50 / p99 (ms) | prompt encode p50 | dense p50 "
-          "(index) | load 1/5/15 min |")
-    print("|---|---|---|---|---|---|")
+          "(index) | cold CLI compose (s) | load 1/5/15 min |")
+    print("|---|---|---|---|---|---|---|")
     for n, r in results.items():
         print(f"| {n // 1000}K | {r['search'][0]:.0f} / {r['search'][1]:.0f} | {r['compose'][0]:.0f} / "
-              f"{r['compose'][1]:.0f} | {r['encode']:.1f} | {r['dense']:.1f} ({r['kind']}) | {r['load']} |")
+              f"{r['compose'][1]:.0f} | {r['encode']:.1f} | {r['dense']:.1f} ({r['kind']}) | {r['cold']:.2f} | "
+              f"{r['load']} |")
     ordered = sorted(results)
     for a, b in itertools.pairwise(ordered):
         for what in ("search", "compose"):
