@@ -5,17 +5,21 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
 1. **Admissible** (:func:`admissible`): banned, already tagged, incompatible base model, NSFW (unless
    allowed), utility adapters (sliders, detail tweakers, LCM/Turbo: only when pinned) and, when
    characters are not allowed, character/celebrity adapters never take part. Pinned ones are kept.
-2. **Evidence** (:func:`best_concept`): each candidate is matched to the concept it fits best — a
-   concept holding one of its trigger phrases, its title's head noun or one of its tags first, else
-   the concept most similar to it (cosine of the concept's embedding and the adapter's vector).
+2. **Evidence** (:func:`best_concept`; the word rules: ``_offline_composer_words.py``): each
+   candidate is matched to the concept it fits best — a concept holding one of its trigger phrases,
+   its title's head noun or one of its tags first, else the concept most similar to it (cosine of
+   the concept's embedding and the adapter's vector).
 3. **Keep score** (:func:`pair_features`, :func:`keep_probability`): a logistic model over the
    retriever's fitted score (its probability that the adapter is the one the prompt asks for), its
    rank, the concept cosine and its gap to the concept's best, the word evidence, narrowness
-   (specific title words the prompt lacks) and style agreement. It is fitted on real prompts →
-   the LoRAs their authors used (``benchmarks/fit_composer.py`` writes ``offline_composer.json``),
-   so the score is calibrated: ``keep`` (default from the fit) is the probability an adapter needs.
-4. **Rules** (:func:`assign`): the paper's pruning — an adapter without the concept's own word
-   needs near-synonym similarity (``synonym_similarity``); an adapter whose trigger IS the concept,
+   (specific title words the prompt lacks, qualifiers the adapter lacks) and style agreement. It is
+   fitted on real prompts → the LoRAs their authors used, the paper's GPT-4o picks and prompts nothing
+   fits (``benchmarks/fit_composer.py`` writes ``offline_composer.json``); ``keep`` (default from the
+   fit, chosen on held-out no-fit prompts) is the probability an adapter needs. No feature counts the
+   prompt's length: our no-fit prompts were short at first, and a fit learnt "short fits nothing".
+4. **Rules** (:func:`assign`): the paper's pruning — optionally, an adapter without the concept's own
+   word needs near-synonym similarity (``synonym_similarity``, off by default: on real prompts it
+   refused a third of the right adapters and no extra no-fit prompt); an adapter whose trigger IS the concept,
    or a style adapter named by a style concept's own word, is kept at a quarter of the fitted bar
    (the train prompts had their trigger words removed, so no fit can learn that); 0–3 adapters per
    concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
@@ -30,10 +34,8 @@ similarity and the keep score.
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,99 +45,18 @@ import numpy as np
 
 from stylus_ext import sdk
 
+_WORDS = sdk.sibling_module(__file__, "_offline_composer_words")
+Profile, Evidence, profile = _WORDS.Profile, _WORDS.Evidence, _WORDS.profile
+STYLE_CATEGORIES, CHARACTER_CATEGORIES = _WORDS.STYLE_CATEGORIES, _WORDS.CHARACTER_CATEGORIES
 
-def _wordset(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
-
-#: Words in adapter titles/names that say nothing about the content.
-GENERIC = _wordset("""
-lora loras lycoris locon loha lokr lyco dora model models style styles concept concepts version ver beta alpha
-final lite sd sd1 sd15 sd1.5 sdxl xl pony illustrious noobai flux sd2 sd3 v1 v2 v3 v4 v5 v6 v7 v8 v9 v10 by
-for the and of a an in with art new edition pack set type test trained training character characters
-celebrity realistic anime photorealistic better best quality detail details detailed high embedding
-""")
-UTILITY_WORDS = ("slider", "tweaker", "detailer", "lcm", "turbo", "hyper", "lightning", "offset noise",
-                 "add detail", "more details", "contrast fix")
-STYLE_CATEGORIES = frozenset({"style"})
-CHARACTER_CATEGORIES = frozenset({"character", "celebrity"})
-#: Head words of titles that say "what kind of adapter", not "what thing" ("Cafe Interior" is a cafe).
-GENERIC_HEADS = _wordset(
-    "background backgrounds scenery scene landscape interior exterior effect effects aesthetic pose outfit "
-    "costume look vibe theme world print render xl collection pack mix tweak slider 3d 2d cg")
-NUMBERS = _wordset("one two three four five six seven eight nine ten dozen 1 2 3 4 5")
-ADJECTIVES = sdk.CONCEPT_ADJECTIVES
 MODEL_PATH = Path(__file__).with_name("offline_composer.json")
-_VERSION_RE = re.compile(r"^v?\d+(?:\.\d+)*[a-z]?$")
-_TITLE_SPLIT = re.compile(r"\s*[|\-–—(\[:/]\s*")
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # "FluffyCat" → "Fluffy Cat"; "LoRA", "GhibliBG" stay
 
 PAIR_FEATURES = (
     "ret_logit", "ret_gap", "ret_rank", "sim", "sim_gap", "prompt_sim", "lexical", "anchor_trigger",
     "anchor_title", "anchor_tag", "exact_trigger", "extras", "missing", "overlap", "style_match",
-    "style_for_subject", "n_concepts", "concept_words",
+    "style_for_subject",
 )
-
-
-def _verb(word: str) -> bool:
-    return len(word) > 4 and word.endswith("ing")
-
-
-def _tokens(text: str) -> list[str]:
-    text = _CAMEL.sub(" ", text.replace("_", " "))
-    return [w for w in sdk.content_words(text) if w not in GENERIC and not _VERSION_RE.match(w)]
-
-
-def _compounds(words: Sequence[str]) -> set[str]:
-    """Adjacent words written as one ("low poly" → "lowpoly", "pixel art" → "pixelart"), as file names do."""
-    return {a + b for a, b in itertools.pairwise(words)}
-
-
-@dataclass
-class Profile:
-    """Word evidence of one candidate adapter."""
-
-    title: set[str]
-    name: set[str]
-    tags: set[str]
-    triggers: list[tuple[str, set[str]]]
-    words: set[str]  # title ∪ name ∪ tags ∪ triggers
-    title_head: str  # the head noun of the title's first segment
-    specifics: set[str]  # its title words that name a specific thing (not colours, sizes, generic words)
-    category: str
-    utility: bool
-
-
-def profile(adapter: sdk.Adapter) -> Profile:
-    card = adapter.card
-    title = set(_tokens(adapter.title))
-    name = set(_tokens(card.name))
-    tags = {w for t in card.tags for w in _tokens(t)}
-    triggers = []
-    for t in (*card.trigger_words, *([card.activation_text] if card.activation_text else [])):
-        for part in str(t).split(","):
-            words = set(_tokens(part))
-            if words and len(words) <= 4:
-                triggers.append((part.strip(), words))
-    first = _TITLE_SPLIT.split(adapter.title.strip(), maxsplit=1)[0] if adapter.title else ""
-    first_words = _tokens(first) or _tokens(adapter.title)
-    nouns = [w for w in first_words if w not in ADJECTIVES and w not in GENERIC_HEADS and not _verb(w)]
-    specifics = {w for w in (set(first_words) or title) if w not in ADJECTIVES and w not in GENERIC_HEADS}
-    category = (adapter.category or "concept").lower()
-    low = f"{adapter.title} {card.name}".lower().replace("_", " ")
-    utility = category == "utility" or any(u in low for u in UTILITY_WORDS)
-    words = title | name | tags | {w for _, ws in triggers for w in ws}
-    return Profile(title, name, tags, triggers, words, nouns[-1] if nouns else "", specifics, category, utility)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """Why a candidate fits a concept: ``kind`` is trigger / title / tag / name (characters) or ""."""
-
-    concept: int
-    kind: str = ""
-    text: str = ""
-    exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,23 +111,6 @@ def _unit_rows(vectors: Any) -> np.ndarray | None:
     return arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), 1e-8)
 
 
-def _word_evidence(concept: Any, p: Profile, prompt_words: set[str]) -> Evidence | None:
-    cwords = set(sdk.content_words(concept.text))
-    head = concept.head
-    for raw, words in p.triggers:
-        if words <= cwords or (head and head in words and words <= prompt_words):
-            return Evidence(-1, "trigger", raw, exact=words == cwords and not words <= ADJECTIVES)
-    compounds = _compounds(sdk.content_words(concept.text))
-    head_forms = {head} | {c for c in compounds if head and c.endswith(head)}
-    titled = head_forms & (p.title | p.name)
-    if head and titled and (p.title_head in head_forms or p.title_head in ("", *cwords)):
-        return Evidence(-1, "title", sorted(titled)[0])
-    if head and head in p.tags:
-        return Evidence(-1, "tag", head)
-    if concept.kind == "style" and cwords & (p.title | p.name):
-        return Evidence(-1, "title", sorted(cwords & (p.title | p.name))[0])
-    return None
-
 
 def best_concept(concepts: Sequence[Any], sims: np.ndarray, j: int, p: Profile, *, prompt_words: set[str],
                  character: tuple[str, set[str]] | None) -> Evidence | None:
@@ -220,7 +124,7 @@ def best_concept(concepts: Sequence[Any], sims: np.ndarray, j: int, p: Profile, 
             return None
         ci = max(holders, key=lambda c: sims[c, j])
         return Evidence(ci, "name", named.split(" ", 1)[-1].strip("'"))
-    found = [(ci, ev) for ci, c in enumerate(concepts) if (ev := _word_evidence(c, p, prompt_words))]
+    found = [(ci, ev) for ci, c in enumerate(concepts) if (ev := _WORDS.word_evidence(c, p, prompt_words))]
     if found:
         ci, ev = max(found, key=lambda t: (t[1].exact, sims[t[0], j]))
         return Evidence(ci, ev.kind, ev.text, ev.exact)
@@ -242,18 +146,15 @@ def pair_features(request: sdk.ComposeRequest, concepts: Sequence[Any], sims: np
         ev, p, cand = evidence[j], profiles[j], request.candidates[j]
         concept = concepts[ev.concept]
         cwords = set(sdk.content_words(concept.text))
-        qualifiers = {w for w in cwords - {concept.head} if w not in ADJECTIVES and w not in NUMBERS
-                      and not _verb(w)}
         sim = float(sims[ev.concept, j])
         style = p.category in STYLE_CATEGORIES
         out[r] = (
             logits[r], logits[r] - logits.max(), 1.0 / math.log2(ranks[r] + 2), sim, sim - best_sim[ev.concept],
             float(cand.similarity), float(cand.lexical), ev.kind == "trigger", ev.kind in ("title", "name"),
-            ev.kind == "tag", ev.exact, min(len(p.specifics - prompt_words - cwords - _compounds(
-                sdk.content_words(concept.text))), 3) / 3, min(len(qualifiers - p.words), 2) / 2,
+            ev.kind == "tag", ev.kind == "trigger" and ev.exact, _WORDS.extras(concept, p, prompt_words),
+            _WORDS.missing(concept, p),
             len(cwords & p.words) / max(1, len(cwords)), style and concept.kind == "style",
-            style and concept.kind not in ("style", "setting"), math.log1p(len(concepts)),
-            min(len(cwords), 4) / 4)
+            style and concept.kind not in ("style", "setting"))
     return out
 
 
@@ -339,7 +240,8 @@ class OfflineComposer(sdk.Composer):
     env_prefix = "COMPOSER_OFFLINE"
     options = (
         sdk.Option("keep", float, None, "Least fitted probability to keep an adapter (default: the fit's)."),
-        sdk.Option("synonym_similarity", float, 0.60, "Least concept cosine for an adapter without word evidence."),
+        sdk.Option("synonym_similarity", float, 0.0,
+                   "Least concept cosine for an adapter without word evidence (0: the keep score decides)."),
         sdk.Option("min_similarity", float, 0.40, "Least concept cosine for a style named by its own word."),
         sdk.Option("character_score", float, 0.05, "Least retriever score for a named character adapter."),
         sdk.Option("per_concept", int, 3, "Most adapters per concept (0–3 in the paper)."),
@@ -395,7 +297,7 @@ def _named_outright(concept: Any, ev: Evidence, p: Profile, sim: float, min_simi
         and sim >= min_similarity + 0.1
 
 
-def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_similarity: float = 0.60,
+def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_similarity: float = 0.0,
             min_similarity: float = 0.40, character_score: float = 0.05, per_concept: int = 3, max_styles: int = 2,
             margin: float = 0.25) -> sdk.Composition:
     """The offline composition of ``request`` (a pure function of its inputs: deterministic)."""

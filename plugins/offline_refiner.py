@@ -18,12 +18,8 @@ Weight: the card's preferred weight > a "weight 0.6" phrase in the description >
 from __future__ import annotations
 
 import functools
-import importlib.util
 import re
-import sys
 from collections.abc import Iterable
-from pathlib import Path
-from types import ModuleType
 
 from stylus_ext import sdk
 
@@ -138,21 +134,9 @@ def _kw_pattern(words: Iterable[str]) -> re.Pattern[str]:
 
 
 _KW = {cat: _kw_pattern(words) for cat, words in KEYWORDS.items()}
-def _sibling(stem: str) -> ModuleType:
-    """A helper module beside this file (plugins are loaded by path, not as a package)."""
-    name = f"stylus_plugin_helper_{stem.strip('_')}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{stem}.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
-_PERSON = _sibling("_offline_refiner_person")
+_PERSON = sdk.sibling_module(__file__, "_offline_refiner_person")
 _MODEL = _PERSON.load_model()
-_WEIGHT = _sibling("_offline_refiner_weight")
+_WEIGHT = sdk.sibling_module(__file__, "_offline_refiner_weight")
 _norm, _clean_html, recommended_weight = _WEIGHT.norm, _WEIGHT.clean_html, _WEIGHT.recommended_weight
 
 

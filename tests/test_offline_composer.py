@@ -42,11 +42,15 @@ def test_unrelated_prompts_get_no_adapters(composer, encoder, adapters):
         assert picked_ids(compose(composer, encoder, prompt, adapters)) == [], prompt
 
 
-def test_okapi_is_not_a_giraffe(composer, encoder, adapters):
+def test_okapi_is_not_a_giraffe(plugins, encoder, adapters):
+    """The paper's "wrong thing" rule, from the fitted score at its shipped bar (no word rule)."""
+    composer = plugins.create("composer", "offline")
     ids = picked_ids(compose(composer, encoder, "a giraffe eating leaves", adapters))
     assert 13 in ids and 4 not in ids
     without_giraffe = [a for a in adapters if a.id != 13]
     assert 4 not in picked_ids(compose(composer, encoder, "a giraffe eating leaves", without_giraffe))
+    strict = plugins.create("composer", "offline", keep=0.0, synonym_similarity=0.6)  # the optional word rule
+    assert 4 not in picked_ids(compose(strict, encoder, "a giraffe eating leaves", without_giraffe))
 
 
 def test_characters_only_when_named(composer, encoder, adapters):

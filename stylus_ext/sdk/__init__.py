@@ -45,7 +45,7 @@ from stylus_ext.sdk.civitai.pages import CivitaiFilters, CivitaiPage, civitai_pa
 from stylus_ext.sdk.concepts import ADJECTIVES as CONCEPT_ADJECTIVES
 from stylus_ext.sdk.concepts import Concept, NetworkTag, ParsedPrompt, parse_prompt, split_concepts
 from stylus_ext.sdk.english import content_words, head_noun, singular
-from stylus_ext.sdk.files import data_dir, read_secret, secrets_dir
+from stylus_ext.sdk.files import data_dir, read_secret, secrets_dir, sibling_module
 from stylus_ext.sdk.hooks import API_VERSION, PROJECT, check_api, hookimpl
 from stylus_ext.sdk.llm_compose import (
     AnswerCache,
@@ -84,7 +84,8 @@ __all__ = [  # noqa: RUF022 - grouped by module
     "Pick", "Refinement", "SourceContext",
     # backends (backends.py) and their options (options.py, files.py)
     "Backend", "CatalogSource", "Composer", "Encoder", "Refiner",
-    "Option", "data_dir", "read_secret", "resolve_options", "secrets_dir", "server_options", "split_list",
+    "Option", "data_dir", "read_secret", "resolve_options", "secrets_dir", "server_options", "sibling_module",
+    "split_list",
     # base models
     "BASE_MODEL_GROUPS", "base_model_group", "compatible",
     # reading adapter cards (cards/): LoRA files and Civitai JSON, for catalog sources

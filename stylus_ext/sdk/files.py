@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 
 
 def data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -47,3 +49,22 @@ def read_secret(env_var: str, environ: Mapping[str, str] | None = None) -> str |
         return None
     text = path.read_text(encoding="utf-8").strip()
     return text or None
+
+
+def sibling_module(plugin_file: str | Path, stem: str) -> ModuleType:
+    """The helper module ``<stem>.py`` beside a plugin file, imported once (as
+    ``stylus_plugin_helper_<stem>``): plugins loaded by path are not packages, so they cannot use a
+    relative import for a private module of their own."""
+    name = f"stylus_plugin_helper_{stem.strip('_')}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(plugin_file).with_name(f"{stem}.py"))
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no helper module {stem}.py beside {plugin_file}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]

@@ -1,0 +1,136 @@
+"""Word evidence for the offline composer: what an adapter's title, file name, tags and triggers say,
+and whether a concept of the prompt names it (a helper module of ``offline_composer.py``)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stylus_ext import sdk
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+#: Words in adapter titles/names that say nothing about the content.
+GENERIC = _wordset("""
+lora loras lycoris locon loha lokr lyco dora model models style styles concept concepts version ver beta alpha
+final lite sd sd1 sd15 sd1.5 sdxl xl pony illustrious noobai flux sd2 sd3 v1 v2 v3 v4 v5 v6 v7 v8 v9 v10 by
+for the and of a an in with art new edition pack set type test trained training character characters
+celebrity realistic anime photorealistic better best quality detail details detailed high embedding
+""")
+UTILITY_WORDS = ("slider", "tweaker", "detailer", "lcm", "turbo", "hyper", "lightning", "offset noise",
+                 "add detail", "more details", "contrast fix")
+STYLE_CATEGORIES = frozenset({"style"})
+CHARACTER_CATEGORIES = frozenset({"character", "celebrity"})
+#: Head words of titles that say "what kind of adapter", not "what thing" ("Cafe Interior" is a cafe).
+GENERIC_HEADS = _wordset(
+    "background backgrounds scenery scene landscape interior exterior effect effects aesthetic pose outfit "
+    "costume look vibe theme world print render xl collection pack mix tweak slider 3d 2d cg")
+NUMBERS = _wordset("one two three four five six seven eight nine ten dozen 1 2 3 4 5")
+ADJECTIVES = sdk.CONCEPT_ADJECTIVES
+_VERSION_RE = re.compile(r"^v?\d+(?:\.\d+)*[a-z]?$")
+_TITLE_SPLIT = re.compile(r"\s*[|\-–—(\[:/]\s*")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # "FluffyCat" → "Fluffy Cat"; "LoRA", "GhibliBG" stay
+
+
+def _verb(word: str) -> bool:
+    return len(word) > 4 and word.endswith("ing")
+
+
+def _tokens(text: str) -> list[str]:
+    text = _CAMEL.sub(" ", text.replace("_", " "))
+    return [w for w in sdk.content_words(text) if w not in GENERIC and not _VERSION_RE.match(w)]
+
+
+def compounds(words: Sequence[str]) -> set[str]:
+    """Adjacent words written as one ("low poly" → "lowpoly", "pixel art" → "pixelart"), as file names do."""
+    return {a + b for a, b in itertools.pairwise(words)}
+
+
+@dataclass
+class Profile:
+    """Word evidence of one candidate adapter."""
+
+    title: set[str]
+    name: set[str]
+    tags: set[str]
+    triggers: list[tuple[str, set[str]]]
+    words: set[str]  # title ∪ name ∪ tags ∪ triggers
+    title_head: str  # the head noun of the title's first segment
+    specifics: set[str]  # its title words that name a specific thing (not colours, sizes, generic words)
+    category: str
+    utility: bool
+
+
+def profile(adapter: sdk.Adapter) -> Profile:
+    card = adapter.card
+    title = set(_tokens(adapter.title))
+    name = set(_tokens(card.name))
+    tags = {w for t in card.tags for w in _tokens(t)}
+    triggers = []
+    for t in (*card.trigger_words, *([card.activation_text] if card.activation_text else [])):
+        for part in str(t).split(","):
+            words = set(_tokens(part))
+            if words and len(words) <= 4:
+                triggers.append((part.strip(), words))
+    first = _TITLE_SPLIT.split(adapter.title.strip(), maxsplit=1)[0] if adapter.title else ""
+    first_words = _tokens(first) or _tokens(adapter.title)
+    nouns = [w for w in first_words if w not in ADJECTIVES and w not in GENERIC_HEADS and not _verb(w)]
+    specifics = {w for w in (set(first_words) or title) if w not in ADJECTIVES and w not in GENERIC_HEADS}
+    category = (adapter.category or "concept").lower()
+    low = f"{adapter.title} {card.name}".lower().replace("_", " ")
+    utility = category == "utility" or any(u in low for u in UTILITY_WORDS)
+    words = title | name | tags | {w for _, ws in triggers for w in ws}
+    return Profile(title, name, tags, triggers, words, nouns[-1] if nouns else "", specifics, category, utility)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a candidate fits a concept: ``kind`` is trigger / title / tag / name (characters) or ""."""
+
+    concept: int
+    kind: str = ""
+    text: str = ""
+    exact: bool = False
+
+
+def word_evidence(concept: Any, p: Profile, prompt_words: set[str]) -> Evidence | None:
+    cwords = set(sdk.content_words(concept.text))
+    head = concept.head
+    for raw, words in p.triggers:
+        if words <= cwords or (head and head in words and words <= prompt_words):
+            return Evidence(-1, "trigger", raw, exact=words == cwords and not words <= ADJECTIVES)
+    joined = compounds(sdk.content_words(concept.text))
+    head_forms = {head} | {c for c in joined if head and c.endswith(head)}
+    titled = head_forms & (p.title | p.name)
+    named = p.title | p.name
+    # a style concept that is the adapter's whole name ("low poly" ← "lowpoly_3d_render") is named outright
+    whole = concept.kind == "style" and (cwords <= named or "".join(sdk.content_words(concept.text)) in named)
+    if head and titled and (p.title_head in head_forms or p.title_head in ("", *cwords)):
+        return Evidence(-1, "title", sorted(titled)[0], exact=whole)
+    if head and head in p.tags:
+        return Evidence(-1, "tag", head)
+    if concept.kind == "style" and cwords & named:
+        return Evidence(-1, "title", sorted(cwords & named)[0], exact=whole)
+    return None
+
+
+def extras(concept: Any, p: Profile, prompt_words: set[str]) -> float:
+    """Narrowness: the adapter's specific title words that neither the prompt nor the concept holds."""
+    words = sdk.content_words(concept.text)
+    return min(len(p.specifics - prompt_words - set(words) - compounds(words)), 3) / 3
+
+
+def missing(concept: Any, p: Profile) -> float:
+    """The concept's qualifiers ("gothic" of "gothic cathedral") the adapter's words lack; a pair the
+    adapter writes as one word ("lowpoly" for "low poly") holds both."""
+    words = sdk.content_words(concept.text)
+    joined = {w for a, b in itertools.pairwise(words) if a + b in p.words for w in (a, b)}
+    qualifiers = {w for w in set(words) - {concept.head} if w not in ADJECTIVES and w not in NUMBERS
+                  and not _verb(w)}
+    return min(len(qualifiers - p.words - joined), 2) / 2
