@@ -5,7 +5,7 @@ Every plugin is loaded and called inside its own ``try``: a broken plugin is rep
 (comma-separated names) keeps plugins from even being imported; ``STYLUS_PLUGINS_DIR`` overrides the
 user plugins folder (default ``<data dir>/plugins``). ``STYLUS_TRACE_HOOKS=1`` logs every hook call.
 
-Plugins load in a fixed order: built-ins (``plugins/``, by file name), then installed packages (entry
+Plugins load in a fixed order: built-ins (``plugins/``: files and packages, by name), then installed packages (entry
 points, by name), then the user folder (by file name). Backend names are unique per kind: the first
 registration of a name wins and a later backend with the same name is refused with a message naming
 both plugins, so a user plugin can never silently replace a built-in (``offline`` stays the fallback).
@@ -119,9 +119,7 @@ class PluginManager:
     def _load_folder(self, folder: Path, origin: str, prefix: str) -> None:
         if not folder.is_dir():
             return
-        for path in sorted(folder.glob("*.py")):
-            if path.name.startswith("_"):
-                continue
+        for path in sorted(plugin_paths(folder), key=lambda p: p.stem):
             name = path.stem
             self._register(name, origin, str(path), lambda p=path, n=name: _import_file(p, f"{prefix}_{n}"))
 
@@ -244,9 +242,23 @@ def _api_hint(exc: Exception) -> str:
     return ""
 
 
+def plugin_paths(folder: Path) -> list[Path]:
+    """The plugins in ``folder``: ``*.py`` files and packages (folders with ``__init__.py``); names
+    starting with ``_`` are private helpers, not plugins."""
+    return [p for p in folder.iterdir() if not p.name.startswith("_")
+            and ((p.suffix == ".py" and p.is_file()) or (p.is_dir() and (p / "__init__.py").is_file()))]
+
+
 def _import_file(path: Path, module_name: str) -> ModuleType:
-    """Import a plugin file under a unique module name (never ``import plugins``)."""
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    """Import a plugin file or package folder under a unique module name (never ``import plugins``);
+    a package's modules import each other relatively (``from .api import ...``)."""
+    for stale in [m for m in sys.modules if m.startswith(f"{module_name}.")]:  # a reload reads the files again
+        del sys.modules[stale]
+    if path.is_dir():
+        spec = importlib.util.spec_from_file_location(module_name, path / "__init__.py",
+                                                      submodule_search_locations=[str(path)])
+    else:
+        spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -44,16 +43,15 @@ def request(prompt: str = "two dogs playing in the snow, studio ghibli style", *
 
 
 def load_plugin(stem: str) -> ModuleType:
-    """Import ``plugins/<stem>.py`` under a private module name (as the plugin manager does)."""
+    """Import ``plugins/<stem>.py`` (or the package ``plugins/<stem>/``) under a private module name,
+    as the plugin manager does."""
+    from stylus_ext.plugins import _import_file
+
     name = f"stylus_test_plugin_{stem}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / f"{stem}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    folder = ROOT / "plugins" / stem
+    return _import_file(folder if folder.is_dir() else folder.with_suffix(".py"), name)
 
 
 def clear_llm_env(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -12,11 +12,11 @@ from helpers_backends import ROOT, clear_llm_env, load_plugin
 from openai_server import OpenAIServer, Reply
 
 from stylus_ext import sdk
-from stylus_ext.plugins import PluginManager
+from stylus_ext.plugins import PluginManager, plugin_paths
 from stylus_ext.sdk import testing
 
 EXAMPLE = ROOT / "examples" / "stylus-example-plugin"
-BUILTINS = sorted(p.stem for p in (ROOT / "plugins").glob("*.py") if not p.name.startswith("_"))
+BUILTINS = sorted(p.stem for p in plugin_paths(ROOT / "plugins"))  # files and packages (plugins/civitai/)
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ import sys
 
 from stylus_ext.cli import requested_command
 
-HEAVY = ("torch", "transformers", "stylus_ext.cli.sync", "stylus_ext.cli.scan", "stylus_ext.cli.demo",
-         "stylus_ext.cli.download")
+HEAVY = ("torch", "transformers", "stylus_ext.civitai.sync", "stylus_ext.cli.scan", "stylus_ext.cli.demo",
+         "stylus_ext.civitai.download")
 PROBE = ("import json, sys; from stylus_ext.cli import main; code = main(sys.argv[1:]); "
          f"print(json.dumps({{'code': code, 'loaded': [m for m in {HEAVY!r} if m in sys.modules]}}))")
 

@@ -26,6 +26,7 @@ from typing import Any
 from stylus_ext.civitai.filenames import fallback_filename, safe_filename
 from stylus_ext.civitai.match import atomic_write_text
 from stylus_ext.civitai.transfer import Stop, fetch, sha256_file
+from stylus_ext.sdk.cards.fileio import fits_int64
 from stylus_ext.sdk.civitai.client import CivitaiClient, CivitaiError
 
 log = logging.getLogger("stylus.civitai")
@@ -74,6 +75,20 @@ class DownloadResult:
     @property
     def ready(self) -> bool:
         return self.status in ("installed", "downloaded")
+
+
+def resolve_adapter(catalog: Any, ref: str) -> int | None:
+    """The catalog id ``ref`` names: a catalog id, ``v<version id>``, or a name/title (exact, case-insensitive)."""
+    ref = ref.strip()
+    if ref.isascii() and ref.isdigit():
+        return int(ref) if catalog.row(int(ref)) else None  # row() answers None beyond 64 bits
+    if ref[:1] in "vV" and ref[1:].isascii() and ref[1:].isdigit():
+        if not fits_int64(int(ref[1:])):
+            return None
+        row = next(catalog.rows("civitai_version_id = ?", [int(ref[1:])]), None)
+        return int(row["id"]) if row else None
+    row = next(catalog.rows("lower(name) = lower(?) or lower(title) = lower(?)", [ref, ref]), None)
+    return int(row["id"]) if row else None
 
 
 def _allowed(row: dict[str, Any], allowed: Iterable[str] | None) -> bool:

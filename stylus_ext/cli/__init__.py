@@ -2,7 +2,8 @@
 
 Global options come before the sub-command: ``stylus --catalog PATH search "a castle"``.
 Each sub-command lives in its own module here exposing ``add_parser(subparsers)``; plugins add
-more through the ``register_commands`` hook.
+more through the ``register_commands`` hook (the Civitai commands ``sync``, ``match`` and ``download``
+are the built-in ``civitai`` plugin's, see :mod:`stylus_ext.cli.plugin_commands`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from stylus_ext.paths import default_catalog_path
 COMMAND_MODULES = [
     "demo", "scan", "cards", "index", "search", "compose", "controls", "info", "plugins",
 ]
-COMMAND_MODULES += ["sync", "match", "download"]  # Civitai (stylus_ext/civitai)
 COMMAND_MODULES += ["refine"]  # refiners, incl. the vision model (model backends)
 
 

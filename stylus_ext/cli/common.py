@@ -35,9 +35,20 @@ class CliContext:
         return Catalog(self.catalog_path, create=create)
 
     def register_plugin_commands(self, subparsers: Any) -> None:
+        """Each plugin's ``register_commands``: ``sdk.Command``s through ``register`` (flags generated
+        from their options), or argparse parsers of its own through ``subparsers``."""
+        from stylus_ext.cli.plugin_commands import add_command
+
         for impl in self.plugins.pm.hook.register_commands.get_hookimpls():
+            def register(command: Any, _plugin: str = impl.plugin_name) -> None:
+                try:
+                    add_command(subparsers, command)
+                except ValueError as exc:  # this command is refused; the plugin's others still count
+                    log.warning("plugin %s: %s; refused", _plugin, exc)
+
+            given = {"register": register, "subparsers": subparsers}
             try:
-                impl.function(subparsers=subparsers)
+                impl.function(**{name: given[name] for name in impl.argnames})
                 getattr(self.plugins, "trace", lambda _m: None)(f"register_commands of {impl.plugin_name}")
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the CLI
                 log.warning("plugin %s could not add its commands: %s", impl.plugin_name, exc)

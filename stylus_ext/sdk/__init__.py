@@ -6,7 +6,7 @@ file in the user plugins folder) with functions marked ``@hookimpl`` that regist
 
     from stylus_ext import sdk
 
-    STYLUS_API = (1, 1)  # the sdk.API_VERSION this plugin was written for
+    STYLUS_API = (1, 2)  # the sdk.API_VERSION this plugin was written for
 
     class ShoutComposer(sdk.Composer):
         name = "shout"
@@ -46,7 +46,7 @@ from stylus_ext.sdk.concepts import ADJECTIVES as CONCEPT_ADJECTIVES
 from stylus_ext.sdk.concepts import Concept, NetworkTag, ParsedPrompt, parse_prompt, split_concepts
 from stylus_ext.sdk.english import content_words, head_noun, singular
 from stylus_ext.sdk.files import data_dir, read_secret, secrets_dir, sibling_module
-from stylus_ext.sdk.hooks import API_VERSION, PROJECT, check_api, hookimpl
+from stylus_ext.sdk.hooks import API_VERSION, PROJECT, Command, CommandContext, check_api, hookimpl
 from stylus_ext.sdk.llm_compose import (
     AnswerCache,
     ComposerError,
@@ -78,7 +78,7 @@ from stylus_ext.sdk.redact import Secret
 
 __all__ = [  # noqa: RUF022 - grouped by module
     # plugin protocol (hooks.py)
-    "API_VERSION", "PROJECT", "check_api", "hookimpl",
+    "API_VERSION", "PROJECT", "check_api", "hookimpl", "Command", "CommandContext",
     # records (records.py)
     "CATEGORIES", "Adapter", "AdapterCard", "Candidate", "ComposeRequest", "Composition", "ConceptPicks",
     "Pick", "Refinement", "SourceContext",

@@ -7,10 +7,14 @@ composer by name, so registration plus selection replaces "first result wins" lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
+
+from stylus_ext.sdk.options import Option
 
 PROJECT = "stylus_ext"
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -18,7 +22,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 
 #: ``(major, minor)`` of the plugin API. A minor bump only adds names; a major bump changes or removes
 #: some. A plugin declares the version it was written for as ``STYLUS_API = (1, 0)`` in its module.
-API_VERSION: tuple[int, int] = (1, 1)
+API_VERSION: tuple[int, int] = (1, 2)
 
 #: The Stylus release (``stylus_ext.__version__``).
 VERSION = "0.1.0"
@@ -45,6 +49,57 @@ def check_api(required: Sequence[int] | str, plugin: str = "this plugin") -> Non
     raise ImportError(f"{plugin} needs Stylus plugin API {major}.{minor}; this Stylus provides {have} ({advice})")
 
 
+@dataclass(frozen=True)
+class Command:
+    """A ``stylus`` sub-command a plugin adds through :func:`register_commands`.
+
+    Flags come from the declared options: ``Option("max_size_mb", float, ...)`` is ``--max-size-mb``
+    (a ``bool`` option is a switch). ``arguments`` are positional; a name in ``repeatable`` takes
+    several values (a positional: one or more; a flag: given again and again), a name in ``required``
+    must be given. ``run(ctx)`` returns the exit code; ``ctx.values`` holds every option's value (the
+    declared default when not given).
+    """
+
+    name: str
+    help: str
+    run: Callable[[CommandContext], int]
+    options: tuple[Option, ...] = ()
+    arguments: tuple[Option, ...] = ()
+    repeatable: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass
+class CommandContext:
+    """What a plugin command's ``run`` gets from the host.
+
+    ``values``: option name → value. ``catalog(create=True)`` opens the catalog (close it when done).
+    ``create(kind, name, **options)``: a registered backend (``"source"``, ``"refiner"`` ...).
+    ``operation(name)``: one of the host's catalog operations (``operations`` lists them; see
+    docs/plugins.md). ``progress``: whether to draw progress bars. ``echo``/``warn``: a line on
+    standard output / standard error.
+    """
+
+    values: dict[str, Any]
+    catalog: Callable[..., Any]
+    create: Callable[..., Any]
+    operations: Mapping[str, Callable[[], Callable[..., Any]]] = field(default_factory=dict)
+    progress: bool = False
+
+    def operation(self, name: str) -> Callable[..., Any]:
+        if name not in self.operations:
+            known = ", ".join(sorted(self.operations)) or "none"
+            raise LookupError(f"this Stylus has no catalog operation {name!r} (available: {known})")
+        return self.operations[name]()
+
+    def echo(self, text: str) -> None:
+        print(text, flush=True)
+
+    def warn(self, text: str) -> None:
+        print(f"stylus: {text}", file=sys.stderr, flush=True)
+
+
 @hookspec
 def register_catalog_sources(register: Callable[[type], None]) -> None:
     """Register :class:`~stylus_ext.sdk.CatalogSource` classes (they yield adapter cards)."""
@@ -66,9 +121,9 @@ def register_composers(register: Callable[[type], None]) -> None:
 
 
 @hookspec
-def register_commands(subparsers: Any) -> None:
-    """Add ``stylus`` sub-commands: ``subparsers`` is argparse's; set ``func=`` via set_defaults.
-
-    The handler is called as ``func(args, ctx)`` where ``ctx`` has ``.catalog_path``, ``.catalog()``
-    (opens it) and ``.plugins``; it returns an exit code.
+def register_commands(register: Callable[[Command], None], subparsers: Any) -> None:
+    """Add ``stylus`` sub-commands: call ``register(sdk.Command(...))`` (flags generated from the
+    command's declared options; ``run(ctx: sdk.CommandContext) -> int``). ``subparsers`` (argparse's)
+    is for commands that need argparse itself: set ``func=`` via set_defaults, called as
+    ``func(args, ctx)`` with ``ctx.catalog_path``, ``ctx.catalog()`` and ``ctx.plugins``.
     """

@@ -35,8 +35,3 @@ class CivitaiCards(sdk.CatalogSource):
                     ctx.warn(path, "no Civitai LoRA model or model-version JSON found")
                 yield from cards
             ctx.progress(done, len(files))
-
-
-@sdk.hookimpl
-def register_catalog_sources(register):
-    register(CivitaiCards)

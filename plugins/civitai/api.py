@@ -77,8 +77,3 @@ class CivitaiSource(sdk.CatalogSource):
         if self._client is not None:
             self._client.session.close()
             self._client = None
-
-
-@sdk.hookimpl
-def register_catalog_sources(register):
-    register(CivitaiSource)
