@@ -17,9 +17,9 @@ query's whole tags matching a card's is strong evidence (+3 points R@10 on the r
 
 Tokens: lower-case word characters, ``_`` split (``long_hair`` → ``long``, ``hair``), the grammar's
 stopwords (:data:`stylus_ext.sdk.prompt.STOPWORDS`) dropped, plurals folded (``dogs`` → ``dog``).
-The same :func:`tokens` reads prompts. The index is built from the catalog rows in one pass and
-cached next to the catalog, keyed by a fingerprint of (id, card hash, name, alias) of every row, so a
-process loads it instead of re-tokenising.
+The same :func:`tokens` reads prompts (``bm25_terms.py``: tokens, units, field texts). The index is
+built from the catalog rows in one pass and cached next to the catalog, keyed by a fingerprint of
+(id, card hash, name, alias) of every row, so a process loads it instead of re-tokenising.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -38,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
+from stylus_ext.bm25_terms import UNIT_FIELDS, field_items, field_text, term_counts, tokens, unit_counts, units
 from stylus_ext.id_rows import IdRows
 from stylus_ext.npz_map import open_npz
-from stylus_ext.sdk import prompt as grammar
-from stylus_ext.sdk.prompt import STOPWORDS
 
 log = logging.getLogger("stylus")
+__all__ = ["FIELDS", "UNIT_FIELDS", "LexicalIndex", "fingerprint", "index_path", "load_or_build", "tokens", "units"]
 
 #: field → catalog columns it reads.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -59,100 +58,6 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 K1, B = 1.2, 0.75
 FORMAT = 2
-MAX_FIELD_CHARS = 20_000  # per card and field: a pasted novel in a description counts once
-
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
-_NO_FOLD = ("ss", "us", "is", "ous", "ics", "ness", "sis")
-
-
-def fold(word: str) -> str:
-    """Cheap plural folding (``dogs`` → ``dog``, ``puppies`` → ``puppy``, ``boxes`` → ``box``)."""
-    if len(word) <= 3 or not word.endswith("s") or word.endswith(_NO_FOLD) or word.isdigit():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "xes", "zes")):
-        return word[:-2]
-    return word[:-1]
-
-
-_TERM_CACHE: dict[str, str | None] = {}
-
-
-def _term(tok: str) -> str | None:
-    """The index term of a raw lower-case token (None: a stopword or a lone letter); memoised."""
-    term = _TERM_CACHE.get(tok, "")
-    if term == "":
-        term = None if tok in STOPWORDS or (len(tok) < 2 and not tok.isdigit()) else fold(tok)
-        if len(_TERM_CACHE) < 1_000_000:
-            _TERM_CACHE[tok] = term
-    return term
-
-
-def tokens(text: str) -> list[str]:
-    """Search tokens of ``text`` (lower-case, stopwords dropped, plurals folded; repeats kept)."""
-    return [t for t in map(_term, _TOKEN.findall((text or "").lower())) if t]
-
-
-def term_counts(text: str) -> Counter[str]:
-    """Term frequencies of ``text`` (as :func:`tokens`, counted)."""
-    out: Counter[str] = Counter()
-    for tok, n in Counter(_TOKEN.findall((text or "").lower())).items():
-        term = _term(tok)
-        if term:
-            out[term] += n
-    return out
-
-
-UNIT_FIELDS = frozenset({"units"})
-
-
-def units(text: str) -> list[str]:
-    """The whole tags of ``text``: its comma-separated parts (syntax and quality tags removed), as tokens."""
-    out = []
-    for segment in grammar.split_segments(text):
-        unit = " ".join(tokens(segment))
-        if unit:
-            out.append(unit)
-    return out
-
-
-def _items(row: dict[str, Any], columns: Sequence[str]) -> list[str]:
-    items: list[str] = []
-    for col in columns:
-        value = row.get(col)
-        if not value:
-            continue
-        try:
-            parsed = json.loads(value) if isinstance(value, str) and value[:1] == "[" else [value]
-        except ValueError:
-            parsed = [value]
-        items.extend(str(v)[:MAX_FIELD_CHARS] for v in parsed)
-    return items
-
-
-def unit_counts(items: Iterable[str]) -> Counter[str]:
-    """How many of ``items`` (example prompts, tags) hold each whole tag."""
-    out: Counter[str] = Counter()
-    for item in items:
-        out.update(set(units(item)))
-    return out
-
-
-def _field_text(row: dict[str, Any], columns: Sequence[str]) -> str:
-    parts = []
-    for col in columns:
-        value = row.get(col)
-        if not value:
-            continue
-        if isinstance(value, str) and value[:1] == "[":
-            try:
-                value = " , ".join(str(v) for v in json.loads(value))
-            except ValueError:
-                pass
-        parts.append(str(value)[:MAX_FIELD_CHARS])
-    return " \n ".join(parts)
-
 
 class TermSpans(Mapping[str, tuple[int, int]]):
     """term → (start, end) of its postings: one dict term → position over one bounds array (a load
@@ -257,11 +162,11 @@ def _documents(rows: Iterable[dict[str, Any]], fields: Sequence[str]
     docs: dict[str, list[Counter[str]]] = {f: [] for f in fields}
     for row in rows:
         ids.append(int(row["id"]))
-        per_field = {f: term_counts(_field_text(row, FIELDS[f])) for f in fields
+        per_field = {f: term_counts(field_text(row, FIELDS[f])) for f in fields
                      if f != "all" and f not in UNIT_FIELDS}
         for f in fields:
             if f in UNIT_FIELDS:
-                docs[f].append(unit_counts(_items(row, FIELDS[f])))
+                docs[f].append(unit_counts(field_items(row, FIELDS[f])))
                 continue
             if f != "all":
                 docs[f].append(per_field[f])
@@ -269,7 +174,7 @@ def _documents(rows: Iterable[dict[str, Any]], fields: Sequence[str]
             total: Counter[str] = Counter()
             for counts in per_field.values():
                 total.update(counts)
-            docs[f].append(total if per_field else term_counts(_field_text(row, FIELDS[f])))
+            docs[f].append(total if per_field else term_counts(field_text(row, FIELDS[f])))
     return ids, docs
 
 
