@@ -11,6 +11,8 @@ and the WebUI venv's Python, as the WebUI does on start. It also writes a random
 ``stylus_check_pirate_ship.safetensors`` into the WebUI's LoRA folder. ``--launch`` starts
 ``launch.py`` with the flags after ``--`` and stops it at the end.
 
+The WebUI needs LoRAs that fit the prompts below, or "at least one image tagged" fails:
+``tools/webui_check_loras.py`` writes tiny ones (for the tiny checkpoints of ``../shared/webui-harness``).
 Before generating it waits until Stylus's index is built (``--wait-index``), else the first images
 get no adapters and the checks prove nothing. The checks (one line each, then a JSON summary with the
 figures; the exit status is the number of failures): scripts listed; per-image "Lora hashes" equal
