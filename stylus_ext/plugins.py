@@ -32,6 +32,7 @@ from stylus_ext import sdk
 from stylus_ext.paths import data_dir
 from stylus_ext.sdk import hooks
 from stylus_ext.sdk.contract import class_problem
+from stylus_ext.sdk.files import exec_spec
 
 log = logging.getLogger("stylus")
 
@@ -259,16 +260,7 @@ def _import_file(path: Path, module_name: str) -> ModuleType:
                                                       submodule_search_locations=[str(path)])
     else:
         spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(module_name, None)
-        raise
-    return module
+    return exec_spec(module_name, spec, path)
 
 
 _default: PluginManager | None = None

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 
 def data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -57,14 +58,21 @@ def sibling_module(plugin_file: str | Path, stem: str) -> ModuleType:
     relative import for a private module of their own."""
     name = f"stylus_plugin_helper_{stem.strip('_')}"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(plugin_file).with_name(f"{stem}.py"))
-        if spec is None or spec.loader is None:
-            raise ImportError(f"no helper module {stem}.py beside {plugin_file}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
+        path = Path(plugin_file).with_name(f"{stem}.py")
+        exec_spec(name, importlib.util.spec_from_file_location(name, path), path)
     return sys.modules[name]
+
+
+def exec_spec(name: str, spec: Any, path: Path) -> ModuleType:
+    """Import ``spec`` as module ``name`` (registered before it runs, so it may import itself; removed
+    again when it raises)."""
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
