@@ -34,7 +34,6 @@ similarity and the keep score.
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -158,31 +157,19 @@ def pair_features(request: sdk.ComposeRequest, concepts: Sequence[Any], sims: np
     return out
 
 
-@dataclass(frozen=True)
-class KeepModel:
-    coef: np.ndarray
-    intercept: float
-    keep: float  # default probability an adapter needs to be kept
-
-    @classmethod
-    def load(cls, path: Path = MODEL_PATH) -> KeepModel:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        weights = dict(zip(data["features"], data["coef"], strict=True))
-        return cls(np.array([weights.get(f, 0.0) for f in PAIR_FEATURES]), float(data["intercept"]),
-                   float(data["keep"]))
+_KEEP = sdk.sibling_module(__file__, "_offline_composer_keep")
+KeepModel = _KEEP.KeepModel
 
 
 @functools.cache
 def shipped_model() -> KeepModel:
     """The fitted keep model that ships beside this plugin (``offline_composer.json``)."""
-    return KeepModel.load()
+    return KeepModel.load(MODEL_PATH, PAIR_FEATURES)
 
 
 def keep_probability(features: np.ndarray, model: KeepModel | None = None) -> np.ndarray:
     """Step 3b: the fitted probability that each candidate belongs in the composition."""
-    model = model or shipped_model()
-    z = features @ model.coef + model.intercept
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return (model or shipped_model()).probability(features)
 
 
 def assign(request: sdk.ComposeRequest, concepts: Sequence[Any], ranked: list[tuple[float, int, str]], *,
