@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from bench_concepts import DEFAULT, _norm, half
 from sklearn.linear_model import LogisticRegression
 
-from stylus_ext.sdk import concept_score
+from stylus_ext.sdk import concept_score, concept_spans
 from stylus_ext.sdk.concepts import parse_prompt
 
 
@@ -123,6 +124,54 @@ def measure(rows: list[dict]) -> tuple[float, float]:
     return exact / max(n, 1), ours / max(len(rows), 1)
 
 
+def collect_runs(rows: list[dict]) -> tuple[list[list[str]], list[int]]:
+    """Features and labels of every candidate run of every sentence (the chunker's concepts as they are)."""
+    feats, labels = [], []
+    saved, concept_spans.WEIGHTS = concept_spans.WEIGHTS, {}
+    for row in rows:
+        refs = {_norm(c) for c in row["concepts"]} - {""}
+        concept_spans.RECORDER = []
+        parse_prompt(row["prompt"])
+        for cands in concept_spans.RECORDER:
+            for text, f in cands:
+                feats.append(f)
+                labels.append(int(_norm(text) in refs))
+    concept_spans.RECORDER, concept_spans.WEIGHTS = None, saved
+    return feats, labels
+
+
+def fit_runs(rows: list[dict], c: float, budget: float, out: str, min_count: int = 20) -> None:
+    """Logistic P(run is a paper concept); the keep threshold is the best fit exact within the budget."""
+    from scipy.sparse import csr_matrix
+
+    feats, labels = collect_runs(rows)
+    print(f"{len(labels)} candidate runs, {sum(labels)} positive", file=sys.stderr)
+    counts = Counter(f for fs in feats for f in fs)
+    vocab = {f: i for i, f in enumerate(sorted(f for f, k in counts.items() if k >= min_count))}
+    feats = [[f for f in fs if f in vocab] for fs in feats]
+    cols = [vocab[f] for fs in feats for f in fs]
+    ptr = np.cumsum([0] + [len(fs) for fs in feats])
+    x = csr_matrix((np.ones(len(cols), dtype=np.float32), cols, ptr), shape=(len(feats), len(vocab)))
+    model = LogisticRegression(C=c, max_iter=3000).fit(x, np.array(labels))
+    weights = {f: round(float(w), 4) for f, w in zip(vocab, model.coef_[0], strict=True) if abs(w) >= 0.01}
+    weights["bias"] = round(float(model.intercept_[0]), 4)
+    concept_spans.WEIGHTS = weights
+    best = None
+    for t in np.arange(0.26, 0.34, 0.01):
+        concept_spans.THRESHOLD = float(t)
+        exact, per = measure(rows)
+        print(f"  run threshold {t:.3f}: exact {exact:.1%}, {per:.3f} concepts/prompt", file=sys.stderr)
+        if per <= budget and (best is None or exact > best[1]):
+            best = (round(float(t), 3), exact, per)
+    if best is None:
+        raise SystemExit("no run threshold meets the budget")
+    concept_spans.THRESHOLD = best[0]
+    print(f"chosen run threshold {best[0]}: fit exact {best[1]:.1%} at {best[2]:.3f} concepts/prompt")
+    data = {"threshold": best[0], "budget": budget, "c": c, "weights": dict(sorted(weights.items()))}
+    Path(out).write_text(json.dumps(data, indent=0) + "\n", encoding="utf-8")
+    print(f"wrote {out} ({len(weights)} weights)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(DEFAULT))
@@ -130,9 +179,21 @@ def main() -> None:
     ap.add_argument("--c", type=float, default=0.3, help="inverse L2 strength of the logistic model")
     ap.add_argument("--l2", type=float, default=1e-3, help="L2 strength of the span model")
     ap.add_argument("--out", default=str(concept_score.WEIGHTS_PATH))
+    ap.add_argument("--runs-c", type=float, default=0.3, help="inverse L2 strength of the run model")
+    ap.add_argument("--runs-out", default=str(concept_spans.WEIGHTS_PATH))
+    ap.add_argument("--runs-only", action="store_true", help="keep the chunker's weights, refit the run model")
     args = ap.parse_args()
     rows = [json.loads(line) for line in Path(args.data).read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if half(r["prompt"]) == "fit"]
+    if not args.runs_only:
+        saved, concept_spans.WEIGHTS = concept_spans.WEIGHTS, {}
+        fit_chunker(rows, args)
+        concept_spans.WEIGHTS = saved
+    fit_runs(rows, args.runs_c, args.budget, args.runs_out)
+
+
+def fit_chunker(rows: list[dict], args: argparse.Namespace) -> None:
+    """The chunker's phrase and verb scores (``concept_scores.json``), measured without the run model."""
     feats, labels, groups = collect(rows)
     print(f"{len(rows)} fit prompts, {len(labels)} candidates, {sum(labels)} positive", file=sys.stderr)
     verb = [i for i, g in enumerate(groups) if g < 0]

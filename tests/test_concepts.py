@@ -149,8 +149,9 @@ def test_fitted_phrase_score_ships_and_uses_word_classes_only():
 
 
 def test_without_fitted_weights_phrases_stay_whole(monkeypatch):
-    from stylus_ext.sdk import concept_score
+    from stylus_ext.sdk import concept_score, concept_spans
 
     monkeypatch.setattr(concept_score, "WEIGHTS", {})
+    monkeypatch.setattr(concept_spans, "WEIGHTS", {})
     texts = [c.text for c in parse_prompt("a large white boat on the water, a dog sleeping").topical]
     assert texts == ["white boat", "water", "dog", "sleeping"]  # size word dropped; a final -ing verb kept

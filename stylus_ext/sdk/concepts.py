@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from stylus_ext.sdk import concept_score
+from stylus_ext.sdk import concept_score, concept_spans
 from stylus_ext.sdk import prompt as grammar
 from stylus_ext.sdk.english import (
     ADJECTIVES,
@@ -75,6 +75,8 @@ TAG_STYLE_MAX_WORDS = 7
 #: At most this many concepts per prompt (the rest of a pathological prompt is ignored: bounded work
 #: for the encoder and the composer downstream).
 MAX_CONCEPTS = 100
+#: The span score reads at most this many words of one sentence (the rest: the chunker alone).
+SCORED_WORDS = 200
 #: Without fitted weights: emit every verb without an object as an ``action`` concept ("surfing").
 LONE_ACTIONS = False
 
@@ -225,15 +227,7 @@ def _is_tag(words: list[Word], tag_style: bool) -> bool:
 def _add_phrase(b: _Builder, words: list[Word], kind: str, prep: str = "") -> None:
     """Add a noun phrase: a medium head makes it a style; a leading medium word is split off."""
     words = [w for w in words if w[0].lower() not in SIZE_WORDS] or words
-    low = _lower(words)
-    if low[-1] in MEDIUM_HEADS or low[-1] in MEDIUM_PHRASES or " ".join(low) in MEDIUM_PHRASES:
-        b.add(words, "style")
-        return
-    head = head_noun(" ".join(low))
-    if kind == "subject" and ((head in PLACE_WORDS and prep in SETTING_PREPS) or head in TIME_WORDS
-                              or head in ("background", "backdrop", "scenery", "landscape")):
-        kind = "setting"
-    b.add(words, kind)
+    b.add(words, _run_kind(words, prep) if kind == "subject" else kind)
 
 
 def _is_verb(w: str, prev: str, nxt: str) -> bool:
@@ -247,6 +241,48 @@ def _is_verb(w: str, prev: str, nxt: str) -> bool:
 
 
 def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
+    """The chunker's concepts of a sentence, re-cut by the fitted span score where it ships."""
+    if len(b.out) >= MAX_CONCEPTS:
+        return
+    if len(words) > SCORED_WORDS:  # a pathological sentence: its tail by the chunker alone (bounded work)
+        _chunk_sentence(b, words[:SCORED_WORDS])
+        _chunk_rules(b, words[SCORED_WORDS:])
+        return
+    scratch = _Builder(b.clean, b.weights)
+    _chunk_rules(scratch, words)
+    if not scratch.out and all(is_function_word(w) for w, _, _ in words):
+        return  # "a", "of the": nothing to score
+    starts = {w[1]: i for i, w in enumerate(words)}
+    ends = {w[2]: i + 1 for i, w in enumerate(words)}
+    rules = [(starts[c.span[0]], ends[c.span[1]], c.kind) for c in scratch.out
+             if c.span[0] in starts and c.span[1] in ends]
+    chosen = concept_spans.select([w for w, _, _ in words], rules)
+    if chosen is None:
+        for c in scratch.out:
+            if c.text not in b.seen and len(b.out) < MAX_CONCEPTS:
+                b.seen.add(c.text)
+                b.out.append(c)
+        return
+    kinds = {(i, j): kind for i, j, kind in rules}
+    for i, j in chosen:
+        prep = words[i - 1][0].lower() if i else ""
+        lone_verb = j == i + 1 and (is_ing(words[i][0]) or is_ed(words[i][0]))
+        b.add(words[i:j], kinds.get((i, j)) or ("action" if lone_verb else _run_kind(words[i:j], prep)))
+
+
+def _run_kind(words: list[Word], prep: str) -> str:
+    """The kind of a noun phrase or run: a medium head makes a style, a place after "in" a setting."""
+    low = _lower(words)
+    if low[-1] in MEDIUM_HEADS or low[-1] in MEDIUM_PHRASES or " ".join(low) in MEDIUM_PHRASES:
+        return "style"
+    head = head_noun(" ".join(low))
+    if (head in PLACE_WORDS and prep in SETTING_PREPS) or head in TIME_WORDS or head in (
+            "background", "backdrop", "scenery", "landscape"):
+        return "setting"
+    return "subject"
+
+
+def _chunk_rules(b: _Builder, words: list[Word]) -> None:
     """Split a sentence into noun phrases at function words, verbs and adverbs."""
     chunk: list[Word] = []
     prep = ""

@@ -70,6 +70,23 @@ clean dirty busy crowded quiet calm foggy snowy rainy sunny cloudy misty glowing
 medieval fantasy magical mysterious scary creepy spooky elegant fancy simple open closed cozy comfy messy
 tidy grassy sandy rocky leafy windy stormy dusty muddy hairy curly lovely friendly lonely elderly nice
 """)
+#: Generic nouns for people (a class of the span score's features: the paper's composer often drops
+#: them; "skier" or "chef" says more and is no member).
+PERSON_WORDS = _wordset("""
+man woman person people boy girl child kid guy lady gentleman teenager toddler adult someone friend
+family couple crowd mother father son daughter brother sister
+""")
+#: Posture, support and light verbs (a class of the span score's features): the paper's composer seldom
+#: makes a concept of "sitting" or "holding", often of "surfing" or "eating".
+LIGHT_VERBS = _wordset("""
+sit sitting sat sits stand standing stood stands lie lying lay laying lays lies hold holding holds held
+wear wearing wears worn go going goes went look looking looks pose posing poses posed use using uses used
+do doing does did try trying tries make making makes made show showing shows shown see seen seeing sees
+walk walks come coming comes get getting gets got set sitting rest resting rests wait waiting waits
+have having has had take taking takes taken keep keeping keeps stay staying stays talk talking talks
+prepare preparing prepares contain containing contains cover covered covering filled park parked parking
+place placed display displayed displaying
+""")
 #: Colour words (a class of the concept score's features).
 COLORS = _wordset("red orange yellow green blue purple violet pink brown black white gray grey silver golden "
                   "gold beige teal cyan magenta tan maroon navy turquoise multicolored colorful colourful")
