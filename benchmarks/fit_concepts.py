@@ -5,9 +5,12 @@ Every noun phrase the splitter finds offers its sub-spans as candidates ("white 
 equals (after the benchmark's normalisation) one of the paper's concepts for that prompt. A logistic
 model over word-class features (:mod:`stylus_ext.sdk.concept_score`; scikit-learn, fitting only) scores
 them; the threshold is the one that gives the most exact agreement on the fit half at no more than
-``--budget`` concepts per prompt. The held-out half is never read here: ``bench_concepts.py`` reports it.
+``--budget`` concepts per prompt. Then the run score (:mod:`stylus_ext.sdk.concept_spans`,
+``data/concept_spans.json``): every run of a sentence's words is a candidate, positive when it equals a
+paper concept; a logistic model over its word-class features, and the keep threshold with the most fit
+exact at the budget. The held-out half is never read here: ``bench_concepts.py`` reports it.
 
-    python benchmarks/fit_concepts.py [--data PATH] [--budget 2.9] [--c 0.3]
+    python benchmarks/fit_concepts.py [--data PATH] [--budget 2.9] [--c 0.3] [--runs-only --runs-c 0.2]
 """
 
 from __future__ import annotations
@@ -179,8 +182,9 @@ def main() -> None:
     ap.add_argument("--c", type=float, default=0.3, help="inverse L2 strength of the logistic model")
     ap.add_argument("--l2", type=float, default=1e-3, help="L2 strength of the span model")
     ap.add_argument("--out", default=str(concept_score.WEIGHTS_PATH))
-    ap.add_argument("--runs-c", type=float, default=0.3, help="inverse L2 strength of the run model")
+    ap.add_argument("--runs-c", type=float, default=0.2, help="inverse L2 strength of the run model")
     ap.add_argument("--runs-out", default=str(concept_spans.WEIGHTS_PATH))
+    ap.add_argument("--min-count", type=int, default=20, help="a run feature seen fewer times is dropped")
     ap.add_argument("--runs-only", action="store_true", help="keep the chunker's weights, refit the run model")
     args = ap.parse_args()
     rows = [json.loads(line) for line in Path(args.data).read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -189,7 +193,7 @@ def main() -> None:
         saved, concept_spans.WEIGHTS = concept_spans.WEIGHTS, {}
         fit_chunker(rows, args)
         concept_spans.WEIGHTS = saved
-    fit_runs(rows, args.runs_c, args.budget, args.runs_out)
+    fit_runs(rows, args.runs_c, args.budget, args.runs_out, args.min_count)
 
 
 def fit_chunker(rows: list[dict], args: argparse.Namespace) -> None:

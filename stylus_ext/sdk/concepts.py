@@ -18,6 +18,9 @@ The rules:
 - which words of a sentence's noun phrase are the concept ("white boat" or "boat") and whether a verb
   without an object is one ("a dog sleeping") is a small fitted score over word classes
   (:mod:`stylus_ext.sdk.concept_score`); tags, styles and quality words are never trimmed;
+- the concepts of a sentence are then re-cut by a fitted run score (:mod:`stylus_ext.sdk.concept_spans`):
+  it may join two ("building with a clock"), trim one ("white bus" → "bus"), drop a generic one ("man")
+  or keep a lone verb, but never splits a noun phrase ("red panda") nor drops a style;
 - ``(x:1.2)`` weights give :attr:`Concept.weight`; quality tags get kind ``quality`` and pull no
   adapters; an existing ``<lora:...>`` tag is kept in :attr:`ParsedPrompt.tags`, never a concept.
 
@@ -264,6 +267,9 @@ def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
                 b.out.append(c)
         return
     kinds = {(i, j): kind for i, j, kind in rules}
+    # a style or medium the chunker found is kept, whatever the score ("a cat reading a comic book")
+    chosen = sorted(chosen + [(i, j) for i, j, kind in rules if kind == "style" and not any(
+        a <= i and j <= z for a, z in chosen)])
     for i, j in chosen:
         prep = words[i - 1][0].lower() if i else ""
         lone_verb = j == i + 1 and (is_ing(words[i][0]) or is_ed(words[i][0]))
