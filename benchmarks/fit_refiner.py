@@ -1,13 +1,16 @@
 """Fit the offline refiner's character / real-person model on real Civitai cards with their tags hidden.
 
-Reads the card folder ``bench_refiner.py`` reads, keeps the ``fit`` half of its model-id hash split,
-and fits two L2-regularised logistic models over ``person_features`` (numpy Newton steps, no other
-dependency): "character or celebrity" on every labelled card, and "celebrity" on those. Each card is
-seen three times, as a card without tags, as a file header (stem, triggers, training tags) and as
-a bare file (stem + triggers), so the model also serves
-folders without cards. The person threshold is the lowest that keeps precision on the fit half at
-``--precision`` or above. Writes ``plugins/offline_refiner_person.json`` (rounded weights only: no
-card text); check the held-out half with ``bench_refiner.py`` afterwards.
+Reads the card folder ``bench_refiner.py`` reads, keeps the ``fit`` half of its model-id hash split
+and fits, over ``person_features``, "character or celebrity" on every labelled card (``--model
+trees``: scikit-learn's gradient-boosted trees, exported as nodes the plugin walks in plain Python;
+``logistic``: L2-regularised logistic regression by numpy Newton steps) and "celebrity" on those
+(always logistic). Each card is seen three times, as a card without tags, as a file header (stem,
+triggers, training tags) and as a bare file (stem + triggers): one model per kind
+(``_offline_refiner_person.kind_of``), so the calls also serve folders without cards. The person
+threshold per kind is the lowest whose precision reaches ``--precision`` (cards) or
+``--precision-files`` (headers, bare files) on out-of-fold predictions over the fit half (5 folds),
+so it is not set on the rows the model saw. Writes ``plugins/offline_refiner_person.json`` (rounded
+numbers only: no card text); check the held-out half with ``bench_refiner.py`` afterwards.
 """
 
 from __future__ import annotations
@@ -51,19 +54,66 @@ def named(names: list[str], w: np.ndarray) -> dict[str, float]:
 def threshold_for(p: np.ndarray, y: np.ndarray, precision: float) -> float:
     """Lowest threshold whose precision is at least ``precision`` (0.5 when none reaches it)."""
     best = 0.5
-    for t in np.arange(0.95, 0.05, -0.01):
+    for t in np.arange(0.95, 0.05, -0.005):
         pred = p >= t
         if pred.sum() and (y[pred].mean() >= precision):
             best = float(t)
-    return round(best, 2)
+    return round(best, 3)
+
+
+def sigmoid_of(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(np.hstack([np.ones((len(x), 1)), x]) @ w, -30, 30)))
+
+
+def fit_trees(x: np.ndarray, y: np.ndarray, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    try:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+    except ImportError:
+        sys.exit("--model trees needs scikit-learn at fit time (pip install scikit-learn); or --model logistic")
+    return HistGradientBoostingClassifier(
+        max_iter=args.trees, max_leaf_nodes=args.leaves, learning_rate=args.rate, min_samples_leaf=40,
+        l2_regularization=1.0, random_state=0).fit(x, y)
+
+
+def export_trees(model, names: list[str]) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The fitted trees as ``[feature, threshold, left, right, leaf value]`` nodes (feature -1: a leaf)."""
+    trees = []
+    for (predictor,) in model._predictors:  # binary: one tree per boosting step
+        trees.append([[-1 if leaf else int(f), round(float(t), 5), int(lo), int(hi), round(float(v), 5)]
+                      for f, t, lo, hi, leaf, v in zip(
+                          predictor.nodes["feature_idx"], predictor.nodes["num_threshold"], predictor.nodes["left"],
+                          predictor.nodes["right"], predictor.nodes["is_leaf"], predictor.nodes["value"], strict=True)])
+    return {"kind": "trees", "features": names, "baseline": round(float(np.ravel(model._baseline_prediction)[0]), 6),
+            "trees": trees}
+
+
+def fit_person(x: np.ndarray, y: np.ndarray, names: list[str], args: argparse.Namespace
+               ) -> tuple[dict[str, object], np.ndarray]:
+    """(the exported model, its out-of-fold probabilities on ``x``)."""
+    folds = np.arange(len(y)) % 5
+    np.random.default_rng(0).shuffle(folds)
+    oof = np.zeros(len(y))
+    for k in range(5):
+        train, test = folds != k, folds == k
+        if args.model == "trees":
+            oof[test] = fit_trees(x[train], y[train], args).predict_proba(x[test])[:, 1]
+        else:
+            oof[test] = sigmoid_of(x[test], fit_logistic(x[train], y[train], args.l2))
+    if args.model == "trees":
+        return export_trees(fit_trees(x, y, args), names), oof
+    return named(names, fit_logistic(x, y, args.l2)), oof
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", nargs="?", type=Path, default=bench.CARDS)
-    parser.add_argument("--l2", type=float, default=3.0)
+    parser.add_argument("--model", choices=("trees", "logistic"), default="trees")
+    parser.add_argument("--trees", type=int, default=200, help="boosting steps (--model trees)")
+    parser.add_argument("--leaves", type=int, default=8, help="leaves per tree (--model trees)")
+    parser.add_argument("--rate", type=float, default=0.1, help="learning rate (--model trees)")
+    parser.add_argument("--l2", type=float, default=3.0, help="logistic regularisation")
     parser.add_argument("--precision", type=float, default=0.95, help="target on cards with text")
-    parser.add_argument("--precision-files", type=float, default=0.75,
+    parser.add_argument("--precision-files", type=float, default=0.77,
                         help="target on file headers and bare files (a missed character costs as much there)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -85,21 +135,20 @@ def main() -> None:
             celeb.append(r.label == "celebrity")
     names = sorted(sets["person"][0][0])
     model: dict[str, object] = {
-        "about": "offline refiner person model: logistic weights fitted by benchmarks/fit_refiner.py on the fit "
-                 f"half of {len(fit)} tag-labelled Civitai cards (tags hidden, header only, bare), l2={args.l2}",
+        "about": f"offline refiner person model ({args.model}) fitted by benchmarks/fit_refiner.py on the fit "
+                 f"half of {len(fit)} tag-labelled Civitai cards (tags hidden, header only, bare)",
         "threshold": {"celebrity": 0.5}}
     for key, (feats, person, celeb) in sets.items():
         x = np.array([[f[n] for n in names] for f in feats])
         y, yc = np.array(person, float), np.array(celeb, float)
-        w = fit_logistic(x, y, args.l2)
-        p = 1 / (1 + np.exp(-np.clip(np.hstack([np.ones((len(x), 1)), x]) @ w, -30, 30)))
-        model[key] = named(names, w)
+        model[key], oof = fit_person(x, y, names, args)
         target = args.precision if key == "person" else args.precision_files
-        model["threshold"][key] = threshold_for(p, y, target)  # type: ignore[index]
+        model["threshold"][key] = threshold_for(oof, y, target)  # type: ignore[index]
         print(f"{key}: {len(x)} examples, threshold {model['threshold'][key]}")  # type: ignore[index]
         mask = y == 1
         model[key.replace("person", "celebrity")] = named(names, fit_logistic(x[mask], yc[mask], args.l2))
-    args.out.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
+    lines = [f" {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in model.items()]
+    args.out.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
     print(f"{len(names)} features; wrote {args.out}")
 
 

@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from stylus_ext import sdk
 
@@ -181,7 +182,7 @@ def _coined(trigger: str, title_words: list[str], lexicon: set[str]) -> float:
 def features(card: sdk.AdapterCard, *, found: Callable[[str, str], frozenset[str]],
              rules: NameRules) -> dict[str, float]:
     """Evidence that ``card`` is a character or a real person, as named numbers in about [0, 1]."""
-    title = (card.title or "").replace("_", " ")
+    title = (card.title or split_camel(card.name) or "").replace("_", " ")  # a file: its stem
     bare_title = _VERSION.sub("", title).strip()
     _, triggers, desc = card_texts(card)
     names = split_camel(f"{bare_title} {card.name} {card.alias or ''}")
@@ -233,7 +234,57 @@ def features(card: sdk.AdapterCard, *, found: Callable[[str, str], frozenset[str
     f["desc_no_person"] = float(not f["desc_none"] and not person_talk)
     f["desc_only_things"] = max(f["desc_animal"], f["desc_thing"], f["desc_place"]) * (1 - person_talk)
     f["training_none"] = float(not training)
+    f.update(structure_features(words, person_words, desc, prompts, training=training, first=first))
     return f
+
+
+_COMMON = frozenset(COMMON_WORDS.split())
+_CAPS = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
+_FROM = re.compile(r"\b(?:from|of)\s+(?:the\s+)?(?:(?:anime|game|manga|series|movie|show|novel|film)\s+)?"
+                   r"[\"“'「(]?[A-Z0-9][\w'’!:-]+")
+_TRAINED_ON = re.compile(r"\b(?:trained|made|based)\s+(?:on|of|from)\s+(?:the\s+)?(?:character\s+)?[A-Z]")
+_PEOPLE = re.compile(r"\b(?:woman|girl|man|boy|lady|female|male)\b", re.I)
+_BODY = re.compile(r"\b(?:hair|eyes|ears|horns|tail|bangs|ahoge|ponytail|twintails|braid|pupils|skin)\b", re.I)
+
+
+def _recurring(prompts: list[str], skip: str) -> list[str]:
+    """Prompt terms (no weights, no quality tags, not the trigger) in at least 60% of 3+ prompts."""
+    if len(prompts) < 3:
+        return []
+    counts: Counter[str] = Counter()
+    for prompt in prompts:
+        text = re.sub(r"<[^<>]*>|:\s*-?\d*\.?\d+", " ", prompt)
+        terms = {" ".join(t.strip(" .()[]{}").lower().replace("_", " ").split()) for t in re.split(r"[,\n|]", text)}
+        counts.update(t for t in terms if t and len(t) <= 40 and t != skip and not _quality(t))
+    return [t for t, n in counts.items() if n >= 0.6 * len(prompts)]
+
+
+def _quality(term: str) -> bool:
+    return sdk.prompt.is_quality(term) or sdk.prompt.is_common_tag(term)
+
+
+def structure_features(words: list[str], named: list[str], desc: str, prompts: list[str], *,
+                       training: list[str], first: str) -> dict[str, float]:
+    """Card structure beyond keywords: common nouns in the title, a trigger that is the title's
+    name-like words run together, proper nouns and "from <Work>" in the description, example prompts
+    that repeat one look (hair, eyes, outfit) on every image. ``named``: the title's name-like words."""
+    recurring = _recurring(prompts, first.strip().lower())
+    head = desc[:800]
+    joined = re.sub(r"[^a-z]", "", re.sub(r"\\?\([^)]*\\?\)", " ", first.lower()))
+    return {
+        "trig_joined_title": float(len(joined) >= 4 and len(named) >= 2 and any(
+            "".join(named[i:j]) == joined for i in range(len(named)) for j in range(i + 2, len(named) + 1))),
+        "subject_words": _share(prompts, _PEOPLE),
+        "title_common": min(2, sum(1 for w in words if w in _COMMON)) / 2,
+        "desc_caps": min(6, len({m for m in _CAPS.findall(head) if m.lower() not in _COMMON})) / 6,
+        "desc_from": float(bool(_FROM.search(head))),
+        "desc_trained_on": float(bool(_TRAINED_ON.search(head))),
+        "desc_len": min(1.0, len(desc) / 1200),
+        "prompts_count": min(8, len(prompts)) / 8,
+        "prompts_recurring": min(8, len(recurring)) / 8,
+        "prompts_recurring_body": min(4, sum(1 for t in recurring if _BODY.search(t))) / 4,
+        "training_body": min(4, sum(1 for t in training[:15] if _BODY.search(t))) / 4,
+    }
 
 
 DEFAULT_MODEL: dict[str, dict[str, float]] = {  # hand-set fallback; the fitted file replaces it
@@ -251,7 +302,9 @@ def load_model(path: Path = WEIGHTS_FILE) -> dict[str, dict[str, float]]:
     """The fitted weights, or :data:`DEFAULT_MODEL` when the file is missing or malformed."""
     try:
         model = json.loads(path.read_text(encoding="utf-8"))
-        if all(isinstance(model.get(k), dict) for k in ("person", "celebrity", "threshold")):
+        if all(isinstance(model.get(k), dict) for k in ("person", "celebrity", "threshold")) and all(
+                isinstance(m.get("trees"), list) and isinstance(m.get("features"), list)
+                for m in model.values() if isinstance(m, dict) and m.get("kind") == "trees"):
             return model
     except (OSError, ValueError):
         pass
@@ -267,6 +320,19 @@ def kind_of(card: sdk.AdapterCard) -> str:
     return "person_header" if any(t.strip() for t in card.training_tags) else "person_bare"
 
 
-def probability(weights: Mapping[str, float], feats: Mapping[str, float]) -> float:
-    z = weights.get("bias", 0.0) + sum(w * feats.get(k, 0.0) for k, w in weights.items() if k != "bias")
+def probability(model: Mapping[str, Any], feats: Mapping[str, float]) -> float:
+    """The model's probability for ``feats``: a logistic ``{"bias": b, feature: w, ...}`` or boosted
+    trees ``{"kind": "trees", "features": [...], "baseline": b, "trees": [[node, ...], ...]}``, where a
+    node is ``[feature index, threshold, left, right, leaf value]`` (index -1: a leaf) and a row goes
+    left where its value is at most the threshold (scikit-learn's convention)."""
+    if model.get("kind") == "trees":
+        x = [feats.get(name, 0.0) for name in model["features"]]
+        z = float(model["baseline"])
+        for tree in model["trees"]:
+            node = tree[0]
+            while node[0] >= 0:
+                node = tree[node[2] if x[node[0]] <= node[1] else node[3]]
+            z += node[4]
+    else:
+        z = model.get("bias", 0.0) + sum(w * feats.get(k, 0.0) for k, w in model.items() if k != "bias")
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))

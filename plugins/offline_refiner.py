@@ -60,7 +60,10 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
                  "uniform*", "kimono", "yukata", "jacket*", "sweater*", "lingerie", "swimsuit*", "bikini*",
                  "hat", "hats", "shoes", "boots", "fashion", "techwear", "streetwear", "hoodie*", "skirt*",
                  "suit", "suits", "coat", "coats", "shirt*", "apron", "stockings", "gloves", "cloak", "robe*",
-                 "wedding dress", "shiromuku", "cheongsam", "qipao", "hanfu", "maid", "knitwear", "wear"),
+                 "wedding dress", "shiromuku", "cheongsam", "qipao", "hanfu", "maid", "knitwear", "wear",
+                 "socks", "leotard*", "corset*", "bodysuit*", "bodystocking*", "mask", "masks", "attire",
+                 "wearable", "pantyhose", "thighhighs", "leggings", "tights", "glasses", "earrings",
+                 "necklace*", "choker*", "sneakers", "heels", "sandals", "scarf", "scarves"),
     "background": ("background*", "scenery", "landscape*", "cityscape*", "city", "skyline", "environment*",
                    "interior*", "forest*", "mountain*", "underwater", "ocean", "sea", "sky", "room", "street*",
                    "beach", "desert", "outer space", "jungle", "village", "cafe", "indoors", "outdoors",
@@ -79,7 +82,10 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
                "poodle*", "retriever*", "labrador*", "dachshund*", "pug", "pugs", "beagle*", "collie*", "terrier*",
                "maine coon", "siamese", "hamster*", "ferret*", "otter*", "raccoon*", "squirrel*", "penguin*"),
     "pose": ("pose", "poses", "posing", "sitting", "standing", "lying", "kneeling", "crossed legs", "squatting",
-             "looking back", "from behind", "hands on hips", "leaning", "jump pose", "arms up", "contrapposto"),
+             "looking back", "from behind", "hands on hips", "leaning", "jump pose", "arms up", "contrapposto",
+             "pov", "all fours", "from above", "from below", "on back", "on stomach", "bent over", "hugging",
+             "selfie", "peace sign", "arms crossed", "crossed arms", "straddling", "carrying", "head tilt",
+             "looking up", "hand on hip", "spread arms", "stretching", "reaching", "lying down"),
     "action": ("action", "fighting", "fight", "running", "dancing", "dance", "battle", "swinging", "eating",
                "drinking", "motion", "combat", "sword fight", "punching", "kicking", "swimming", "flying"),
     "object": ("object*", "prop", "props", "item*", "weapon*", "camera*", "bottle*", "potion*", "food",
@@ -264,14 +270,18 @@ def categorize(card: sdk.AdapterCard) -> str:
         if any(t in words for t in tags):
             return category
     scores = _keyword_scores(card, tags)
-    if scores["utility"] >= 3:
-        return "utility"
     tagged = any(t in words for t in tags for _, words in CATEGORY_TAGS)
-    if not tagged:  # the author named no category: weigh the evidence of a character or real person
+    kind = _PERSON.kind_of(card)
+    if scores["utility"] >= 3 and (tagged or kind != "person"):
+        return "utility"
+    if not tagged:  # the author named no category: weigh the evidence of a character or real person,
+        # on a card with text before its utility keywords ("Lightning | Final Fantasy XIII").
         person, celebrity = person_call(card)
-        threshold = _MODEL["threshold"].get(_PERSON.kind_of(card), _MODEL["threshold"]["person"])
+        threshold = _MODEL["threshold"].get(kind, _MODEL["threshold"]["person"])
         if person >= threshold:
             return "celebrity" if celebrity >= _MODEL["threshold"].get("celebrity", 0.5) else "character"
+    if scores["utility"] >= 3:
+        return "utility"
     others = [c for c in _PRIORITY if c not in ("character", "celebrity")]
     best = max(others, key=lambda c: (scores[c], -_PRIORITY.index(c)))
     return best if scores[best] >= 1.0 else "concept"
@@ -311,8 +321,9 @@ def person_features(card: sdk.AdapterCard) -> dict[str, float]:
 def person_call(card: sdk.AdapterCard) -> tuple[float, float]:
     """(probability the adapter is a character or real person, probability such a one is a real person)."""
     feats = person_features(card)
-    if max(feats["title_animal"], feats["title_thing"]) and not feats["subject"] and not feats["franchise_title"]:
-        return 0.0, 0.0  # an animal or thing in the title and no girl or boy in prompts or training tags
+    if (max(feats["title_animal"], feats["title_thing"]) and not feats["subject"] and not feats["franchise_title"]
+            and (feats["trig_coined"] or not feats["name_evidence"])):
+        return 0.0, 0.0  # an animal or thing in the title, no girl or boy in prompts or training tags, no name
     kind = _PERSON.kind_of(card)
     person = _MODEL.get(kind, _MODEL["person"])
     celebrity = _MODEL.get(kind.replace("person", "celebrity"), _MODEL["celebrity"])

@@ -1,0 +1,101 @@
+"""The offline refiner's person model: boosted trees walked in plain Python, card-structure features,
+and the calls they drive (a pose is not a character; a character named like a utility still is)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from stylus_ext import sdk
+
+
+@pytest.fixture(scope="module")
+def refiner(plugins):
+    return plugins.create("refiner", "offline")
+
+
+@pytest.fixture(scope="module")
+def helper(refiner):
+    return sys.modules["stylus_plugin_helper_offline_refiner_person"]
+
+
+def card(**fields) -> sdk.AdapterCard:
+    return sdk.AdapterCard(**{"source": "test", "name": "x", **fields})
+
+
+def features(refiner, c: sdk.AdapterCard) -> dict[str, float]:
+    return sys.modules[type(refiner).__module__].person_features(c)
+
+
+TREES = {"kind": "trees", "features": ["a", "b"], "baseline": -0.5, "trees": [
+    [[0, 0.5, 1, 2, 0.0], [-1, 0.0, 0, 0, -1.0], [1, 0.25, 3, 4, 0.0], [-1, 0.0, 0, 0, 0.5], [-1, 0.0, 0, 0, 2.0]],
+    [[-1, 0.0, 0, 0, 0.25]],
+]}
+
+
+@pytest.mark.parametrize(("feats", "z"), [
+    ({"a": 0.2, "b": 1.0}, -0.5 - 1.0 + 0.25),  # a <= 0.5: left leaf
+    ({"a": 0.5}, -0.5 - 1.0 + 0.25),  # at the threshold a row goes left
+    ({"a": 0.9, "b": 0.1}, -0.5 + 0.5 + 0.25),
+    ({"a": 0.9, "b": 0.3}, -0.5 + 2.0 + 0.25),
+    ({"a": 0.9}, -0.5 + 0.5 + 0.25),  # a missing feature counts as 0
+])
+def test_trees_are_walked_like_scikit_learn(helper, feats, z) -> None:
+    assert helper.probability(TREES, feats) == pytest.approx(1 / (1 + math.exp(-z)))
+
+
+def test_logistic_weights_still_work(helper) -> None:
+    assert helper.probability({"bias": 1.0, "a": 2.0}, {"a": 0.5}) == pytest.approx(1 / (1 + math.exp(-2.0)))
+
+
+def test_a_trees_model_without_nodes_falls_back(helper, tmp_path: Path) -> None:
+    model = {"person": {"kind": "trees", "features": ["a"]}, "celebrity": {"bias": 0.0}, "threshold": {"person": 0.5}}
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model), encoding="utf-8")
+    assert helper.load_model(path) is helper.DEFAULT_MODEL
+    model["person"]["trees"] = TREES["trees"]
+    model["person"]["features"] = TREES["features"]
+    model["person"]["baseline"] = 0.0
+    path.write_text(json.dumps(model), encoding="utf-8")
+    assert helper.load_model(path)["person"]["kind"] == "trees"
+
+
+def test_a_trigger_made_of_the_title_names_is_evidence_but_common_words_are_not(refiner) -> None:
+    named = features(refiner, card(name="mira_kessel", title="Mira Kessel (Skyward Chronicle)",
+                                   trigger_words=("mirakessel",)))
+    panda = features(refiner, card(name="fluffy_red_panda", title="Fluffy Red Panda", trigger_words=("redpanda",)))
+    assert named["trig_joined_title"] == 1.0 and named["trig_coined"] == 0.0
+    assert panda["trig_joined_title"] == 0.0 and panda["trig_coined"] == 1.0
+
+
+def test_example_prompts_that_repeat_one_look_are_counted(refiner) -> None:
+    same = ("masterpiece, 1girl, mira, silver hair, green eyes, pilot jacket, {}")
+    look = features(refiner, card(title="Mira", trigger_words=("mira",),
+                                  example_prompts=tuple(same.format(s) for s in ("deck", "sunset", "cockpit"))))
+    varied = features(refiner, card(title="Ink Dreams", trigger_words=("inkdreams",), example_prompts=(
+        "inkdreams, a temple in fog", "inkdreams, a koi pond, lotus", "inkdreams, an old fisherman, rain")))
+    assert look["prompts_recurring"] >= 3 / 8 and look["prompts_recurring_body"] >= 2 / 4
+    assert varied["prompts_recurring"] == 0.0 and varied["prompts_recurring_body"] == 0.0
+
+
+def test_an_untagged_pose_with_one_girl_in_every_prompt_is_a_pose(refiner) -> None:
+    c = card(name="kneeling_pose_v1", title="Kneeling Pose", trigger_words=("kneeling",),
+             description="A pose LoRA: kneeling on the floor, seen from the front, hands on thighs.",
+             example_prompts=("1girl, kneeling, red hair, classroom", "1girl, kneeling, blonde hair, beach",
+                              "1girl, kneeling, black hair, park, from above"))
+    assert refiner.refine(c).category == "pose"
+
+
+def test_a_character_card_named_like_a_utility_is_a_character(refiner) -> None:
+    c = card(name="turbo_skyward", title="Turbo | Skyward Chronicle", trigger_words=("turbo skyward",),
+             description="Turbo from Skyward Chronicle. She wears her pilot jacket and goggles.",
+             example_prompts=(
+                 "1girl, solo, turbo skyward, silver hair, green eyes, pilot jacket, airship deck",
+                 "1girl, turbo skyward, silver hair, green eyes, smile, sitting on a crate, sunset",
+                 "turbo skyward, 1girl, solo, silver hair, green eyes, goggles on head, cockpit"))
+    assert refiner.refine(c).category == "character"
+    assert refiner.refine(card(title="Turbo 4 step")).category == "utility"  # no text: the keyword decides
