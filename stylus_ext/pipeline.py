@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -144,6 +145,23 @@ class Stylus:
         """Encode concept texts with the retriever's encoder (cached per text by the retriever)."""
         return np.asarray(self.retriever.encode(list(texts)), dtype=np.float32)
 
+    def _prefetch(self, prompt: str) -> None:
+        """Embed the prompt and its concepts in one encoder call, cached per text by the retriever.
+
+        The search and the composer then find their vectors cached; one packed forward pass over a
+        prompt and its concepts costs about what the prompt alone does. A failure here is left to the
+        search to report."""
+        retriever = self.retriever
+        if getattr(retriever, "index", None) is None or getattr(retriever, "encoder", None) is None:
+            return
+        from stylus_ext.lexical import clean_prompt
+
+        texts = [clean_prompt(prompt), *(c.text for c in sdk.parse_prompt(prompt).topical)]
+        try:
+            retriever.encode([t for t in dict.fromkeys(texts) if re.search(r"\w", t)])
+        except Exception:  # noqa: BLE001 - the search encodes again and reports
+            pass
+
     def retrieve(self, prompt: str) -> list[sdk.Candidate]:
         """Top ``top_k`` candidates (filters applied; pinned adapters always included)."""
         s = self.settings
@@ -183,6 +201,11 @@ class Stylus:
         return [n for n in names if n in known]
 
     def select(self, prompt: str) -> Selection:
+        """Retrieve and compose for ``prompt`` (cached per prompt and settings)."""
+        with sdk.single_blas_thread():  # the composer's worker thread shares the limit
+            return self._select(prompt)
+
+    def _select(self, prompt: str) -> Selection:
         key = (prompt, repr(self.settings))
         with self._lock:
             if key in self._cache:
@@ -197,6 +220,7 @@ class Stylus:
             with self._lock:
                 self._cache[key] = selection
             return selection
+        self._prefetch(prompt)
         candidates = self.retrieve(prompt)
         request = self.request(prompt, candidates)
         result = run_composer(request, s.composer, plugins=self.plugins, options=s.composer_options,

@@ -308,7 +308,10 @@ class Retriever:
     def search(self, prompt: str, k: int = 150, *, base_model: str | None = None,
                installed_only: bool = False) -> list[sdk.Candidate]:
         """Top-``k`` candidates for ``prompt`` (plus pinned adapters), best first."""
-        k = max(0, int(k))
+        with sdk.single_blas_thread():  # small products: BLAS threads cost more than they save
+            return self._search(prompt, max(0, int(k)), base_model, installed_only)
+
+    def _search(self, prompt: str, k: int, base_model: str | None, installed_only: bool) -> list[sdk.Candidate]:
         rows = self._filter_rows()
         pool = self.pool(prompt, base_model=base_model, installed_only=installed_only, size=max(POOL, 2 * k))
         if pool is None:
@@ -350,11 +353,7 @@ class Retriever:
             for i in out:
                 self._adapter_cache.move_to_end(i)
         missing = [i for i in dict.fromkeys(ids) if i not in out]
-        fresh: dict[int, sdk.Adapter] = {}
-        for start in range(0, len(missing), 500):
-            chunk = missing[start:start + 500]
-            for row in self.catalog.rows(f"id in ({','.join('?' * len(chunk))})", chunk):
-                fresh[int(row["id"])] = self.catalog.adapter(row, refiner)
+        fresh = self.catalog.adapters_by_id(missing, refiner)
         with self._lock:
             if self._adapter_key == (self._filter_key, refiner):
                 self._adapter_cache.update(fresh)

@@ -114,7 +114,7 @@ def test_threads_option_pins_the_forward_pass_and_restores_torch(plugins):
 
 def test_bulk_embedding_uses_torch_and_batches(plugins):
     enc = plugins.create("encoder", "transformers", device="cpu")
-    texts = [f"card number {i} about dragons" for i in range(40)]
+    texts = [f"card number {i} about dragons" for i in range(100)]  # more than a query (64 texts)
     vectors = enc.encode(texts)
     assert enc._model is not None and enc.batch_size == 64  # torch, CPU batch
     assert np.allclose(vectors[3], enc.encode([texts[3]])[0], atol=1e-5)  # the query path agrees

@@ -39,6 +39,12 @@ from stylus_ext.sdk.cards.fileio import fits_int64
 
 JSON_FIELDS = ("tags", "trigger_words", "example_prompts", "image_urls", "training_tags", "problems")
 CARD_FIELDS = tuple(f.name for f in dataclasses.fields(sdk.AdapterCard))
+_CARD_DEFAULTS = tuple((f.name, f.default) for f in dataclasses.fields(sdk.AdapterCard)
+                       if f.default is not dataclasses.MISSING and f.default is not None)
+_ADAPTER_SQL = (  # one row per adapter with the active refiner's output (the pk makes it at most one)
+    "select " + ", ".join(f"a.{name}" for name in CARD_FIELDS) + ", a.id, a.pinned, a.banned, a.weight_override, "
+    "r.adapter_id, r.description, r.category, r.weight from adapters a left join refinements r on r.adapter_id = a.id "
+    "and r.refiner = ? and (r.error is null or r.error = '') where a.id in ({marks})")
 
 
 class CatalogError(RuntimeError):
@@ -240,12 +246,12 @@ class Catalog:
     def row_to_card(row: dict[str, Any]) -> sdk.AdapterCard:
         values = {k: row.get(k) for k in CARD_FIELDS}
         for key in JSON_FIELDS:
-            raw = values.get(key)
-            values[key] = tuple(json.loads(raw)) if raw else ()
-        values["nsfw"] = bool(values.get("nsfw"))
-        for key, f in ((f.name, f) for f in dataclasses.fields(sdk.AdapterCard)):
-            if values[key] is None and f.default is not dataclasses.MISSING and f.default is not None:
-                values[key] = f.default
+            raw = values[key]
+            values[key] = tuple(json.loads(raw)) if raw and raw != "[]" else ()
+        values["nsfw"] = bool(values["nsfw"])
+        for key, default in _CARD_DEFAULTS:
+            if values[key] is None:
+                values[key] = default
         return sdk.AdapterCard(**values)
 
     def insert_card(self, card: sdk.AdapterCard) -> int:
@@ -305,6 +311,25 @@ class Catalog:
                  refiner: str | None = None) -> list[sdk.Adapter]:
         refiner = refiner or self.get_meta("refiner")
         return [self.adapter(r, refiner) for r in self.rows(where, params)]
+
+    def adapters_by_id(self, ids: Iterable[int], refiner: str | None = None) -> dict[int, sdk.Adapter]:
+        """:meth:`adapter` of each existing id in ``ids``, read in one query per 500 ids (the retriever's path)."""
+        wanted = [int(i) for i in dict.fromkeys(ids) if fits_int64(i)]
+        out: dict[int, sdk.Adapter] = {}
+        n = len(CARD_FIELDS)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            sql = _ADAPTER_SQL.format(marks=",".join("?" * len(chunk)))
+            for values in self.db.conn.execute(sql, [refiner, *chunk]):
+                card = self.row_to_card(dict(zip(CARD_FIELDS, values[:n], strict=True)))
+                adapter_id, pinned, banned, override, refined, description, category, weight = values[n:]
+                if refined is None:  # no (usable) refinement: the card's own
+                    description, category, weight = card.description, "concept", card.preferred_weight or 0.8
+                out[adapter_id] = sdk.Adapter(
+                    id=adapter_id, card=card, description=description or card.description,
+                    category=category or "concept", weight=float(weight or 0.8), pinned=bool(pinned),
+                    banned=bool(banned), weight_override=override)
+        return out
 
     def get(self, adapter_id: int) -> sdk.Adapter | None:
         row = self.row(adapter_id)

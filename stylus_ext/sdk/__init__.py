@@ -6,7 +6,7 @@ file in the user plugins folder) with functions marked ``@hookimpl`` that regist
 
     from stylus_ext import sdk
 
-    STYLUS_API = (1, 2)  # the sdk.API_VERSION this plugin was written for
+    STYLUS_API = (1, 3)  # the sdk.API_VERSION this plugin was written for
 
     class ShoutComposer(sdk.Composer):
         name = "shout"
@@ -27,11 +27,14 @@ static rules a backend class must meet), ``files`` (data folder, key files), ``b
 ``concept_score``), ``characters`` (does a prompt name a character), ``http`` and ``redact`` (the
 retrying client, secrets), ``llm_http`` (OpenAI-compatible servers), ``llm_compose`` (the LLM
 composers' prompt and answer rules), ``cards`` (LoRA files and Civitai JSON → adapter cards),
-``civitai`` (Civitai's API client and pages), and ``testing`` (the conformance kit, imported on its
-own). The SDK never imports the core: the core is built on it.
+``civitai`` (Civitai's API client and pages), ``threads`` (one BLAS thread for query work), and
+``testing`` (the conformance kit, imported on its own). The SDK never imports the core: the core is
+built on it.
 """
 
 from __future__ import annotations
+
+import functools
 
 from stylus_ext.sdk import prompt as prompt  # the prompt grammar, as ``sdk.prompt`` (a module)
 from stylus_ext.sdk.backends import Backend, CatalogSource, Composer, Encoder, Refiner
@@ -43,7 +46,8 @@ from stylus_ext.sdk.characters import character_evidence, prompt_words, words_of
 from stylus_ext.sdk.civitai.client import CivitaiClient, CivitaiError, CivitaiNotFound, CivitaiOffline
 from stylus_ext.sdk.civitai.pages import CivitaiFilters, CivitaiPage, civitai_pages
 from stylus_ext.sdk.concepts import ADJECTIVES as CONCEPT_ADJECTIVES
-from stylus_ext.sdk.concepts import Concept, NetworkTag, ParsedPrompt, parse_prompt, split_concepts
+from stylus_ext.sdk.concepts import Concept, NetworkTag, ParsedPrompt, split_concepts
+from stylus_ext.sdk.concepts import parse_prompt as _parse_prompt
 from stylus_ext.sdk.english import content_words, head_noun, singular
 from stylus_ext.sdk.files import data_dir, read_secret, secrets_dir, sibling_module
 from stylus_ext.sdk.hooks import API_VERSION, PROJECT, Command, CommandContext, check_api, hookimpl
@@ -75,6 +79,22 @@ from stylus_ext.sdk.records import (
     SourceContext,
 )
 from stylus_ext.sdk.redact import Secret
+from stylus_ext.sdk.threads import single_blas_thread
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(prompt: str) -> ParsedPrompt:
+    return _parse_prompt(prompt)
+
+
+def parse_prompt(prompt: str) -> ParsedPrompt:
+    """Parse a prompt into concepts and existing extra-network tags (:mod:`stylus_ext.sdk.concepts`).
+
+    Results are immutable, so prompts up to 4,096 characters are cached (256 of them): one compose
+    reads its prompt in the pipeline, the composer and the validation."""
+    prompt = prompt or ""
+    return _parsed(prompt) if len(prompt) <= 4096 else _parse_prompt(prompt)
+
 
 __all__ = [  # noqa: RUF022 - grouped by module
     # plugin protocol (hooks.py)
@@ -85,7 +105,7 @@ __all__ = [  # noqa: RUF022 - grouped by module
     # backends (backends.py) and their options (options.py, files.py)
     "Backend", "CatalogSource", "Composer", "Encoder", "Refiner",
     "Option", "data_dir", "read_secret", "resolve_options", "secrets_dir", "server_options", "sibling_module",
-    "split_list",
+    "split_list", "single_blas_thread",
     # base models
     "BASE_MODEL_GROUPS", "base_model_group", "compatible",
     # reading adapter cards (cards/): LoRA files and Civitai JSON, for catalog sources

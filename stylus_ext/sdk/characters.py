@@ -16,6 +16,7 @@ The evidence, strongest first:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -49,8 +50,14 @@ bow jacket coat hoodie sweater swimsuit bikini glasses earrings necklace horns t
 def words_of(text: str, *, camel: bool = True) -> list[str]:
     """Content words of a name, title, trigger or prompt: ``_ - . +`` split, and camelCase split
     (``camel=False`` keeps "LatifaFleuranza" whole, as a lower-cased prompt has it)."""
+    return list(_words_of(text, camel))
+
+
+@functools.lru_cache(maxsize=65536)
+def _words_of(text: str, camel: bool) -> tuple[str, ...]:
+    """:func:`words_of`, cached: each compose reads the names of up to 150 candidates."""
     text = _SEPARATORS.sub(" ", text)
-    return content_words(_CAMEL.sub(" ", text) if camel else text)
+    return tuple(content_words(_CAMEL.sub(" ", text) if camel else text))
 
 
 def prompt_words(prompt: str) -> set[str]:
