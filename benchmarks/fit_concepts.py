@@ -220,6 +220,7 @@ def fit_chunker(rows: list[dict], args: argparse.Namespace) -> None:
             best = (tp, float(t), exact, per)
     if best is None:
         raise SystemExit("no threshold meets the budget")
+    concept_score.PHRASE_THRESHOLD, concept_score.THRESHOLD = best[0], best[1]  # what the run score sees
     print(f"chosen phrase {best[0]:+.1f} verb {best[1]:+.1f}: fit exact {best[2]:.1%} at {best[3]:.3f} concepts/prompt")
     out = {"threshold": round(best[1], 2), "phrase_threshold": best[0], "budget": args.budget, "c": args.c,
            "weights": dict(sorted(weights.items()))}

@@ -28,12 +28,12 @@ until beyond
 SETTING_PREPS = _wordset("in on at inside under near beside behind atop within underneath amid amidst "
                          "among across along through over above below beneath outside against")
 CONJUNCTIONS = _wordset("and or but while as that which who whom whose where when then so nor yet if "
-                        "because though although")
+                        "because though although how what why whether")
 NUMBER_WORDS = _wordset("one two three four five six seven eight nine ten eleven twelve dozen dozens "
                         "hundred hundreds thousands several many few numerous multiple")
 DETERMINERS = _wordset("""
 a an the some any its his her their my our your this these those there here each every another other
-it he she they we i you them him one's lots lot plenty bunch couple pair it's it’s
+it he she they we i you them him one's lots lot plenty bunch couple pair it's it’s others
 """) | NUMBER_WORDS
 AUX = _wordset("""
 is are was were be been being am has have had having do does did can could will would should may might
