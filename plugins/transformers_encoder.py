@@ -169,13 +169,13 @@ class NumpyBert:
         for i in range(int(self.config["num_hidden_layers"])):
             p = f"encoder.layer.{i}."
             a = p + "attention."
-            qkv = np.concatenate([w[a + f"self.{n}.weight"] for n in ("query", "key", "value")]).T.copy()
+            qkv = np.concatenate([w[a + f"self.{n}.weight"] for n in ("query", "key", "value")]).T
             qkv_b = np.concatenate([w[a + f"self.{n}.bias"] for n in ("query", "key", "value")])
             self.layers.append((
-                qkv, qkv_b, w[a + "output.dense.weight"].T.copy(), w[a + "output.dense.bias"],
+                qkv, qkv_b, w[a + "output.dense.weight"].T, w[a + "output.dense.bias"],
                 (w[a + "output.LayerNorm.weight"], w[a + "output.LayerNorm.bias"]),
-                w[p + "intermediate.dense.weight"].T.copy(), w[p + "intermediate.dense.bias"],
-                w[p + "output.dense.weight"].T.copy(), w[p + "output.dense.bias"],
+                w[p + "intermediate.dense.weight"].T, w[p + "intermediate.dense.bias"],
+                w[p + "output.dense.weight"].T, w[p + "output.dense.bias"],
                 (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])))
 
     @staticmethod

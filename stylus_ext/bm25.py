@@ -308,8 +308,13 @@ SELECT_COLUMNS = ("id", *dict.fromkeys(c for cols in FIELDS.values() for c in co
 
 
 def fingerprint(conn: Any) -> str:
-    """Digest of (id, card hash, name, alias) of every adapter, computed inside SQLite: it changes
-    whenever a field's text can, and costs one scan (no Python loop) when nothing changed."""
+    """A key that changes whenever a field's text can: the catalog's change counter (schema 3, one
+    row), else a digest of (id, card hash, name, alias) of every adapter computed inside SQLite."""
+    from stylus_ext.catalog.db import generation_key
+
+    key = generation_key(conn, "text_generation")
+    if key is not None:
+        return f"generation:{key}"
     row = conn.execute(
         "select group_concat(k, char(10)) from (select id || char(9) || coalesce(card_hash, '') || char(9) || "
         "name || char(9) || coalesce(alias, '') as k from adapters order by id)").fetchone()

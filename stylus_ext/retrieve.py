@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from stylus_ext import bm25, lexical, ranking, sdk
-from stylus_ext.catalog.db import Catalog
+from stylus_ext import bm25, filters_file, lexical, ranking, sdk
+from stylus_ext.catalog.db import Catalog, generation_key
 from stylus_ext.id_rows import FilterTable, IdRows, Versions
 from stylus_ext.index import VectorIndex, load_index
 
@@ -158,18 +158,23 @@ class Retriever:
         conn = self.catalog.db.conn
         key = (int(conn.execute("PRAGMA data_version").fetchone()[0]), conn.total_changes)
         if key != self._filter_key:
-            from stylus_ext.catalog.readable import READABLE_SQL
-
-            # one pass over the table for the filters and the model versions (a scan of 100K cards
-            # costs 0.1-0.4 s here)
-            rows = conn.execute(
-                "select id, base_model, path is not null, banned, pinned, coalesce(name_problem, ''), "
-                f"{READABLE_SQL}, civitai_model_id from adapters").fetchall()
-            self._rows = FilterTable(rows)
-            self._versions = Versions([(r[0], r[7], r[2]) for r in rows])
+            self._rows, self._versions = self._read_filter_rows(conn)
             self._filter_key = key
             self._allowed.clear()
         return self._rows
+
+    def _read_filter_rows(self, conn: Any) -> tuple[FilterTable, Versions]:
+        """The saved filter table while the catalog is unchanged (:mod:`stylus_ext.filters_file`),
+        else the rows (a scan of 100K cards costs 0.4-0.6 s here), saved for the next process."""
+        generation = generation_key(conn)
+        path = filters_file.path_for(self.catalog.path) if getattr(self.catalog, "path", None) else None
+        saved = filters_file.load(path, generation) if generation and path else None
+        if saved is not None:
+            return saved
+        table, versions = filters_file.read_rows(conn)
+        if generation and path and not getattr(self.catalog, "readonly", False):
+            filters_file.save(path, generation, table, versions)
+        return table, versions
 
     def _mask(self, base_model: str | None, installed_only: bool, allowed: np.ndarray) -> np.ndarray:
         key = ("mask", base_model, installed_only)

@@ -19,7 +19,7 @@ from helpers_catalog import civitai_model, civitai_version, kohya_metadata, seed
 
 from stylus_ext import sdk
 from stylus_ext.catalog import hashing, store
-from stylus_ext.catalog.db import Catalog
+from stylus_ext.catalog.db import SCHEMA_VERSION, Catalog
 from stylus_ext.catalog.scan import MASS_REMOVAL_MIN, ScanBusy, scan_folders, scan_lock
 from stylus_ext.cli import main
 
@@ -314,9 +314,15 @@ def test_a_schema_1_catalog_upgrades_in_place_and_keeps_its_rows(tmp_path):
     (adapter_id,) = seed(catalog, [sdk.AdapterCard(source="t", name="old", path="/l/old.safetensors")])
     catalog.set_controls(adapter_id, pinned=True)
     catalog.db.execute("drop table kept_controls")
+    for (name,) in catalog.db.execute("select name from sqlite_master where type = 'trigger'").fetchall():
+        catalog.db.execute(f"drop trigger {name}")
+    catalog.db.execute("delete from meta where key in ('generation', 'text_generation', 'catalog_uid')")
     catalog.db.execute("PRAGMA user_version = 1")
     catalog.db.conn.commit()
     catalog.close()
     again = Catalog(path)
-    assert again.schema_version == 2 and "kept_controls" in again.db.table_names()
+    assert again.schema_version == SCHEMA_VERSION and "kept_controls" in again.db.table_names()
+    before = again.generation()
+    again.set_controls(adapter_id, banned=True)
+    assert before is not None and again.generation() != before  # schema 3's change counter
     assert again.get(adapter_id).pinned

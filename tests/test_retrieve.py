@@ -178,7 +178,8 @@ def test_old_fts_table_is_dropped_and_the_bm25_index_saved(tmp_path):
     Retriever(catalog).search("corgi", 3)
     lexical.ensure_index(catalog)
     assert "adapters_fts" not in catalog.db.table_names()
-    assert not catalog.db.execute("select name from sqlite_master where type = 'trigger'").fetchall()
+    assert not catalog.db.execute("select name from sqlite_master where type = 'trigger' "
+                                  "and name not like 'adapters_generation%'").fetchall()  # ours stay
     assert lexical.has_index(catalog)
     catalog.insert_card(CARDS["mecha"])
     assert not lexical.has_index(catalog)  # a new card makes the saved index stale

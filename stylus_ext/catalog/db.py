@@ -8,7 +8,9 @@ Tables
   so a changed card is refined again; ``error`` records a failure (the adapter keeps a fallback).
 - ``embeddings``: vectors cached per (encoder identity, text hash): re-indexing embeds only changes.
 - ``problems``: one-line reasons for files that could not be read fully.
-- ``meta``: key/value (active index encoder, sync cursors, ...).
+- ``meta``: key/value (active index encoder, sync cursors, ...); ``generation`` and
+  ``text_generation`` are bumped by triggers on writes to ``adapters`` (schema 3): the keys of what
+  is saved beside the catalog.
 - ``kept_controls``: the user's controls and refinements of adapters whose files left the catalog,
   keyed by path, header digest, SHA256 and name, so they return with the file (schema 2).
 
@@ -83,12 +85,42 @@ def _m2(db: sqlite_utils.Database) -> None:
     db["kept_controls"].create_index(["name"])
 
 
+def _m3(db: sqlite_utils.Database) -> None:
+    """Change counters, bumped by triggers whoever writes: ``generation`` on every write to
+    ``adapters``, ``text_generation`` when a row's text can change (insert, delete, a new card hash,
+    name or alias). What is saved beside the catalog (filter table, lexical index) is then checked
+    against one row instead of a scan of every adapter."""
+    for key in ("generation", "text_generation"):
+        db.execute("insert or replace into meta (key, value) values (?, '0')", [key])
+    db.execute("insert or replace into meta (key, value) values ('catalog_uid', lower(hex(randomblob(8))))")
+    bump = "update meta set value = cast(value as integer) + 1 where key in ({keys}); end"
+    for name, event, keys in (("insert", "insert", "'generation', 'text_generation'"),
+                              ("delete", "delete", "'generation', 'text_generation'"),
+                              ("update", "update", "'generation'"),
+                              ("text", "update of card_hash, name, alias", "'text_generation'")):
+        db.execute(f"create trigger if not exists adapters_generation_{name} after {event} on adapters begin "
+                   + bump.format(keys=keys))
+
+
 #: Ordered schema migrations; index i upgrades version i to i+1. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3]
 #: Seconds a writer waits for another one before giving up.
 BUSY_TIMEOUT_S = 60.0
 _HASH_SKIP = ("path", "size", "mtime", "header_sha", "sha256", "autov3", "preview_path")
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def generation_key(conn: sqlite3.Connection, counter: str = "generation") -> str | None:
+    """A key that changes whenever any adapter row does (``counter="generation"``) or its text can
+    (``"text_generation"``): schema 3's counter and the catalog's uid. None for an older catalog
+    opened read-only, or no catalog (callers then fingerprint the rows)."""
+    try:
+        rows = dict(conn.execute("select key, value from meta where key in (?, 'catalog_uid')", [counter]))
+    except sqlite3.OperationalError:  # no meta table
+        return None
+    if counter not in rows or "catalog_uid" not in rows:
+        return None
+    return f"{rows['catalog_uid']}:{rows[counter]}"
 
 
 def card_hash(card: sdk.AdapterCard) -> str:
@@ -230,6 +262,10 @@ class Catalog:
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("select value from meta where key = ?", [key]).fetchone()
         return row[0] if row else default
+
+    def generation(self) -> str | None:
+        """:func:`generation_key` of this catalog."""
+        return generation_key(self.db.conn)
 
     def set_meta(self, key: str, value: str | None) -> None:
         with self.write():

@@ -43,8 +43,6 @@ from stylus_ext.sdk.cards.civitai_json import cards_from_civitai_json, iter_card
 from stylus_ext.sdk.cards.local import read_lora_card
 from stylus_ext.sdk.cards.walk import LoraFile, walk_lora_files
 from stylus_ext.sdk.characters import character_evidence, prompt_words, words_of
-from stylus_ext.sdk.civitai.client import CivitaiClient, CivitaiError, CivitaiNotFound, CivitaiOffline
-from stylus_ext.sdk.civitai.pages import CivitaiFilters, CivitaiPage, civitai_pages
 from stylus_ext.sdk.concepts import ADJECTIVES as CONCEPT_ADJECTIVES
 from stylus_ext.sdk.concepts import Concept, NetworkTag, ParsedPrompt, split_concepts
 from stylus_ext.sdk.concepts import parse_prompt as _parse_prompt
@@ -64,7 +62,6 @@ from stylus_ext.sdk.llm_compose import (
     quote_json,
     review_messages,
 )
-from stylus_ext.sdk.llm_http import LLMError, LLMStatusError, LLMTimeout, OpenAIClient, server_client
 from stylus_ext.sdk.options import Option, resolve_options, server_options, split_list
 from stylus_ext.sdk.records import (
     CATEGORIES,
@@ -94,6 +91,28 @@ def parse_prompt(prompt: str) -> ParsedPrompt:
     reads its prompt in the pipeline, the composer and the validation."""
     prompt = prompt or ""
     return _parsed(prompt) if len(prompt) <= 4096 else _parse_prompt(prompt)
+
+
+#: Names whose modules import ``requests`` (~0.2 s): loaded on first use, so a command that talks to
+#: no server (a cold ``stylus compose``) never imports it (PEP 562).
+_LAZY = {
+    **dict.fromkeys(("CivitaiClient", "CivitaiError", "CivitaiNotFound", "CivitaiOffline"),
+                    "stylus_ext.sdk.civitai.client"),
+    **dict.fromkeys(("CivitaiFilters", "CivitaiPage", "civitai_pages"), "stylus_ext.sdk.civitai.pages"),
+    **dict.fromkeys(("LLMError", "LLMStatusError", "LLMTimeout", "OpenAIClient", "server_client"),
+                    "stylus_ext.sdk.llm_http"),
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [  # noqa: RUF022 - grouped by module
