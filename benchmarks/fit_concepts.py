@@ -143,7 +143,7 @@ def collect_runs(rows: list[dict]) -> tuple[list[list[str]], list[int]]:
     return feats, labels
 
 
-def fit_runs(rows: list[dict], c: float, budget: float, out: str, min_count: int = 20) -> None:
+def fit_runs(rows: list[dict], c: float, budget: float, out: str, min_count: int = 60) -> None:
     """Logistic P(run is a paper concept); the keep threshold is the best fit exact within the budget."""
     from scipy.sparse import csr_matrix
 
@@ -184,7 +184,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(concept_score.WEIGHTS_PATH))
     ap.add_argument("--runs-c", type=float, default=0.2, help="inverse L2 strength of the run model")
     ap.add_argument("--runs-out", default=str(concept_spans.WEIGHTS_PATH))
-    ap.add_argument("--min-count", type=int, default=20, help="a run feature seen fewer times is dropped")
+    ap.add_argument("--min-count", type=int, default=60, help="a run feature seen fewer times is dropped")
     ap.add_argument("--runs-only", action="store_true", help="keep the chunker's weights, refit the run model")
     args = ap.parse_args()
     rows = [json.loads(line) for line in Path(args.data).read_text(encoding="utf-8").splitlines() if line.strip()]

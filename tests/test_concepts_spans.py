@@ -51,9 +51,11 @@ def test_runs_never_overlap_and_keep_whole_noun_phrases():
     assert "gothic cathedral" in texts("a gothic cathedral at night")
 
 
-def test_a_style_the_chunker_found_is_never_dropped():
+def test_a_style_or_a_name_the_chunker_found_is_never_dropped():
     assert "comic book" in texts("a cat reading a comic book")
     assert "oil painting" in texts("an old man with a beard smoking a pipe, oil painting")
+    assert {"statue of liberty", "arc de triomphe"} <= set(texts("the Statue of Liberty next to the Arc de Triomphe"))
+    assert "arc de triomphe" in texts("a man walking past the Arc de Triomphe")
 
 
 def test_the_programme_joins_runs_when_the_score_says_so(monkeypatch):

@@ -267,13 +267,19 @@ def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
                 b.out.append(c)
         return
     kinds = {(i, j): kind for i, j, kind in rules}
-    # a style or medium the chunker found is kept, whatever the score ("a cat reading a comic book")
-    chosen = sorted(chosen + [(i, j) for i, j, kind in rules if kind == "style" and not any(
-        a <= i and j <= z for a, z in chosen)])
+    # a style or a name the chunker found is kept, whatever the score ("a cat reading a comic book")
+    chosen = sorted(chosen + [(i, j) for i, j, kind in rules if (kind == "style" or _is_name(words, i, j))
+                              and not any(a <= i and j <= z for a, z in chosen)])
     for i, j in chosen:
         prep = words[i - 1][0].lower() if i else ""
         lone_verb = j == i + 1 and (is_ing(words[i][0]) or is_ed(words[i][0]))
         b.add(words[i:j], kinds.get((i, j)) or ("action" if lone_verb else _run_kind(words[i:j], prep)))
+
+
+def _is_name(words: list[Word], i: int, j: int) -> bool:
+    """Capitalised words not at the start of the sentence: "the Arc de Triomphe", "in New York"."""
+    return i > 0 and words[i][0][:1].isupper() and words[j - 1][0][:1].isupper() and not all(
+        w[0].isupper() for w in words)  # (not a sentence in capitals)
 
 
 def _run_kind(words: list[Word], prep: str) -> str:
