@@ -1,4 +1,4 @@
-"""Is an adapter a character or a real person? Evidence features and a small fitted logistic model.
+"""Is an adapter a character or a real person? Evidence features and small fitted models.
 
 Helper of ``offline_refiner.py`` (the leading ``_`` keeps the plugin loader from loading it as a
 plugin). Used when a card's own tags do not say: folders without cards, cards with poor tags.
@@ -6,10 +6,12 @@ Features come from the title, file name, trigger words, description, example pro
 tags (``ss_tag_frequency``): a trigger that is a person-like name recurring in the title, a
 franchise in parentheses, prompts that keep one hair and eye colour and show one girl or boy, words
 such as "style", "outfit" or "panda" in the title, a trigger that is one coined word made of the
-title's common words (``redpanda``). The weights are fitted on one half of real Civitai cards with
-their tags hidden (``benchmarks/fit_refiner.py``) and ship beside this file as
+title's common words (``redpanda``), one that is the title's names run together (``mirakessel``),
+a description that names a work ("from ..."). The person call is boosted trees per kind of card
+(with text, header, bare), the real-person call a logistic model, both fitted on one half of real
+Civitai cards with their tags hidden (``benchmarks/fit_refiner.py``) and shipped beside this file as
 ``offline_refiner_person.json``; without that file the calls fall back to hand-set weights.
-Stdlib only and deterministic.
+Stdlib only (the trees are walked in plain Python) and deterministic.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ the title and tags, so it holds only informative text: the author's description 
 prompts (quality tags, weights syntax and ``<lora:...>`` tags removed).
 
 Category: explicit Civitai category tags first (``tool`` → utility, ``celebrity``, ``character``,
-``clothing``, ``poses``, ...). Without one, a small fitted model (``_offline_refiner_person.py``)
+``clothing``, ``poses``, ...; Civitai's own category tag outranks a free "game character" tag). Without
+one, small fitted models (``_offline_refiner_person.py``)
 weighs the evidence of a character or real person (a person-like name in the trigger and title, a
 franchise, prompts or training tags of one girl or boy with one hair colour; against: "style",
 "outfit" or an animal in the title, a coined one-word trigger), then keyword evidence over title,
@@ -41,6 +42,10 @@ CATEGORY_TAGS: list[tuple[str, tuple[str, ...]]] = [
     ("object", ("object", "objects", "item", "items", "prop", "props")),
     ("concept", ("concept", "concepts")),
 ]
+
+#: The category tags Civitai itself offers (an author picks one per card).
+CIVITAI_CATEGORIES = frozenset({"character", "celebrity", "style", "concept", "clothing", "poses", "background",
+                                "objects", "tool", "vehicle", "animal", "buildings", "assets", "action"})
 
 #: Keyword evidence per category (word-boundary matches; a trailing ``*`` matches any ending).
 KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -264,10 +269,12 @@ class OfflineRefiner(sdk.Refiner):
 def categorize(card: sdk.AdapterCard) -> str:
     """One of :data:`sdk.CATEGORIES` from the card's tags, words and names."""
     tags = [t.strip().lower() for t in card.tags if t.strip()]
+    # Civitai's own category tag (one per card) outranks free tags: a style tagged "game character".
+    civitai = any(t in CIVITAI_CATEGORIES and t not in ("character", "celebrity") for t in tags)
     for category, words in CATEGORY_TAGS:
         if category in ("style", "object", "concept", "background"):
             continue  # weak tags: decided by the keyword evidence below
-        if any(t in words for t in tags):
+        if category in tags if civitai and category in ("character", "celebrity") else any(t in words for t in tags):
             return category
     scores = _keyword_scores(card, tags)
     tagged = any(t in words for t in tags for _, words in CATEGORY_TAGS)

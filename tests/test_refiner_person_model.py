@@ -99,3 +99,14 @@ def test_a_character_card_named_like_a_utility_is_a_character(refiner) -> None:
                  "turbo skyward, 1girl, solo, silver hair, green eyes, goggles on head, cockpit"))
     assert refiner.refine(c).category == "character"
     assert refiner.refine(card(title="Turbo 4 step")).category == "utility"  # no text: the keyword decides
+
+
+@pytest.mark.parametrize(("tags", "category"), [
+    (("style", "game character", "video game"), "style"),  # Civitai's own category tag decides
+    (("poses", "waifu"), "pose"),
+    (("clothing", "actress"), "clothing"),
+    (("game character", "video game"), "character"),  # without one, the free tag still counts
+    (("character", "style"), "character"),
+])
+def test_civitai_category_tag_outranks_free_person_tags(refiner, tags, category) -> None:
+    assert refiner.refine(card(name="dusk_armor", title="Dusk Armor Set", tags=tags)).category == category
