@@ -7,8 +7,8 @@ trees``: scikit-learn's gradient-boosted trees, exported as nodes the plugin wal
 (always logistic). Each card is seen three times, as a card without tags, as a file header (stem,
 triggers, training tags) and as a bare file (stem + triggers): one model per kind
 (``_offline_refiner_person.kind_of``), so the calls also serve folders without cards. The person
-threshold per kind is the lowest whose precision reaches ``--precision`` (cards) or
-``--precision-files`` (headers, bare files) on out-of-fold predictions over the fit half (5 folds),
+threshold per kind is the lowest whose precision reaches ``--precision`` (cards),
+``--precision-files`` (headers) or ``--precision-bare`` on out-of-fold predictions over the fit half (5 folds),
 so it is not set on the rows the model saw. Writes ``plugins/offline_refiner_person.json`` (rounded
 numbers only: no card text); check the held-out half with ``bench_refiner.py`` afterwards.
 """
@@ -120,7 +120,9 @@ def main() -> None:
     parser.add_argument("--precision", type=float, default=0.955,
                         help="target on cards with text (out-of-fold estimates run a little high: the goal is 0.95)")
     parser.add_argument("--precision-files", type=float, default=0.77,
-                        help="target on file headers and bare files (a missed character costs as much there)")
+                        help="target on file headers (a missed character costs as much there)")
+    parser.add_argument("--precision-bare", type=float, default=0.80,
+                        help="target on bare files (a stem and triggers: less evidence, so a higher bar)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     from stylus_ext.plugins import PluginManager
@@ -148,7 +150,7 @@ def main() -> None:
         x = np.array([[f[n] for n in names] for f in feats])
         y, yc = np.array(person, float), np.array(celeb, float)
         model[key], oof = fit_person(x, y, names, args, cards=key == "person")
-        target = args.precision if key == "person" else args.precision_files
+        target = {"person": args.precision, "person_header": args.precision_files}.get(key, args.precision_bare)
         model["threshold"][key] = threshold_for(oof, y, target)  # type: ignore[index]
         print(f"{key}: {len(x)} examples, threshold {model['threshold'][key]}")  # type: ignore[index]
         mask = y == 1
