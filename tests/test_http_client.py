@@ -77,12 +77,13 @@ def test_a_dripping_answer_stops_at_the_deadline(server):
 
 
 def test_an_abandoned_composer_thread_stops_reading_at_its_budget(server, plugins):
-    server.script("chat", Reply.chat('{"concepts": []}', drip=0.02))
+    server.script("chat", Reply.chat('{"concepts": []}' + " " * 600, drip=0.02))  # ~14 s to read in full
+    earlier = {t for t in threading.enumerate() if t.name == "stylus-composer"}  # other tests' threads
     result = run_composer(request(time_budget_s=0.5), "openai", plugins=plugins,  # as the pipeline asks
                           options={"base_url": server.url, "model": "m"})
     assert result.fell_back and result.composer == "offline"
-    end = time.monotonic() + 2.0
-    while any(t.name == "stylus-composer" and t.is_alive() for t in threading.enumerate()):
+    end = time.monotonic() + 5.0
+    while any(t.name == "stylus-composer" and t.is_alive() and t not in earlier for t in threading.enumerate()):
         assert time.monotonic() < end, "the composer thread kept reading after its budget"
         time.sleep(0.02)
 
