@@ -27,8 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +37,7 @@ import numpy as np
 
 from stylus_ext.bm25_terms import UNIT_FIELDS, field_items, field_text, term_counts, tokens, unit_counts, units
 from stylus_ext.id_rows import IdRows
-from stylus_ext.npz_map import open_npz
+from stylus_ext.npz_map import open_npz, save_npz
 
 log = logging.getLogger("stylus")
 __all__ = ["FIELDS", "UNIT_FIELDS", "LexicalIndex", "fingerprint", "index_path", "load_or_build", "tokens", "units"]
@@ -274,15 +272,7 @@ class LexicalIndex:
             arrays[f"{name}.lengths"] = fp.lengths
             meta["fields"][name] = fp.terms
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_npz(path, arrays)
 
     @classmethod
     def load(cls, path: Path) -> LexicalIndex | None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import numpy as np
 
 from stylus_ext.catalog.readable import READABLE_SQL
 from stylus_ext.id_rows import FilterTable, IdRows, Versions
+from stylus_ext.npz_map import open_npz, save_npz
 
 log = logging.getLogger("stylus")
 FORMAT = 1
@@ -40,11 +39,11 @@ def read_rows(conn: Any) -> tuple[FilterTable, Versions]:
 def load(path: Path, generation: str) -> tuple[FilterTable, Versions] | None:
     """The saved tables when they were saved at ``generation``, else None."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(bytes(data["meta"]).decode())
-            if meta.get("format") != FORMAT or meta.get("generation") != generation:
-                return None
-            arrays = {k: np.array(data[k]) for k in ("ids", "pinned", "combo", "models", "installed")}
+        data = open_npz(path, mmap=False)  # small: read whole, no file kept open
+        meta = json.loads(bytes(data["meta"]).decode())
+        if meta.get("format") != FORMAT or meta.get("generation") != generation:
+            return None
+        arrays = {k: data[k] for k in ("ids", "pinned", "combo", "models", "installed")}
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, EOFError) as exc:
@@ -68,15 +67,8 @@ def save(path: Path, generation: str, table: FilterTable, versions: Versions) ->
     meta = {"format": FORMAT, "generation": generation,
             "combos": [[c[f] for f in FilterTable.FIELDS] for c in table.combos]}
     try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, ids=table.ids, pinned=table.pinned, combo=table.combo, models=versions.models,
-                     installed=versions.installed,
-                     meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-        os.replace(tmp, path)
+        save_npz(path, {"ids": table.ids, "pinned": table.pinned, "combo": table.combo, "models": versions.models,
+                        "installed": versions.installed,
+                        "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)})
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         log.debug("could not save the filter table %s (%s)", path, exc)

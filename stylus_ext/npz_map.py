@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import struct
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -66,3 +67,18 @@ def open_npz(path: str | Path, *, mmap: bool | None = None) -> dict[str, np.ndar
     except zipfile.BadZipFile as exc:
         raise ValueError(f"not an .npz archive ({exc})") from exc
     return out
+
+
+def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` as one uncompressed ``.npz`` atomically (temp file beside it + rename): a
+    reader sees the old file or the new one, never half of one. Raises OSError (nothing is left)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

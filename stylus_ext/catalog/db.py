@@ -29,7 +29,7 @@ import dataclasses
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,15 @@ def generation_key(conn: sqlite3.Connection, counter: str = "generation") -> str
     if counter not in rows or "catalog_uid" not in rows:
         return None
     return f"{rows['catalog_uid']}:{rows[counter]}"
+
+
+def _make_adapter(adapter_id: int, card: sdk.AdapterCard, refined: Sequence[Any] | None, *, pinned: Any,
+                  banned: Any, weight_override: float | None) -> sdk.Adapter:
+    """An adapter from its card, the refiner's (description, category, weight) or None, and controls."""
+    description, category, weight = refined or (card.description, "concept", card.preferred_weight or 0.8)
+    return sdk.Adapter(id=adapter_id, card=card, description=description or card.description,
+                       category=category or "concept", weight=float(weight or 0.8), pinned=bool(pinned),
+                       banned=bool(banned), weight_override=weight_override)
 
 
 def card_hash(card: sdk.AdapterCard) -> str:
@@ -336,12 +345,8 @@ class Catalog:
                 "select description, category, weight from refinements "
                 "where adapter_id = ? and refiner = ? and (error is null or error = '')",
                 [row["id"], refiner]).fetchone()
-        description, category, weight = refined or (card.description, "concept", card.preferred_weight or 0.8)
-        return sdk.Adapter(
-            id=int(row["id"]), card=card, description=description or card.description,
-            category=category or "concept", weight=float(weight or 0.8), pinned=bool(row.get("pinned")),
-            banned=bool(row.get("banned")), weight_override=row.get("weight_override"),
-        )
+        return _make_adapter(int(row["id"]), card, refined, pinned=row.get("pinned"), banned=row.get("banned"),
+                             weight_override=row.get("weight_override"))
 
     def adapters(self, where: str | None = None, params: Iterable[Any] = (),
                  refiner: str | None = None) -> list[sdk.Adapter]:
@@ -358,13 +363,9 @@ class Catalog:
             sql = _ADAPTER_SQL.format(marks=",".join("?" * len(chunk)))
             for values in self.db.conn.execute(sql, [refiner, *chunk]):
                 card = self.row_to_card(dict(zip(CARD_FIELDS, values[:n], strict=True)))
-                adapter_id, pinned, banned, override, refined, description, category, weight = values[n:]
-                if refined is None:  # no (usable) refinement: the card's own
-                    description, category, weight = card.description, "concept", card.preferred_weight or 0.8
-                out[adapter_id] = sdk.Adapter(
-                    id=adapter_id, card=card, description=description or card.description,
-                    category=category or "concept", weight=float(weight or 0.8), pinned=bool(pinned),
-                    banned=bool(banned), weight_override=override)
+                adapter_id, pinned, banned, override, refined, *refinement = values[n:]
+                out[adapter_id] = _make_adapter(adapter_id, card, None if refined is None else refinement,
+                                                pinned=pinned, banned=banned, weight_override=override)
         return out
 
     def get(self, adapter_id: int) -> sdk.Adapter | None:
