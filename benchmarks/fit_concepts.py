@@ -160,7 +160,7 @@ def fit_runs(rows: list[dict], c: float, budget: float, out: str, min_count: int
     weights["bias"] = round(float(model.intercept_[0]), 4)
     concept_spans.WEIGHTS = weights
     best = None
-    for t in np.arange(0.26, 0.34, 0.01):
+    for t in np.arange(0.25, 0.3, 0.005):
         concept_spans.THRESHOLD = float(t)
         exact, per = measure(rows)
         print(f"  run threshold {t:.3f}: exact {exact:.1%}, {per:.3f} concepts/prompt", file=sys.stderr)

@@ -12,7 +12,8 @@ from stylus_ext.sdk.concepts import parse_prompt
 from stylus_ext.sdk.english import AUX, CONJUNCTIONS, PREPOSITIONS
 
 CLASSES = {"num", "color", "size", "adj", "ing", "ed", "ly", "hyph", "adjend", "medium", "time", "place",
-           "generic", "cap", "y", "plural", "noun", "person", "light", "aux", "det", "BOS", "EOS"}
+           "generic", "cap", "y", "plural", "noun", "person", "light", "aux", "det", "BOS", "EOS",
+           "rare"}  # (a word outside the general word-class table; its clusters and frequency buckets are numbers)
 
 
 def texts(prompt: str) -> list[str]:
@@ -20,7 +21,7 @@ def texts(prompt: str) -> list[str]:
 
 
 def test_shipped_weights_load_and_name_word_classes_only():
-    """No content word of the reference set is a feature: only classes, closed-class words and counts."""
+    """No content word of the reference set is a feature: only classes, closed-class words, clusters and counts."""
     assert concept_spans.WEIGHTS and 0.0 < concept_spans.THRESHOLD < 1.0
     closed = PREPOSITIONS | CONJUNCTIONS | AUX
     for name in concept_spans.WEIGHTS:

@@ -33,6 +33,7 @@ from stylus_ext.sdk.english import (
     is_function_word,
     singular,
 )
+from stylus_ext.sdk.word_classes import lookup
 
 WEIGHTS_PATH = Path(__file__).with_name("data") / "concept_spans.json"
 #: A candidate run has at most this many words (function words included) ...
@@ -41,6 +42,8 @@ MAX_WORDS = 7
 MAX_CONTENT = 4
 #: May a run stop before the head of one of the chunker's noun phrases ("red" of "red panda")?
 SPLIT_PHRASES = False
+#: The least gain of a chunker concept whose head is outside the word table (a name, a coined word): kept.
+UNKNOWN_GAIN = 1.0
 #: When set (a list), every sentence's candidates are appended as [(text, features), ...]: the fitting script.
 RECORDER: list | None = None
 
@@ -112,6 +115,9 @@ class Sentence:
     ends: frozenset[int]  # where a run may end ("looking down": a particle ends a chunker concept)
     rule_at: list[int]  # per word: the index of the chunker concept over it, or -1
     rule_starts: list[int]  # per word index k: how many chunker concepts start before k
+    lex: list[tuple[str, str]]  # per word: (frequency bucket, cluster) from :mod:`word_classes`
+    prev_content: list[int]  # per word index k: the last content word before k, or -1
+    next_content: list[int]  # per word index k: the first content word at or after k, or len(words)
 
     @classmethod
     def of(cls, words: list[str], rules: list[Rule]) -> Sentence:
@@ -124,8 +130,14 @@ class Sentence:
             begun[a + 1] += 1
         starts = {i for i, c in enumerate(content) if c} | {a for a, _, _ in rules}
         ends = {i + 1 for i, c in enumerate(content) if c} | {b for _, b, _ in rules}
+        prev, nxt = [-1] * (len(words) + 1), [len(words)] * (len(words) + 1)
+        for k in range(1, len(words) + 1):
+            prev[k] = k - 1 if content[k - 1] else prev[k - 1]
+        for k in range(len(words) - 1, -1, -1):
+            nxt[k] = k if content[k] else nxt[k + 1]
         return cls([span_class(w) for w in words], content, [len(w) for w in words], rules,
-                   frozenset(starts), frozenset(ends), rule_at, list(itertools.accumulate(begun)))
+                   frozenset(starts), frozenset(ends), rule_at, list(itertools.accumulate(begun)),
+                   [lookup(w) for w in words], prev, nxt)
 
 
 def features(s: Sentence, i: int, j: int, rel: str) -> list[str]:
@@ -151,6 +163,22 @@ def features(s: Sentence, i: int, j: int, rel: str) -> list[str]:
         f.append(f"single={first}|left={left}|right={right}")
     if not any(s.content[:i]):
         f.append(f"initial|nc{n}")
+    return f + _lex_features(s, i, j, rel)
+
+
+def _lex_features(s: Sentence, i: int, j: int, rel: str) -> list[str]:
+    """How common the run's head is and the meaning groups of its head, first word and neighbours."""
+    hf, hc = s.lex[j - 1]
+    n, left = sum(s.content[i:j]), (s.classes[i - 1] if i else "BOS")
+    k, m = s.prev_content[i], s.next_content[j]
+    lc = s.lex[k][1] if k >= 0 else "BOS"
+    rc = s.lex[m][1] if m < len(s.lex) else "EOS"
+    nc = min(n, 3)
+    f = [f"hf={hf}", f"hf={hf}|nc{nc}", f"hf={hf}|rel={rel}", f"hc={hc}", f"hc={hc}|nc{nc}", f"hc={hc}|rel={rel}",
+         f"hc={hc}|left={left}", f"lc={lc}", f"rc={rc}", f"lc={lc}|hc={hc}", f"hc={hc}|rc={rc}"]
+    if j - i > 1:
+        fc = s.lex[i][1]
+        f += [f"fc={fc}", f"fc={fc}|hc={hc}"]
     return f
 
 
@@ -193,6 +221,8 @@ def select(words: list[str], rules: list[Rule]) -> list[tuple[int, int]] | None:
             if RECORDER is not None:
                 seen.append((" ".join(words[i:j]), feats))
             gain = score(feats) - THRESHOLD if WEIGHTS else -1.0
+            if rel.startswith("exact") and sent.lex[j - 1][1] == "rare":
+                gain = max(gain, UNKNOWN_GAIN)  # "hatsune miku": a name or coined word is not ours to judge
             if gain > 0 and best[i] + gain > best[j]:
                 best[j], back[j] = best[i] + gain, (i, j)
     if RECORDER is not None:
