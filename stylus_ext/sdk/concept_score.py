@@ -96,7 +96,7 @@ def span_features(classes: list[str], i: int, j: int, prep: str, nxt: str) -> li
 
 def score(features: list[str]) -> float:
     """The logit of "this candidate is one of the paper's concepts"."""
-    return WEIGHTS.get("bias", 0.0) + sum(WEIGHTS.get(x, 0.0) for x in features)
+    return WEIGHTS.get("bias", 0.0) + sum(filter(None, map(WEIGHTS.get, features)))  # (an unseen feature: None)
 
 
 def best_span(words: list[str], prep: str = "", nxt: str = "") -> tuple[int, int] | None:

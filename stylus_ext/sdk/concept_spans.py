@@ -170,12 +170,15 @@ def _lex_features(s: Sentence, i: int, j: int, rel: str) -> list[str]:
     """How common the run's head is and the meaning groups of its head, first word and neighbours."""
     hf, hc = s.lex[j - 1]
     n, left = sum(s.content[i:j]), (s.classes[i - 1] if i else "BOS")
+    right, last = (s.classes[j] if j < len(s.classes) else "EOS"), s.classes[j - 1]
     k, m = s.prev_content[i], s.next_content[j]
     lc = s.lex[k][1] if k >= 0 else "BOS"
     rc = s.lex[m][1] if m < len(s.lex) else "EOS"
     nc = min(n, 3)
     f = [f"hf={hf}", f"hf={hf}|nc{nc}", f"hf={hf}|rel={rel}", f"hc={hc}", f"hc={hc}|nc{nc}", f"hc={hc}|rel={rel}",
-         f"hc={hc}|left={left}", f"lc={lc}", f"rc={rc}", f"lc={lc}|hc={hc}", f"hc={hc}|rc={rc}"]
+         f"hc={hc}|left={left}", f"lc={lc}", f"rc={rc}", f"lc={lc}|hc={hc}", f"hc={hc}|rc={rc}",
+         f"hc={hc}|right={right}", f"hc={hc}|last={last}", f"lc={lc}|left={left}", f"rc={rc}|right={right}",
+         f"lc={lc}|rel={rel}", f"rc={rc}|rel={rel}", f"hf={hf}|left={left}", f"hf={hf}|right={right}"]
     if j - i > 1:
         fc = s.lex[i][1]
         f += [f"fc={fc}", f"fc={fc}|hc={hc}"]
@@ -192,7 +195,7 @@ def _frame(words: list[str], i: int, j: int) -> bool:
 
 def score(feats: list[str]) -> float:
     """The probability that a run is one of the paper's concepts."""
-    z = WEIGHTS.get("bias", 0.0) + sum(WEIGHTS.get(x, 0.0) for x in feats)
+    z = WEIGHTS.get("bias", 0.0) + sum(filter(None, map(WEIGHTS.get, feats)))  # (an unseen feature: None)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
