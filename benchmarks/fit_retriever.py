@@ -10,8 +10,12 @@ a scikit-learn logistic regression on the differences (positive − negative, st
 ranking direction (a RankSVM-style fit); a one-variable logistic fit then calibrates it into a
 probability. Dev figures (never used for fitting) are printed.
 
-    pip install scikit-learn   # only for fitting; the product reads the JSON
-    python benchmarks/fit_retriever.py [--limit N] [--silver-weight 3] [--out PATH]
+Then the re-ranker (``--rerank-trees``, 0 for none): LambdaMART (LightGBM's ``lambdarank``, 15-leaf
+trees) over each query's best ``--rerank-top`` candidates by the linear score, calibrated to a
+probability the same way; the trees are written as flat node arrays that ``sdk.Trees`` evaluates.
+
+    pip install scikit-learn lightgbm   # only for fitting; the product reads the JSON
+    python benchmarks/fit_retriever.py [--limit N] [--silver-weight 3] [--rerank-trees 200] [--out PATH]
 """
 
 from __future__ import annotations
@@ -88,13 +92,72 @@ def fit(data, c: float, rng: random.Random, negatives: int):
     return coef * a, b
 
 
-def offline_metrics(data, coef, model_of, k: int = 150) -> tuple[float, float, float]:
-    """Mean recall@10, recall@150 and MRR of the answers, ranking each pool by ``coef`` (one per model)."""
+def top_rows(x: np.ndarray, coef: np.ndarray, top: int) -> np.ndarray:
+    """The rows of the linear score's best ``top`` candidates (what the re-ranker sees)."""
+    return np.argsort(-(x @ coef), kind="stable")[:top]
+
+
+def lightgbm_trees(booster) -> list[dict]:
+    """LightGBM's trees as flat preorder node arrays (a row goes left where ``x <= threshold``)."""
+    out = []
+    for info in booster.dump_model()["tree_info"]:
+        tree: dict[str, list] = {k: [] for k in ("feature", "threshold", "left", "right", "leaf", "value")}
+
+        def add(node: dict, tree=tree) -> int:
+            i = len(tree["leaf"])
+            leaf = "leaf_value" in node
+            for key, value in (("feature", 0 if leaf else int(node["split_feature"])),
+                               ("threshold", 0.0 if leaf else float(node["threshold"])), ("left", 0), ("right", 0),
+                               ("leaf", leaf), ("value", round(float(node.get("leaf_value", 0.0)), 6))):
+                tree[key].append(value)
+            if not leaf:
+                if node["decision_type"] != "<=":
+                    raise ValueError(f"a split LightGBM wrote as {node['decision_type']!r}")
+                tree["left"][i] = add(node["left_child"])
+                tree["right"][i] = add(node["right_child"])
+            return i
+
+        add(info["tree_structure"])
+        out.append(tree)
+    return out
+
+
+def fit_rerank(data, coef, n_trees: int, top: int) -> dict:
+    """The re-ranker's JSON (``ranking.Rerank.from_dict``): LambdaMART over each pool's linear top."""
+    import lightgbm as lgb
+    from sklearn.linear_model import LogisticRegression
+
+    from stylus_ext import ranking, sdk
+
+    xs, ys, groups = [], [], []
+    for (ids, x), y, _ in data:
+        if len(ids):
+            rows = top_rows(x, coef, top)
+            xs.append(x[rows])
+            ys.append(y[rows])
+            groups.append(len(rows))
+    x_all, y_all = np.vstack(xs), np.concatenate(ys)
+    with_answer = np.repeat([bool(y.any()) for y in ys], groups)
+    model = lgb.LGBMRanker(objective="lambdarank", lambdarank_truncation_level=20, num_leaves=15, max_depth=5,
+                           learning_rate=0.1, n_estimators=n_trees, min_child_samples=50, colsample_bytree=0.8,
+                           subsample=0.8, subsample_freq=1, reg_lambda=1.0, random_state=0, verbose=-1)
+    model.fit(x_all[with_answer], y_all[with_answer].astype(int),
+              group=[g for g, y in zip(groups, ys, strict=True) if y.any()])
+    trees = lightgbm_trees(model.booster_)
+    raw = sdk.Trees.from_dicts(trees, ranking.FEATURES, ranking.FEATURES).decision(x_all)
+    calib = LogisticRegression(C=100.0, max_iter=1000).fit(raw.reshape(-1, 1), y_all)
+    return {"top": top, "features": list(ranking.FEATURES), "scale": round(float(calib.coef_[0][0]), 6),
+            "offset": round(float(calib.intercept_[0]), 6), "trees": trees}
+
+
+def offline_metrics(data, score, model_of, k: int = 150) -> tuple[float, float, float]:
+    """Mean recall@10, recall@150 and MRR of the answers, ranking each pool by ``score(features)``
+    (one per model)."""
     r10 = r150 = mrr = 0.0
     for (ids, x), _, answers in data:
         if not len(ids):
             continue
-        order = np.argsort(-(x @ coef), kind="stable")
+        order = np.argsort(-score(x), kind="stable")
         ranked = list(dict.fromkeys(model_of.get(int(ids[o])) for o in order))[:k]
         hits = [r for r, m in enumerate(ranked) if m in answers]
         r10 += sum(1 for r in hits if r < 10) / len(answers)
@@ -130,6 +193,8 @@ def main() -> int:
     parser.add_argument("--negatives", type=int, default=100)
     parser.add_argument("--silver-weight", type=float, default=2.0)
     parser.add_argument("--C", type=float, default=1.0)
+    parser.add_argument("--rerank-trees", type=int, default=200, help="LambdaMART trees (0: linear only)")
+    parser.add_argument("--rerank-top", type=int, default=300, help="candidates the trees re-rank")
     parser.add_argument("--cache", type=Path, default=None, help="folder for cached pools (outside the repo)")
     parser.add_argument("--evaluate", action="store_true", help="also run Retriever.search on dev (slow)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "stylus_ext" / "data" / "ranker.json")
@@ -161,21 +226,28 @@ def main() -> int:
     fit_data = data["train"] + data["silver_fit"]
     coef, intercept = fit(fit_data, args.C, random.Random(1), args.negatives)
     print(f"fitted on {len(fit_data)} queries ({len(silver_fit)} silver)")
-    figures = {}
-    for name in ("dev", "silver_dev"):
-        evals = [(pool, y, ans) for (pool, y, _), (_, ans, _) in zip(data[name], sets[name], strict=True)]
-        r10, r150, mrr = offline_metrics(evals, coef, model_of)
-        figures[name] = {"R@10": round(r10, 4), "R@150": round(r150, 4), "MRR": round(mrr, 4)}
-    print("dev (pool ranking):", figures)
     model = {"features": list(ranking.FEATURES), "coef": [round(float(v), 6) for v in coef],
              "intercept": round(intercept, 6),
              "note": f"fitted by benchmarks/fit_retriever.py on {len(train)} real-card train queries + "
-                     f"{len(silver_fit)} silver captions (pairwise logistic, calibrated)",
-             "fitted": datetime.date.today().isoformat(), "dev_pool_figures": figures}
+                     f"{len(silver_fit)} silver captions (pairwise logistic, calibrated"
+                     + (f"; LambdaMART re-ranks the top {args.rerank_top})" if args.rerank_trees else ")"),
+             "fitted": datetime.date.today().isoformat()}
+    stages = {"linear": ranking.Ranker.from_dict(model)}
+    if args.rerank_trees:
+        model["rerank"] = fit_rerank(fit_data, coef, args.rerank_trees, args.rerank_top)
+        stages["rerank"] = ranking.Ranker.from_dict(model)
+    figures: dict[str, dict] = {}
+    for stage, ranker in stages.items():
+        for name in ("dev", "silver_dev"):
+            evals = [(pool, y, ans) for (pool, y, _), (_, ans, _) in zip(data[name], sets[name], strict=True)]
+            r10, r150, mrr = offline_metrics(evals, ranker.score, model_of)
+            figures[f"{name} ({stage})"] = {"R@10": round(r10, 4), "R@150": round(r150, 4), "MRR": round(mrr, 4)}
+    print("dev (pool ranking):", figures)
+    model["dev_pool_figures"] = figures
     if not args.evaluate:
         for name, value in sorted(zip(ranking.FEATURES, coef, strict=True), key=lambda t: -abs(t[1])):
             print(f"  {name:18s} {value:+.3f}")
-        args.out.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
+        args.out.write_text(json.dumps(model, separators=(",", ":")) + "\n", encoding="utf-8")
         print(f"wrote {args.out}")
         return 0
     retriever.ranker = ranking.Ranker.from_dict(model)

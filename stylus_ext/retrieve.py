@@ -5,8 +5,9 @@
    cards' example prompts and by BM25 over the title (:mod:`stylus_ext.bm25`).
 2. **Score**: every pooled adapter gets the features of :mod:`stylus_ext.ranking` (dense cosine and
    gap, each field's BM25 share and rank, title/tag coverage, prompt style, card length) and one
-   fitted logistic score. The fusion is learned on real Civitai cards (``benchmarks/fit_retriever.py``),
-   not hand-set: the old hand-set weighted sum fell below plain BM25 on real cards (R@10 0.43 vs 0.60).
+   fitted logistic score; boosted trees re-rank its best few hundred (the order only). The fusion
+   is learned on real Civitai cards (``benchmarks/fit_retriever.py``), not hand-set: the old
+   hand-set weighted sum fell below plain BM25 on real cards (R@10 0.43 vs 0.60).
 3. **Versions**: several versions of one Civitai model are one choice: the best-scoring version
    stays (an installed one before a remote one), the others are dropped.
 
@@ -19,7 +20,8 @@ not-installed adapters never appear. Pinned adapters that pass those hard filter
 the result (appended when they did not rank in the top K).
 
 ``Candidate.similarity`` is the dense cosine, ``lexical`` a BM25-based score in [0, 1), ``score``
-the model's probability that this is the adapter the prompt asks for, times the family preference.
+the linear model's probability that this is the adapter the prompt asks for, times the family
+preference. Candidates come in the re-ranker's order, so a score may exceed an earlier one's.
 """
 
 from __future__ import annotations
@@ -324,9 +326,11 @@ class Retriever:
         table_rows = rows.rows(pool.ids)
         present = table_rows >= 0
         ids = pool.ids[present]
-        scores = self.ranker.score(pool.features)[present] * self._family_factors(table_rows[present], rows,
-                                                                                  base_model)
-        ranked = ids[np.lexsort((ids, -scores))]  # best first, ties by id
+        factors = self._family_factors(table_rows[present], rows, base_model)
+        first = self.ranker.score(pool.features)
+        scores = first[present] * factors
+        keys = self.ranker.order_keys(pool.features, first)[present] * factors
+        ranked = ids[np.lexsort((ids, -keys))]  # best first, ties by id
         order = self._versions.one_each(ranked)[:k].tolist()
         chosen_set = set(order)
         chosen = order + [i for i in self._pinned_ids(base_model, installed_only) if i not in chosen_set]

@@ -31,7 +31,7 @@ class TitleMatchComposer(sdk.Composer):
     def compose(self, request: sdk.ComposeRequest) -> sdk.Composition:
         prompt_words = set(WORD.findall(request.prompt.lower()))
         concepts: list[sdk.ConceptPicks] = []
-        for cand in sorted(request.candidates, key=lambda c: -c.score):
+        for cand in request.candidates:  # best first
             words = set(WORD.findall(cand.adapter.title.lower()))
             if len(words) < self.config["min_words"] or not words <= prompt_words:
                 continue

@@ -6,7 +6,7 @@ file in the user plugins folder) with functions marked ``@hookimpl`` that regist
 
     from stylus_ext import sdk
 
-    STYLUS_API = (1, 3)  # the sdk.API_VERSION this plugin was written for
+    STYLUS_API = (1, 4)  # the sdk.API_VERSION this plugin was written for
 
     class ShoutComposer(sdk.Composer):
         name = "shout"
@@ -27,7 +27,8 @@ static rules a backend class must meet), ``files`` (data folder, key files), ``b
 ``concept_score``), ``characters`` (does a prompt name a character), ``http`` and ``redact`` (the
 retrying client, secrets), ``llm_http`` (OpenAI-compatible servers), ``llm_compose`` (the LLM
 composers' prompt and answer rules), ``cards`` (LoRA files and Civitai JSON → adapter cards),
-``civitai`` (Civitai's API client and pages), ``threads`` (one BLAS thread for query work), and
+``civitai`` (Civitai's API client and pages), ``threads`` (one BLAS thread for query work), ``trees``
+(boosted trees evaluated in NumPy), and
 ``testing`` (the conformance kit, imported on its own). The SDK never imports the core: the core is
 built on it.
 """
@@ -77,6 +78,7 @@ from stylus_ext.sdk.records import (
 )
 from stylus_ext.sdk.redact import Secret
 from stylus_ext.sdk.threads import single_blas_thread
+from stylus_ext.sdk.trees import Trees
 
 
 @functools.lru_cache(maxsize=256)
@@ -124,7 +126,7 @@ __all__ = [  # noqa: RUF022 - grouped by module
     # backends (backends.py) and their options (options.py, files.py)
     "Backend", "CatalogSource", "Composer", "Encoder", "Refiner",
     "Option", "data_dir", "read_secret", "resolve_options", "secrets_dir", "server_options", "sibling_module",
-    "split_list", "single_blas_thread",
+    "split_list", "single_blas_thread", "Trees",
     # base models
     "BASE_MODEL_GROUPS", "base_model_group", "compatible",
     # reading adapter cards (cards/): LoRA files and Civitai JSON, for catalog sources
