@@ -80,3 +80,22 @@ def test_candidates_per_word_are_bounded(monkeypatch, n):
     parse_prompt(" ".join(["red cat sitting on the old mat"] * (n // 7)))
     seen = sum(len(s) for s in concept_spans.RECORDER)
     assert 0 < seen <= concept_spans.MAX_WORDS * n
+
+
+def test_a_trimmed_modifier_never_stands_alone_before_its_noun(monkeypatch):
+    """"red lego block" is "red lego block" or "lego block", never "red" + "lego block" (any weights)."""
+    monkeypatch.setattr(concept_spans, "WEIGHTS", {"bias": -5.0, "rel=covers0": 10.0, "rel=exact:subject": 10.0})
+    monkeypatch.setattr(concept_spans, "THRESHOLD", 0.5)
+    words = ["a", "red", "lego", "block", "holding", "a", "cup"]
+    chosen = concept_spans.select(words, [(2, 4, "subject"), (6, 7, "subject")])
+    assert (1, 2) not in chosen and (2, 4) in chosen
+    assert (4, 5) in chosen  # a verb before a noun phrase may stand alone ("holding")
+    assert "red" not in texts("a red lego block")
+
+
+def test_a_concept_headed_by_an_unknown_word_is_kept(monkeypatch):
+    """A name or coined word outside the general word table ("hatsune miku") is not dropped by the score."""
+    assert "hatsune miku" in texts("hatsune miku singing on a stage")
+    monkeypatch.setattr(concept_spans, "WEIGHTS", {"bias": -30.0})  # every run scores ~0
+    rules = [(1, 2, "subject"), (4, 5, "setting")]
+    assert concept_spans.select(["a", "zqxmiku", "on", "a", "stage"], rules) == [(1, 2)]

@@ -44,6 +44,8 @@ MAX_CONTENT = 4
 SPLIT_PHRASES = False
 #: The least gain of a chunker concept whose head is outside the word table (a name, a coined word): kept.
 UNKNOWN_GAIN = 1.0
+#: Word classes that start a verb phrase, not a modifier ("holding" + "umbrella" may stand apart).
+VERB_CLASSES = frozenset(("ing", "ed", "light", "aux"))
 #: When set (a list), every sentence's candidates are appended as [(text, features), ...]: the fitting script.
 RECORDER: list | None = None
 
@@ -193,6 +195,15 @@ def _frame(words: list[str], i: int, j: int) -> bool:
     return j == i + 1 and singular(last) in GENERIC_NOUNS
 
 
+def _modifier(s: Sentence, i: int, j: int, rel: str) -> bool:
+    """The run is the modifier the chunker trimmed off the noun phrase right after it ("red" of "red lego block")."""
+    if SPLIT_PHRASES or rel != "covers0" or j >= len(s.classes) or s.rule_at[j] < 0:
+        return False
+    a, _, kind = s.rules[s.rule_at[j]]
+    return a == j and kind in ("subject", "setting", "style") and all(
+        s.content[k] and s.classes[k] not in VERB_CLASSES for k in range(i, j))
+
+
 def score(feats: list[str]) -> float:
     """The probability that a run is one of the paper's concepts."""
     z = WEIGHTS.get("bias", 0.0) + sum(filter(None, map(WEIGHTS.get, feats)))  # (an unseen feature: None)
@@ -218,7 +229,7 @@ def select(words: list[str], rules: list[Rule]) -> list[tuple[int, int]] | None:
             if sum(sent.content[i:j]) > MAX_CONTENT:
                 break
             rel = _relation(sent, i, j)
-            if (rel == "inside" and not SPLIT_PHRASES) or _frame(words, i, j):
+            if (rel == "inside" and not SPLIT_PHRASES) or _frame(words, i, j) or _modifier(sent, i, j, rel):
                 continue  # "red panda" is never "red" + "panda"; "boat" may stand for "white boat"
             feats = features(sent, i, j, rel)
             if RECORDER is not None:
