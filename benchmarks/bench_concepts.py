@@ -10,7 +10,7 @@ The prompts are split in two halves by a hash of the prompt text: rules and thre
 The ReDoS section times 100 KB hostile prompts against 1 KB ones of the same shape (a linear parser
 gives a ratio near 100; the splitter reads at most ``MAX_PROMPT_CHARS``, so lower).
 
-    python benchmarks/bench_concepts.py [--data PATH] [--show N]
+    python benchmarks/bench_concepts.py [--data PATH] [--show N] [--errors] [--no-redos]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import hashlib
 import json
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 from stylus_ext.sdk.concepts import parse_prompt
@@ -85,6 +86,36 @@ def agreement(rows: list[dict], show: int = 0) -> None:
     print(f"parse time: p50 {times[len(times) // 2] * 1e3:.3f} ms, p99 {times[int(len(times) * .99)] * 1e3:.3f} ms")
 
 
+def outcome(ref: str, ours: list[str], prompt: str) -> str:
+    """How a (normalised) reference concept stands to ours: the error classes ``--errors`` counts."""
+    if ref in ours:
+        return "exact"
+    if f" {ref} " not in f" {_norm(prompt)} ":
+        return "not in prompt"  # the paper's composer paraphrased ("vehicle" for "a car")
+    if any(f" {ref} " in f" {o} " for o in ours):
+        return "ours longer"
+    inside = [o for o in ours if o and f" {o} " in f" {ref} "]
+    if inside:
+        return "ours split it" if len(inside) > 1 else "ours shorter"
+    return "overlap" if any(set(o.split()) & set(ref.split()) for o in ours) else "dropped"
+
+
+def errors(rows: list[dict]) -> None:
+    """Reference concepts per half by outcome, and our concepts that match none (reporting only)."""
+    counts: dict[str, Counter] = {}
+    extra: Counter = Counter()
+    for row in rows:
+        ours = [_norm(c.text) for c in parse_prompt(row["prompt"]).topical]
+        refs = [r for r in (_norm(c) for c in row["concepts"]) if r]
+        c = counts.setdefault(half(row["prompt"]), Counter())
+        c.update(outcome(r, ours, row["prompt"]) for r in refs)
+        extra[half(row["prompt"])] += sum(o not in refs for o in ours)
+    for name, c in sorted(counts.items()):
+        n = sum(c.values())
+        print(f"{name:>8}: " + ", ".join(f"{k} {v / n:.1%}" for k, v in c.most_common())
+              + f"; {extra[name]} of ours match no reference concept")
+
+
 HOSTILE = {
     "pixel art + dashes": lambda n: "pixel art " + "-" * n,
     "deep brackets": lambda n: "(" * (n // 2) + "x" + ")" * (n // 2),
@@ -116,10 +147,13 @@ def main() -> None:
     ap.add_argument("--data", default=str(DEFAULT))
     ap.add_argument("--show", type=int, default=0, help="print N fit-half prompts with missed concepts")
     ap.add_argument("--no-redos", action="store_true")
+    ap.add_argument("--errors", action="store_true", help="reference concepts by outcome (too long, dropped...)")
     args = ap.parse_args()
     rows = [json.loads(line) for line in Path(args.data).read_text(encoding="utf-8").splitlines() if line.strip()]
     agreement(rows, args.show)
     print(f"(mean reference concepts per prompt: {statistics.mean(len(r['concepts']) for r in rows):.2f})")
+    if args.errors:
+        errors(rows)
     if not args.no_redos:
         redos()
 
