@@ -5,9 +5,14 @@ composer often joins them ("building with a clock", "man sitting"), splits an at
 "bus") or drops a generic one ("man"). This module scores EVERY run of up to :data:`MAX_WORDS` words
 that starts and ends on a content word: a logistic model over word classes (colour, adjective, -ing,
 place, person...), the closed-class words around and inside it ("with", "of", "on"), its length, the
-sentence's length, and how it relates to the chunker's concepts (the same, inside one, covering two).
+sentence's length, how it relates to the chunker's concepts (the same, inside one, covering two), and
+general word classes of its head, first word and neighbours (:mod:`stylus_ext.sdk.word_classes`: how
+common the word is and its meaning group, from a language model's vocabulary, not from the reference).
 No content word is a feature. Then the non-overlapping runs with the greatest total probability above
-:data:`THRESHOLD` are kept (a linear-time dynamic programme: bounded work on hostile prompts).
+:data:`THRESHOLD` are kept (a linear-time dynamic programme: bounded work on hostile prompts). Never
+chosen: part of a noun phrase ("red" or "panda" of "red panda"), nor the modifier the chunker trimmed
+off one ("red" before "lego block"); always kept: a chunker concept headed by a word the table lacks
+(a name: "hatsune miku").
 
 The weights were fitted by ``benchmarks/fit_concepts.py`` on the fit half of the paper's concepts and
 ship in ``data/concept_spans.json``; without that file the chunker's concepts are kept as they are.
@@ -120,6 +125,7 @@ class Sentence:
     lex: list[tuple[str, str]]  # per word: (frequency bucket, cluster) from :mod:`word_classes`
     prev_content: list[int]  # per word index k: the last content word before k, or -1
     next_content: list[int]  # per word index k: the first content word at or after k, or len(words)
+    ccount: list[int]  # per word index k: how many content words come before k
 
     @classmethod
     def of(cls, words: list[str], rules: list[Rule]) -> Sentence:
@@ -139,13 +145,13 @@ class Sentence:
             nxt[k] = k if content[k] else nxt[k + 1]
         return cls([span_class(w) for w in words], content, [len(w) for w in words], rules,
                    frozenset(starts), frozenset(ends), rule_at, list(itertools.accumulate(begun)),
-                   [lookup(w) for w in words], prev, nxt)
+                   [lookup(w) for w in words], prev, nxt, [0, *itertools.accumulate(content)])
 
 
 def features(s: Sentence, i: int, j: int, rel: str) -> list[str]:
     """Features of the run ``i:j`` of the sentence ``s`` (``rel``: how it stands to the chunker's concepts)."""
     classes = s.classes
-    n, slen, nrules = sum(s.content[i:j]), _bucket(sum(s.content)), min(len(s.rules), 5)
+    n, slen, nrules = s.ccount[j] - s.ccount[i], _bucket(s.ccount[-1]), min(len(s.rules), 5)
     first, last = classes[i], classes[j - 1]
     left, left2 = (classes[i - 1] if i else "BOS"), (classes[i - 2] if i > 1 else "BOS")
     right = classes[j] if j < len(classes) else "EOS"
@@ -171,7 +177,7 @@ def features(s: Sentence, i: int, j: int, rel: str) -> list[str]:
 def _lex_features(s: Sentence, i: int, j: int, rel: str) -> list[str]:
     """How common the run's head is and the meaning groups of its head, first word and neighbours."""
     hf, hc = s.lex[j - 1]
-    n, left = sum(s.content[i:j]), (s.classes[i - 1] if i else "BOS")
+    n, left = s.ccount[j] - s.ccount[i], (s.classes[i - 1] if i else "BOS")
     right, last = (s.classes[j] if j < len(s.classes) else "EOS"), s.classes[j - 1]
     k, m = s.prev_content[i], s.next_content[j]
     lc = s.lex[k][1] if k >= 0 else "BOS"
@@ -226,7 +232,7 @@ def select(words: list[str], rules: list[Rule]) -> list[tuple[int, int]] | None:
         for i in range(j - 1, max(-1, j - 1 - MAX_WORDS), -1):
             if i not in sent.starts:
                 continue
-            if sum(sent.content[i:j]) > MAX_CONTENT:
+            if sent.ccount[j] - sent.ccount[i] > MAX_CONTENT:
                 break
             rel = _relation(sent, i, j)
             if (rel == "inside" and not SPLIT_PHRASES) or _frame(words, i, j) or _modifier(sent, i, j, rel):
