@@ -196,6 +196,7 @@ def main() -> int:
     parser.add_argument("--C", type=float, default=0.1, help="logistic only: inverse L2 strength")
     parser.add_argument("--model", choices=("logistic", "trees"), default="logistic")
     parser.add_argument("--cache", type=Path, default=None, help="file caching the collected rows (outside the repo)")
+    parser.add_argument("--drop", action="append", default=[], help="a feature the fit must not use (repeatable)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "plugins" / "offline_composer.json")
     args = parser.parse_args()
     mod = composer_module()
@@ -211,6 +212,8 @@ def main() -> int:
           f"{len(np.unique(groups[outs]))} leave-answer-out prompts")
     weight = np.select([sources == "no_fit", sources == "recover"], [args.no_fit_weight, args.recover_weight], 1.0)
     names = list(mod.PAIR_FEATURES)
+    for name in args.drop:  # a dropped feature reads 0 everywhere: its weight stays 0
+        x[:, names.index(name)] = 0.0
 
     def fit(train):
         return shipped_form(mod, fit_model(args.model, x[train], y[train], names, weight[train], args.C), names)
@@ -223,7 +226,8 @@ def main() -> int:
             "note": f"fitted by benchmarks/fit_composer.py on {len(np.unique(groups))} real prompts",
             "fitted": datetime.date.today().isoformat(),
             "settings": {"model": args.model, "leave_out": args.leave_out, "recover_weight": args.recover_weight,
-                         "no_fit_weight": args.no_fit_weight, "C": args.C, "empty": args.empty},
+                         "no_fit_weight": args.no_fit_weight, "C": args.C, "empty": args.empty,
+                         "drop": args.drop},
             "cross_validated": [{n: round(v, 3) for n, v in f.items()} for f in folds]}
     print(json.dumps({k: v for k, v in data.items() if k not in ("coef", "trees")}, indent=1))
     if args.model == "logistic":

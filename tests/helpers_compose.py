@@ -59,9 +59,11 @@ def make_request(
     # The retriever's score is its fitted probability that the adapter is the one the prompt asks for;
     # without a catalog, a logistic of the prompt cosine stands in for it (0.5 at cosine 0.45).
     scores = 1.0 / (1.0 + np.exp(-12.0 * (sims - 0.45)))
-    cands = tuple(sdk.Candidate(a, score=float(p), similarity=float(s)) for a, s, p in zip(adapters, sims, scores))
-    return sdk.ComposeRequest(prompt=prompt, candidates=cands, candidate_vectors=vecs, encode=encoder.encode,
-                              **kwargs)
+    # best first, as the retriever offers them (the composer reads the order too)
+    order = sorted(range(len(adapters)), key=lambda i: -scores[i])
+    cands = tuple(sdk.Candidate(adapters[i], score=float(scores[i]), similarity=float(sims[i])) for i in order)
+    return sdk.ComposeRequest(prompt=prompt, candidates=cands, candidate_vectors=vecs[order] if order else vecs,
+                              encode=encoder.encode, **kwargs)
 
 
 def picked_ids(comp: sdk.Composition) -> list[int]:

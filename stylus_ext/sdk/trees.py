@@ -60,11 +60,12 @@ class Trees:
         for t, v in enumerate(leaf_values):
             values[t, :len(v)] = v
         cols, thresholds, reach = [], [], []
+        full = int(np.iinfo(dtype).max)
         for col, entries in sorted(nodes.items()):
             entries.sort(key=lambda e: e[0])
-            steps = np.full((len(entries) + 1, len(trees)), np.iinfo(dtype).max, dtype=dtype)
+            steps = np.full((len(entries) + 1, len(trees)), full, dtype=dtype)
             for j, (_, t, mask) in enumerate(entries, start=1):
-                steps[j, t] = mask & int(np.iinfo(dtype).max)
+                steps[j, t] = mask & full
             cols.append(col)
             thresholds.append(np.array([e[0] for e in entries]))
             reach.append(np.bitwise_and.accumulate(steps, axis=0))
