@@ -7,6 +7,8 @@ import pytest
 
 from stylus_ext import sdk
 
+pytestmark = pytest.mark.a1111  # bit operations and frexp on NumPy 1.26 and 2.3 alike
+
 
 def random_tree(rng: np.random.Generator, depth: int, n_features: int, thresholds: np.ndarray) -> dict:
     """A random tree in flat arrays (preorder), unbalanced: a branch may stop early."""
