@@ -1,7 +1,7 @@
 """Vector index benchmark: build time, p50/p99 query latency, recall@150 vs exact, peak memory.
 
 (``(xN)`` beside the faiss row: the exact/IVF speed-up ``build_index`` measured on these vectors; the
-automatic choice takes faiss only from ``FAISS_MIN`` rows and a speed-up of ``FAISS_MIN_SPEEDUP``.)
+automatic choice takes faiss only from ``APPROX_MIN`` rows and a speed-up of ``FAISS_MIN_SPEEDUP``.)
 
 Synthetic catalog of ``--n`` adapters (default 100,000) with clustered 384-d embeddings (generated,
 not encoded), written through :func:`stylus_ext.index.build_index` into a real catalog file, then

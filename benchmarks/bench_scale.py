@@ -127,6 +127,9 @@ def product_indexes(vectors: np.ndarray, queries: np.ndarray, truth: list[set[in
             label = f"product {kind}"
             if built.kind == "faiss":
                 label += f" (IVF{built._faiss.nlist}, nprobe {built.nprobe})"
+            elif built.kind == "projected":
+                meta = vindex.read_meta(catalog) or {}
+                label += f" (width {meta.get('projected_width')}, re-scores {meta.get('projected_pool')})"
             rows.append(dense_row(label, lambda q, b=built: b.query(q, K)[0], queries, truth, build))
             built.close()
         catalog.close()
@@ -202,7 +205,7 @@ def main() -> int:
         print(f"  {n:,}: search p50 {r['search'][0]:.1f} ms, compose p50 {r['compose'][0]:.1f} ms "
               f"(load {r['load']})", flush=True)
         truth = exact_truth(r["vectors"], r["queries"])
-        crossover.append((n, product_indexes(r["vectors"], r["queries"], truth, ("exact", "faiss"))))
+        crossover.append((n, product_indexes(r["vectors"], r["queries"], truth, ("exact", "projected", "faiss"))))
         if n == peers_at:
             peers = product_indexes(r["vectors"], r["queries"], truth, ("annoy",)) + faiss_peers(
                 r["vectors"], r["queries"], truth)
@@ -221,7 +224,7 @@ def main() -> int:
         for what in ("search", "compose"):
             growth = results[b][what][0] / results[a][what][0]
             print(f"growth {a // 1000}K → {b // 1000}K ({b / a:.0f}× catalogue): {what} p50 × {growth:.2f}")
-    print("\nDense side: exact vs faiss IVF per size (crossover), recall@150 against exact")
+    print("\nDense side: exact vs projected vs faiss IVF per size (crossover), recall@150 against exact")
     print("| catalogue | index | p50 ms | p99 ms | recall@150 | build s |")
     print("|---|---|---|---|---|---|")
     for n, rows in crossover:

@@ -130,12 +130,15 @@ def _source_digest(modules: tuple[str, ...], seed: str = "") -> str:
     return digest.hexdigest()[:12]
 
 
+INDEX_MODULES = ("stylus_ext/index.py", "stylus_ext/projected.py", "stylus_ext/ivf.py")
+
+
 def _current_index(path: Path) -> None:
-    """Rebuild the cached catalogue's vector index (same ids and vectors) when index.py changed."""
+    """Rebuild the cached catalogue's vector index (same ids and vectors) when its code changed."""
     from stylus_ext.catalog.db import Catalog
     from stylus_ext.index import build_index, load_index, read_meta
 
-    marker = path.parent / f"index-{_source_digest(('stylus_ext/index.py',))}.done"
+    marker = path.parent / f"index-{_source_digest(INDEX_MODULES)}.done"
     if marker.exists():
         return
     catalog = Catalog(path)

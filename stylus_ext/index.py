@@ -1,4 +1,5 @@
-"""The vector index next to the catalog: exact NumPy search, faiss IVF where measured faster, or Annoy.
+"""The vector index next to the catalog: exact NumPy search, a projected or faiss IVF index where
+measured faster, or Annoy.
 
 Files (``<catalog>`` is the catalog path; ``<n>`` a version number that grows with every build)::
 
@@ -6,6 +7,8 @@ Files (``<catalog>`` is the catalog path; ``<n>`` a version number that grows wi
     <catalog>.ids.<n>.npy       int64 adapter id of each row
     <catalog>.annoy.<n>         Annoy angular index over the same rows (item = row), when used
     <catalog>.faiss.<n>         faiss IVF index with 8-bit codes over the same rows, when used
+    <catalog>.proj.<n>.npy      the rows projected on their main directions (projected index, when used)
+    <catalog>.basis.<n>.npy     those directions (dimension × d)
 
 A build writes ``*.tmp`` files, renames them to a NEW version and only then records that version
 in the catalog's ``meta`` (key ``index``: version, kind, encoder identity, dimension, count). A
@@ -35,7 +38,7 @@ exactly from the stored vectors (:mod:`stylus_ext.vector_search` answers the que
 is not importable (Windows without a compiler) exact search is always used. ``stylus index --kind
 annoy|exact|faiss`` overrides the choice.
 
-faiss (optional extra ``stylus-ext[faiss]`` = ``faiss-cpu``): from :data:`FAISS_MIN` rows the build
+faiss (optional extra ``stylus-ext[faiss]`` = ``faiss-cpu``): from :data:`APPROX_MIN` rows the build
 trains an IVF index with 8-bit codes (:func:`nlist_for` lists, ~2·√n), calibrates ``nprobe`` on the
 catalogue's own vectors (the smallest count whose re-ranked top-150 reaches recall
 :data:`FAISS_TARGET_RECALL` against exact, ×1.5 margin; :func:`calibrate_nprobe`), then times it
@@ -44,7 +47,14 @@ against the exact scan and keeps it only when it is at least :data:`FAISS_MIN_SP
 fetch k + :data:`FAISS_RERANK_EXTRA` candidates and re-score them exactly; filters go into the
 search as a bitmap (more lists probed when they hide rows) or, when few rows are left, exactly.
 The file is memory-mapped and only read at a process's second query: a one-shot CLI answer is
-exact and never imports faiss. Measured crossover: see README ("Performance at scale").
+exact and never imports faiss.
+
+Projected (:mod:`stylus_ext.projected`, NumPy only, so it needs no extra): from :data:`APPROX_MIN`
+rows the build also calibrates a PCA projection of the rows (width and re-scored pool per catalogue,
+recall target 0.995 on noisy probe queries) and times it against the exact scan. Of the projected
+and the faiss index, the build keeps the one measured faster, provided it beats exact search by
+:data:`PROJECTED_MIN_SPEEDUP` (projected) or :data:`FAISS_MIN_SPEEDUP` (faiss); else exact search
+stays. Measured crossover: see README ("Performance at scale").
 """
 
 from __future__ import annotations
@@ -60,7 +70,7 @@ from typing import Any
 
 import numpy as np
 
-from stylus_ext import ivf
+from stylus_ext import ivf, projected
 from stylus_ext.catalog.db import Catalog
 from stylus_ext.vector_search import IndexMismatchError, VectorIndex
 
@@ -71,10 +81,12 @@ log = logging.getLogger("stylus")
 META_KEY = "index"
 EXACT_MAX = 1_000_000
 ANNOY_TREES = 100
-#: faiss IVF (automatic at and above FAISS_MIN rows when faiss is importable; see the module docstring).
-FAISS_MIN = 50_000
+#: Projected and faiss IVF indexes (automatic at and above APPROX_MIN rows; see the module docstring).
+APPROX_MIN = 50_000  # the automatic choice considers the projected and faiss indexes from here
 FAISS_MIN_ROWS = 1_000  # below this an IVF index makes no sense even when asked for
 FAISS_MIN_SPEEDUP = 2.0  # automatic choice: faiss only when measured at least this much faster than exact
+PROJECTED_MIN_SPEEDUP = 1.5  # automatic choice: the projected index only when this much faster than exact
+KINDS = ("exact", "projected", "faiss", "annoy")
 
 
 def _annoy() -> Any:
@@ -94,7 +106,8 @@ def _faiss() -> Any:
 def _files(catalog_path: Path, version: int) -> dict[str, Path]:
     base = str(catalog_path)
     return {"vectors": Path(f"{base}.vectors.{version}.npy"), "ids": Path(f"{base}.ids.{version}.npy"),
-            "annoy": Path(f"{base}.annoy.{version}"), "faiss": Path(f"{base}.faiss.{version}")}
+            "annoy": Path(f"{base}.annoy.{version}"), "faiss": Path(f"{base}.faiss.{version}"),
+            "proj": Path(f"{base}.proj.{version}.npy"), "basis": Path(f"{base}.basis.{version}.npy")}
 
 
 def read_meta(catalog: Catalog) -> dict[str, Any] | None:
@@ -109,17 +122,23 @@ def read_meta(catalog: Catalog) -> dict[str, Any] | None:
 
 
 def choose_kind(count: int, kind: str | None) -> str:
-    """``exact``, ``faiss`` or ``annoy`` for ``count`` rows (``kind`` None = automatic, else forced)."""
-    if kind not in (None, "exact", "faiss", "annoy"):
-        raise ValueError(f"unknown index kind {kind!r} (exact, faiss, annoy)")
+    """``exact``, ``projected``, ``faiss`` or ``annoy`` for ``count`` rows (``kind`` None = automatic,
+    else forced). Automatic from :data:`APPROX_MIN` rows: ``faiss`` when importable, else ``projected``
+    (the build then measures both and keeps the faster, or exact)."""
+    if kind not in (None, *KINDS):
+        raise ValueError(f"unknown index kind {kind!r} ({', '.join(KINDS)})")
     if kind == "exact":
         return "exact"
-    if kind == "faiss" or (kind is None and count >= FAISS_MIN):
+    if kind == "projected":
+        return "projected" if count >= FAISS_MIN_ROWS else "exact"
+    if kind == "faiss" or (kind is None and count >= APPROX_MIN):
         if _faiss() is not None and count >= FAISS_MIN_ROWS:
             return "faiss"
         if kind == "faiss":
             log.warning("faiss is not installed (pip install faiss-cpu) or the catalog is tiny; using exact search")
             return "exact"
+        if count <= EXACT_MAX:
+            return "projected"
     if kind == "annoy" or (kind is None and count > EXACT_MAX):
         if _annoy() is not None:
             return "annoy"
@@ -133,7 +152,7 @@ def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str
                 ) -> VectorIndex:
     """Write a new index version for ``ids``/``vectors`` and make it the current one.
 
-    ``kind``: None (automatic, see the module docstring), ``"exact"`` or ``"annoy"``. ``extra`` is
+    ``kind``: None (automatic, see the module docstring) or one of :data:`KINDS`. ``extra`` is
     stored in the index meta (e.g. a content digest to skip identical rebuilds).
     """
     ids_arr = np.asarray(ids, dtype=np.int64)
@@ -146,7 +165,7 @@ def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str
     version = max(int((previous or {}).get("version", 0)), _highest_version_on_disk(catalog.path)) + 1
     files = _files(catalog.path, version)
     chosen = choose_kind(len(ids_arr), kind)
-    use_annoy, nprobe = chosen == "annoy", 0
+    use_annoy = chosen == "annoy"
     written: list[Path] = []
     try:
         for key, array in (("vectors", matrix), ("ids", ids_arr)):
@@ -155,13 +174,8 @@ def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str
         if use_annoy:
             _write_annoy(matrix, files["annoy"], n_trees)
             written.append(files["annoy"])
-        if chosen == "faiss":
-            kept, nprobe, speedup = _write_faiss(matrix, files["faiss"], auto=kind is None)
-            extra = {**(extra or {}), "faiss_speedup": round(speedup, 2)}
-            if kept:
-                written.append(files["faiss"])
-            else:
-                chosen, nprobe = "exact", 0
+        chosen, measured = _write_approximate(matrix, files, chosen, auto=kind is None, written=written)
+        extra = {**(extra or {}), **measured}
     except BaseException:
         for path in (*written, *(p.with_name(p.name + ".tmp") for p in files.values())):
             with contextlib.suppress(OSError):
@@ -169,7 +183,7 @@ def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str
         raise
     meta = {"version": version, "kind": chosen, "encoder": encoder,
             "dimension": int(matrix.shape[1]) if matrix.shape[0] else 0, "count": len(ids_arr),
-            "n_trees": n_trees if use_annoy else 0, **({"nprobe": nprobe} if nprobe else {}), **(extra or {})}
+            "n_trees": n_trees if use_annoy else 0, **(extra or {})}
     catalog.set_meta(META_KEY, json.dumps(meta, sort_keys=True))
     cleanup(catalog.path, keep=version)
     index = load_index(catalog)
@@ -204,6 +218,49 @@ def _write_annoy(matrix: np.ndarray, path: Path, n_trees: int) -> None:
     os.replace(tmp, path)
 
 
+def _write_approximate(matrix: np.ndarray, files: dict[str, Path], chosen: str, *, auto: bool,
+                       written: list[Path]) -> tuple[str, dict[str, Any]]:
+    """Build the ``projected`` and/or ``faiss`` index ``chosen`` asks for (automatic: both, the faster
+    one kept); ``(kind in use, meta entries)``. Written files are appended to ``written``."""
+    if chosen not in ("projected", "faiss"):
+        return chosen, {}
+    meta: dict[str, Any] = {}
+    gains: dict[str, float] = {}
+    if chosen == "faiss":
+        kept, nprobe, gains["faiss"] = _write_faiss(matrix, files["faiss"], auto=auto)
+        meta.update(faiss_speedup=round(gains["faiss"], 2), nprobe=nprobe)
+        if not kept:
+            gains.pop("faiss")
+        else:
+            written.append(files["faiss"])
+    if chosen == "projected" or auto:
+        projection = projected.calibrate(matrix)
+        if projection is not None:
+            gains["projected"] = projected.speedup(matrix, projection)
+            meta.update(projected_speedup=round(gains["projected"], 2), projected_width=projection.basis.shape[1],
+                        projected_pool=projection.pool)
+            if not auto or gains["projected"] >= PROJECTED_MIN_SPEEDUP:
+                for key, array in (("proj", projection.rows), ("basis", projection.basis)):
+                    _write_array(files[key], array)
+                    written.append(files[key])
+            else:
+                gains.pop("projected")
+        elif not auto:
+            log.warning("no projection reaches recall %.3f on this catalogue; using exact search",
+                        projected.TARGET_RECALL)
+    if not gains:
+        log.info("no approximate index measured faster than exact here (%s): exact search",
+                 ", ".join(f"{k} {v}x" for k, v in meta.items() if k.endswith("speedup")) or "none built")
+        return "exact", {k: v for k, v in meta.items() if k.endswith("speedup")}
+    best = max(gains, key=gains.__getitem__)
+    for loser in {"faiss", "projected"} - {best}:
+        for key in (("faiss",) if loser == "faiss" else ("proj", "basis")):
+            if files[key] in written:
+                files[key].unlink()
+                written.remove(files[key])
+    return best, {k: v for k, v in meta.items() if best == "faiss" or k != "nprobe"}
+
+
 def _write_faiss(matrix: np.ndarray, path: Path, *, auto: bool) -> tuple[bool, int, float]:
     """``(written, nprobe, measured speedup)`` of a faiss IVF index at ``path``; not written when the
     automatic choice found it not fast enough (exact search then)."""
@@ -217,7 +274,8 @@ def _write_faiss(matrix: np.ndarray, path: Path, *, auto: bool) -> tuple[bool, i
 
 
 def _versions_on_disk(catalog_path: Path) -> dict[int, list[Path]]:
-    pattern = re.compile(re.escape(catalog_path.name) + r"\.(?:vectors|ids|annoy|faiss)\.(\d+)(?:\.npy)?(?:\.tmp)?$")
+    pattern = re.compile(re.escape(catalog_path.name)
+                         + r"\.(?:vectors|ids|annoy|faiss|proj|basis)\.(\d+)(?:\.npy)?(?:\.tmp)?$")
     found: dict[int, list[Path]] = {}
     try:
         entries = list(catalog_path.parent.iterdir())
@@ -247,6 +305,23 @@ def cleanup(catalog_path: Path, keep: int) -> int:
             except OSError:  # mapped by a reader (Windows): retried after the next build
                 pass
     return removed
+
+
+def _load_projection(files: dict[str, Path], meta: dict[str, Any], shape: tuple[int, ...]
+                     ) -> projected.Projection | None:
+    """The projected index's arrays (rows memory-mapped) when it is the index in use; None (exact
+    search, with a warning) when its files are missing or do not fit the vectors."""
+    if meta.get("kind") != "projected":
+        return None
+    try:
+        rows = np.load(files["proj"], mmap_mode="r")
+        basis = np.load(files["basis"])
+        if rows.ndim != 2 or basis.shape != (shape[1], rows.shape[1]) or rows.shape[0] != shape[0]:
+            raise ValueError(f"projection of shape {rows.shape} / {basis.shape} for vectors {shape}")
+    except (OSError, ValueError) as exc:
+        log.warning("projected index files are missing or damaged (%s); searching exactly", exc)
+        return None
+    return projected.Projection(np.asarray(basis, dtype=np.float32), rows, int(meta.get("projected_pool") or 0))
 
 
 def load_index(catalog: Catalog, *, encoder: str | None = None, dimension: int | None = None
@@ -282,7 +357,8 @@ def load_index(catalog: Catalog, *, encoder: str | None = None, dimension: int |
     index = VectorIndex(ids, vectors, encoder=str(meta.get("encoder", "")), annoy_index=annoy_index,
                         faiss_path=files["faiss"] if meta.get("kind") == "faiss" else None,
                         nprobe=int(meta.get("nprobe") or 0), version=version,
-                        paths=tuple(p for p in files.values() if p.exists()))
+                        paths=tuple(p for p in files.values() if p.exists()),
+                        projection=_load_projection(files, meta, vectors.shape))
     if encoder is not None:
         index.check_encoder(encoder, dimension)
     return index

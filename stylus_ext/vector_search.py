@@ -1,5 +1,6 @@
 """Queries over the vector index of :mod:`stylus_ext.index`: exact (NumPy over the memory-mapped
-rows), Annoy (re-scored exactly) or faiss IVF (:mod:`stylus_ext.ivf`), with allowed-id filters."""
+rows), projected (:mod:`stylus_ext.projected`), Annoy (re-scored exactly) or faiss IVF
+(:mod:`stylus_ext.ivf`), with allowed-id filters."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from stylus_ext import ivf
+from stylus_ext import ivf, projected
 
 log = logging.getLogger("stylus")
 
@@ -34,12 +35,13 @@ class VectorIndex:
     """Nearest-neighbour search over adapter vectors (cosine similarity).
 
     ``query(vec, k)`` returns ``(ids, sims)``: adapter ids and cosine similarities, best first.
-    ``kind`` is ``"annoy"`` or ``"exact"``; both share the memory-mapped vector matrix.
+    ``kind`` is ``"exact"``, ``"projected"``, ``"faiss"`` or ``"annoy"``; all share the memory-mapped
+    vector matrix, which gives every returned similarity exactly.
     """
 
     def __init__(self, ids: np.ndarray, vectors: np.ndarray, *, encoder: str, annoy_index: Any = None,
                  faiss_index: Any = None, faiss_path: Path | None = None, nprobe: int = 0, version: int = 0,
-                 paths: Sequence[Path] = ()) -> None:
+                 paths: Sequence[Path] = (), projection: projected.Projection | None = None) -> None:
         if vectors.ndim != 2 or len(ids) != vectors.shape[0]:
             raise ValueError(f"index: {len(ids)} ids for vectors of shape {vectors.shape}")
         self.ids = np.asarray(ids, dtype=np.int64)
@@ -49,6 +51,7 @@ class VectorIndex:
         self.version = version
         self.paths = tuple(paths)
         self._annoy = annoy_index
+        self._projection = projection
         self._faiss = faiss_index
         self._faiss_path = faiss_path if faiss_index is None else None  # loaded on demand (_ensure_faiss)
         self._queries = 0
@@ -66,6 +69,8 @@ class VectorIndex:
     def kind(self) -> str:
         if self._ensure_faiss() is not None:
             return "faiss"
+        if self._projection is not None:
+            return "projected"
         return "annoy" if self._annoy is not None else "exact"
 
     @property
@@ -110,6 +115,8 @@ class VectorIndex:
         # answer never pays for importing faiss (~0.25 s); later queries use it.
         if (self._queries > 1 or self._faiss is not None) and self._ensure_faiss() is not None:
             return ivf.search(self, q, k, mask, search_k)
+        if self._projection is not None:
+            return self._projected(q, k, mask)
         if self._annoy is None:
             return self._exact(q, k, mask)
         return self._approximate(q, k, mask, search_k)
@@ -132,6 +139,14 @@ class VectorIndex:
         order = np.lexsort((self.ids[top], -sims[top]))
         top = top[order]
         return self.ids[top].copy(), sims[top].astype(np.float32)
+
+    def _projected(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if mask is not None and int(mask.sum()) <= max(projected.EXACT_ALLOWED, self.count // 20):
+            return self._exact(q, k, mask)  # few rows left: exact over them
+        rows = self._projection.candidates(q, k, mask)
+        sims = self.vectors[rows] @ q if len(rows) else np.zeros(0, dtype=np.float32)
+        order = np.lexsort((self.ids[rows], -sims))[:k]  # by similarity, ties by adapter id (as exact)
+        return self.ids[rows[order]].copy(), sims[order].astype(np.float32)
 
     def _approximate(self, q: np.ndarray, k: int, mask: np.ndarray | None, search_k: int | None
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +179,7 @@ class VectorIndex:
         if self._annoy is not None:
             self._annoy.unload()
             self._annoy = None
-        self._faiss = self._faiss_path = None
+        self._faiss = self._faiss_path = self._projection = None
         mm = getattr(self.vectors, "_mmap", None)
         self.vectors = np.zeros((0, self.dimension), dtype=np.float32)
         self.ids = np.zeros(0, dtype=np.int64)

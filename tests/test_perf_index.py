@@ -65,15 +65,16 @@ def test_faiss_filters_return_only_allowed_rows(tmp_path, share):
 def test_automatic_kind_uses_faiss_from_the_threshold_when_measured_faster(tmp_path, monkeypatch):
     ids, data, _ = _data(3000)
     cat = Catalog(tmp_path / "c.db")
-    monkeypatch.setattr(vindex, "FAISS_MIN", 2500)
+    monkeypatch.setattr(vindex, "APPROX_MIN", 2500)
     monkeypatch.setattr(vindex, "FAISS_MIN_SPEEDUP", 0.0)
+    monkeypatch.setattr(vindex, "PROJECTED_MIN_SPEEDUP", 1e9)  # the projected index is never kept here
     assert vindex.build_index(cat, ids, data, "enc:a").kind == "faiss"
     assert vindex.read_meta(cat)["faiss_speedup"] > 0 and vindex.read_meta(cat)["nprobe"] >= 1
     assert vindex.build_index(cat, ids[:2000], data[:2000], "enc:a").kind == "exact"  # below the threshold
     assert vindex.build_index(cat, ids, data, "enc:a", kind="exact").kind == "exact"
     monkeypatch.setattr(vindex, "FAISS_MIN_SPEEDUP", 1e9)  # not measurably faster: exact wins, no faiss file
     idx = vindex.build_index(cat, ids, data, "enc:a")
-    assert idx.kind == "exact" and not any(".faiss." in p.name for p in tmp_path.iterdir())
+    assert idx.kind == "exact" and not any(".faiss." in p.name or ".proj." in p.name for p in tmp_path.iterdir())
     assert vindex.build_index(cat, ids, data, "enc:a", kind="faiss").kind == "faiss"  # forced: built anyway
     with pytest.raises(ValueError, match="unknown index kind"):
         vindex.build_index(cat, ids, data, "enc:a", kind="hnsw")
