@@ -229,17 +229,17 @@ class Retriever:
             if self._lex is None or key != self._lex_key:
                 self._lex = bm25.load_or_build(self.catalog, previous=self._lex)
                 self._lex_key = key
-                self._lex_masks: dict[tuple[Any, ...], np.ndarray] = {}
+                self._lex_masks: dict[tuple[Any, ...], np.ndarray | None] = {}
             return self._lex
 
     def _lex_mask(self, lex: bm25.LexicalIndex, base_model: str | None, installed_only: bool,
-                  allowed: np.ndarray) -> np.ndarray:
+                  allowed: np.ndarray) -> np.ndarray | None:
+        """Rows of the lexical index the filters allow; None when they allow every row."""
         key = (base_model, installed_only, len(allowed), self._filter_key)
-        mask = self._lex_masks.get(key)
-        if mask is None:
+        if key not in self._lex_masks:
             mask = np.isin(lex.ids, allowed)
-            self._lex_masks[key] = mask
-        return mask
+            self._lex_masks[key] = None if mask.all() else mask
+        return self._lex_masks[key]
 
     # -- search ----------------------------------------------------------------------------
 
@@ -256,7 +256,9 @@ class Retriever:
         n = len(lex)
         unit_terms = list(dict.fromkeys(bm25.units(prompt)))[:MAX_TERMS]
         field = {f: (lex.scores(f, unit_terms if f in bm25.UNIT_FIELDS else terms) if terms
-                     else np.zeros(n, np.float32)) * mask for f in ranking.LEX_FIELDS}
+                     else np.zeros(n, np.float32)) for f in ranking.LEX_FIELDS}
+        if mask is not None:
+            field = {f: values * mask for f, values in field.items()}
         top = [_top_positive(field[f], want) for f, want in (
             ("all", size), ("examples", size), ("units", size), ("title", size // 3), ("tags", size // 3))]
         pool_ids = set(lex.ids[np.concatenate(top)].tolist())
@@ -306,10 +308,7 @@ class Retriever:
         missing = np.flatnonzero(~have)
         if len(missing):
             vecs = self.vectors_for(ids[missing])
-            # one dot per row (not one matrix product): the same float rounding as ever, so the
-            # same ranking to the last bit
-            dots = np.array([float(v @ query_vec) for v in vecs])
-            out[missing] = np.where(vecs.any(axis=1), dots, 0.0)
+            out[missing] = np.where(vecs.any(axis=1), vecs @ np.asarray(query_vec, dtype=np.float32), 0.0)
         return out
 
     def search(self, prompt: str, k: int = 150, *, base_model: str | None = None,

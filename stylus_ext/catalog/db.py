@@ -123,6 +123,24 @@ def generation_key(conn: sqlite3.Connection, counter: str = "generation") -> str
     return f"{rows['catalog_uid']}:{rows[counter]}"
 
 
+_JSON_AT = tuple(CARD_FIELDS.index(k) for k in JSON_FIELDS)
+_DEFAULTS_AT = tuple((CARD_FIELDS.index(k), default) for k, default in _CARD_DEFAULTS)
+_NSFW_AT = CARD_FIELDS.index("nsfw")
+
+
+def _card_from_values(values: list[Any]) -> sdk.AdapterCard:
+    """The card of a row's :data:`CARD_FIELDS` values in order (JSON lists decoded, defaults filled);
+    positional, with no per-field dict: the retriever reads ~150 cards a search."""
+    for i in _JSON_AT:
+        raw = values[i]
+        values[i] = tuple(json.loads(raw)) if raw and raw != "[]" else ()
+    values[_NSFW_AT] = bool(values[_NSFW_AT])
+    for i, default in _DEFAULTS_AT:
+        if values[i] is None:
+            values[i] = default
+    return sdk.AdapterCard(*values)
+
+
 def _make_adapter(adapter_id: int, card: sdk.AdapterCard, refined: Sequence[Any] | None, *, pinned: Any,
                   banned: Any, weight_override: float | None) -> sdk.Adapter:
     """An adapter from its card, the refiner's (description, category, weight) or None, and controls."""
@@ -289,15 +307,7 @@ class Catalog:
 
     @staticmethod
     def row_to_card(row: dict[str, Any]) -> sdk.AdapterCard:
-        values = {k: row.get(k) for k in CARD_FIELDS}
-        for key in JSON_FIELDS:
-            raw = values[key]
-            values[key] = tuple(json.loads(raw)) if raw and raw != "[]" else ()
-        values["nsfw"] = bool(values["nsfw"])
-        for key, default in _CARD_DEFAULTS:
-            if values[key] is None:
-                values[key] = default
-        return sdk.AdapterCard(**values)
+        return _card_from_values([row.get(k) for k in CARD_FIELDS])
 
     def insert_card(self, card: sdk.AdapterCard) -> int:
         """Add (or merge) an adapter through the one write path (:func:`store.upsert_card`); its id."""
@@ -362,7 +372,7 @@ class Catalog:
             chunk = wanted[start:start + 500]
             sql = _ADAPTER_SQL.format(marks=",".join("?" * len(chunk)))
             for values in self.db.conn.execute(sql, [refiner, *chunk]):
-                card = self.row_to_card(dict(zip(CARD_FIELDS, values[:n], strict=True)))
+                card = _card_from_values(list(values[:n]))
                 adapter_id, pinned, banned, override, refined, *refinement = values[n:]
                 out[adapter_id] = _make_adapter(adapter_id, card, None if refined is None else refinement,
                                                 pinned=pinned, banned=banned, weight_override=override)
