@@ -8,6 +8,7 @@ are the helpers every composer matches words with.
 
 from __future__ import annotations
 
+import functools
 import re
 
 
@@ -177,12 +178,15 @@ def is_function_word(word: str) -> bool:
 
 def content_words(text: str) -> list[str]:
     """Lower-case, singular content words of ``text`` (function words removed)."""
-    out = []
-    for m in WORD_RE.finditer(text.lower()):
-        w = m.group(0).strip(".'’-")
-        if w and not is_function_word(w):
-            out.append(singular(w))
-    return out
+    return [form for form in map(_content_form, WORD_RE.findall(text.lower())) if form]
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _content_form(word: str) -> str:
+    """The content form of one lower-case word ("" for a function word); cached, as words recur across
+    the 150 cards the composer reads per prompt."""
+    w = word.strip(".'’-")
+    return singular(w) if w and not is_function_word(w) else ""
 
 
 def is_ing(word: str) -> bool:
