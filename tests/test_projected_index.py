@@ -103,3 +103,29 @@ def test_damaged_projection_files_fall_back_to_exact_search(tmp_path, caplog):
     exact = vindex.VectorIndex(ids, data, encoder="enc:a").query(queries[0], 50)[0]
     assert list(idx.query(queries[0], 50)[0]) == list(exact)
     assert len(set(want.tolist()) & set(exact.tolist())) >= 49
+
+
+def test_an_incremental_rebuild_keeps_the_basis_and_a_larger_change_recalibrates(tmp_path, monkeypatch):
+    ids, data, queries = _data()
+    cat = Catalog(tmp_path / "c.db")
+    monkeypatch.setattr(projected, "MAX_POOL_SHARE", 0.2)  # small test catalogues need a larger share
+    vindex.build_index(cat, ids[:5500], data[:5500], "enc:a", kind="projected").close()
+    first = vindex.read_meta(cat)
+    calls = []
+    real = projected.calibrate
+    monkeypatch.setattr(projected, "calibrate", lambda m, *a, **k: calls.append(len(m)) or real(m, *a, **k))
+    monkeypatch.setattr(vindex, "APPROX_MIN", 5000)
+    grown = vindex.build_index(cat, ids[:5800], data[:5800], "enc:a")  # +5%: re-projected, not recalibrated
+    meta = vindex.read_meta(cat)
+    assert calls == [] and grown.kind == "projected" and meta["version"] == first["version"] + 1
+    assert meta["projected_calibrated_count"] == 5500 and meta["projected_pool"] == first["projected_pool"]
+    truth = vindex.VectorIndex(ids[:5800], data[:5800], encoder="enc:a")
+    assert _recall(grown, truth, queries) >= 0.99  # the new rows are found too
+    new_row = 5700  # a row the basis never saw, as its own query
+    assert grown.query(data[new_row], 1)[0][0] == ids[new_row]
+    grown.close()
+    vindex.build_index(cat, ids, data, "enc:a", kind="projected").close()  # 5,500 → 6,000: +9%, still reused
+    assert calls == []
+    monkeypatch.setattr(vindex, "REUSE_SHARE", 0.05)
+    vindex.build_index(cat, ids[:5000], data[:5000], "enc:a", kind="projected").close()
+    assert calls == [5000] and vindex.read_meta(cat)["projected_calibrated_count"] == 5000
