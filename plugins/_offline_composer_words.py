@@ -118,18 +118,25 @@ class Evidence:
     exact: bool = False
 
 
+@functools.lru_cache(maxsize=65536)
+def _concept_words(text: str, head: str) -> tuple[frozenset[str], frozenset[str], str]:
+    """A concept's content words, its head's forms (alone and written into one word with the word
+    before: "lowpoly") and its words run together; once per concept, not per candidate."""
+    words = content(text)
+    head_forms = frozenset({head} | {c for c in compounds(words) if head and c.endswith(head)})
+    return frozenset(words), head_forms, "".join(words)
+
+
 def word_evidence(concept: Any, p: Profile, prompt_words: set[str]) -> Evidence | None:
-    cwords = set(content(concept.text))
     head = concept.head
+    cwords, head_forms, run_together = _concept_words(concept.text, head or "")
     for raw, words in p.triggers:
         if words <= cwords or (head and head in words and words <= prompt_words):
             return Evidence(-1, "trigger", raw, exact=words == cwords and not words <= ADJECTIVES)
-    joined = compounds(content(concept.text))
-    head_forms = {head} | {c for c in joined if head and c.endswith(head)}
-    titled = head_forms & (p.title | p.name)
     named = p.title | p.name
+    titled = head_forms & named
     # a style concept that is the adapter's whole name ("low poly" ← "lowpoly_3d_render") is named outright
-    whole = concept.kind == "style" and (cwords <= named or "".join(content(concept.text)) in named)
+    whole = concept.kind == "style" and (cwords <= named or run_together in named)
     if head and titled and (p.title_head in head_forms or p.title_head in ("", *cwords)):
         return Evidence(-1, "title", sorted(titled)[0], exact=whole)
     if head and head in p.tags:
