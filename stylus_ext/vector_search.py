@@ -179,13 +179,16 @@ class VectorIndex:
         if self._annoy is not None:
             self._annoy.unload()
             self._annoy = None
+        maps = [getattr(self.vectors, "_mmap", None)]
+        if self._projection is not None:
+            maps.append(getattr(self._projection.rows, "_mmap", None))
         self._faiss = self._faiss_path = self._projection = None
-        mm = getattr(self.vectors, "_mmap", None)
         self.vectors = np.zeros((0, self.dimension), dtype=np.float32)
         self.ids = np.zeros(0, dtype=np.int64)
-        if mm is not None:
-            with contextlib.suppress(Exception):
-                mm.close()
+        for mm in maps:  # unmapped now, so Windows lets the next build delete the files
+            if mm is not None:
+                with contextlib.suppress(Exception):
+                    mm.close()
 
     def __enter__(self) -> VectorIndex:
         return self
