@@ -10,6 +10,8 @@ from stylus_ext import index as vindex
 from stylus_ext import projected
 from stylus_ext.catalog.db import Catalog
 
+pytestmark = pytest.mark.a1111  # the WebUI's NumPy 1.26 and 2.3 run it at 50K adapters and more
+
 
 def _data(n=6000, dim=64, seed=0):
     """Clustered unit rows; queries off the clusters' directions (as prompts are off the cards')."""
