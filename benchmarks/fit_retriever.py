@@ -13,6 +13,12 @@ probability. Dev figures (never used for fitting) are printed.
 Then the re-ranker (``--rerank-trees``, 0 for none): LambdaMART (LightGBM's ``lambdarank``, 15-leaf
 trees) over each query's best ``--rerank-top`` candidates by the linear score, calibrated to a
 probability the same way; the trees are written as flat node arrays that ``sdk.Trees`` evaluates.
+They may learn from more queries than the linear fit (``--rerank-train all``: every train query,
+so most of their pools are ranked by a linear model that never saw them, as in use), with the
+silver captions weighted ``--rerank-silver-weight`` (3-fold CV on the train side favours
+``--rerank-train all --rerank-silver-weight 2 --rerank-trees 400``, but those trees rank a card whose
+trigger the prompt names below others on a small folder: recover queries have their trigger words
+removed, so the trees never see one matter). The shipped fit: ``--limit 2500 --rerank-trees 200``.
 
     pip install scikit-learn lightgbm   # only for fitting; the product reads the JSON
     python benchmarks/fit_retriever.py [--limit N] [--silver-weight 3] [--rerank-trees 200] [--out PATH]
@@ -122,29 +128,38 @@ def lightgbm_trees(booster) -> list[dict]:
     return out
 
 
-def fit_rerank(data, coef, n_trees: int, top: int) -> dict:
-    """The re-ranker's JSON (``ranking.Rerank.from_dict``): LambdaMART over each pool's linear top."""
+def fit_rerank(data, coef, args) -> dict:
+    """The re-ranker's JSON (``ranking.Rerank.from_dict``): LambdaMART over each pool's linear top
+    (``args``: ``rerank_trees``, ``rerank_top``, ``rerank_leaves``, ``rerank_lr``; a query's weight
+    is its ``data`` weight)."""
     import lightgbm as lgb
     from sklearn.linear_model import LogisticRegression
 
     from stylus_ext import ranking, sdk
 
-    xs, ys, groups = [], [], []
-    for (ids, x), y, _ in data:
+    top = args.rerank_top
+    xs, ys, groups, weights = [], [], [], []
+    for (ids, x), y, w in data:
         if len(ids):
             rows = top_rows(x, coef, top)
             xs.append(x[rows])
             ys.append(y[rows])
             groups.append(len(rows))
+            weights.append(w)
     x_all, y_all = np.vstack(xs), np.concatenate(ys)
     with_answer = np.repeat([bool(y.any()) for y in ys], groups)
-    model = lgb.LGBMRanker(objective="lambdarank", lambdarank_truncation_level=20, num_leaves=15, max_depth=5,
-                           learning_rate=0.1, n_estimators=n_trees, min_child_samples=50, colsample_bytree=0.8,
-                           subsample=0.8, subsample_freq=1, reg_lambda=1.0, random_state=0, verbose=-1)
+    depth = max(5, int(np.ceil(np.log2(args.rerank_leaves))) + 1)
+    model = lgb.LGBMRanker(objective="lambdarank", lambdarank_truncation_level=20, num_leaves=args.rerank_leaves,
+                           max_depth=depth, learning_rate=args.rerank_lr, n_estimators=args.rerank_trees,
+                           min_child_samples=50, colsample_bytree=0.8, subsample=0.8, subsample_freq=1,
+                           reg_lambda=1.0, random_state=0, verbose=-1)
     model.fit(x_all[with_answer], y_all[with_answer].astype(int),
+              sample_weight=np.repeat(weights, groups)[with_answer],
               group=[g for g, y in zip(groups, ys, strict=True) if y.any()])
     trees = lightgbm_trees(model.booster_)
-    raw = sdk.Trees.from_dicts(trees, ranking.FEATURES, ranking.FEATURES).decision(x_all)
+    evaluator = sdk.Trees.from_dicts(trees, ranking.FEATURES, ranking.FEATURES)
+    # in slices: the evaluator holds a rows × trees table
+    raw = np.concatenate([evaluator.decision(x_all[i:i + 20_000]) for i in range(0, len(x_all), 20_000)])
     calib = LogisticRegression(C=100.0, max_iter=1000).fit(raw.reshape(-1, 1), y_all)
     return {"top": top, "features": list(ranking.FEATURES), "scale": round(float(calib.coef_[0][0]), 6),
             "offset": round(float(calib.intercept_[0]), 6), "trees": trees}
@@ -195,6 +210,12 @@ def main() -> int:
     parser.add_argument("--C", type=float, default=1.0)
     parser.add_argument("--rerank-trees", type=int, default=200, help="LambdaMART trees (0: linear only)")
     parser.add_argument("--rerank-top", type=int, default=300, help="candidates the trees re-rank")
+    parser.add_argument("--rerank-leaves", type=int, default=15, help="leaves per tree (at most 64)")
+    parser.add_argument("--rerank-lr", type=float, default=0.1, help="the trees' learning rate")
+    parser.add_argument("--rerank-train", choices=("linear", "all"), default="linear",
+                        help="recover queries the trees learn from: the linear fit's (--limit) or every train query")
+    parser.add_argument("--rerank-silver-weight", type=float, default=1.0,
+                        help="a silver caption's weight for the trees")
     parser.add_argument("--cache", type=Path, default=None, help="folder for cached pools (outside the repo)")
     parser.add_argument("--evaluate", action="store_true", help="also run Retriever.search on dev (slow)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "stylus_ext" / "data" / "ranker.json")
@@ -210,8 +231,10 @@ def main() -> int:
     retriever = Retriever(catalog, cache_size=50_000)
     model_of = {int(i): m for i, m in catalog.db.execute("select id, civitai_model_id from adapters")}
     train = rc.read_jsonl(args.recover / "queries_train.jsonl")
-    if args.limit:
-        train = random.Random(0).sample(train, min(args.limit, len(train)))
+    # the linear fit's queries: a seeded sample (the same positions whatever else is loaded)
+    linear_rows = random.Random(0).sample(range(len(train)), min(args.limit, len(train))) if args.limit else None
+    if linear_rows is not None and args.rerank_train == "linear":
+        train, linear_rows = [train[i] for i in linear_rows], None
     silver_fit, silver_dev = rc.silver_rows(args.silver, "fit"), rc.silver_rows(args.silver, "dev")
     dev = rc.read_jsonl(args.recover / "queries_dev.jsonl")
     sets = {"train": [(q["query"], {q["model_id"]}, 1.0) for q in train],
@@ -223,24 +246,28 @@ def main() -> int:
         cache = args.cache / f"pools-{name}-{len(items)}.pkl" if args.cache else None
         got = pools(retriever, [p for p, _, _ in items], cache)
         data[name] = [(pool, labels(pool[0], ans, model_of), w) for pool, (_, ans, w) in zip(got, items, strict=True)]
-    fit_data = data["train"] + data["silver_fit"]
+    linear_train = data["train"] if linear_rows is None else [data["train"][i] for i in linear_rows]
+    fit_data = linear_train + data["silver_fit"]
     coef, intercept = fit(fit_data, args.C, random.Random(1), args.negatives)
     print(f"fitted on {len(fit_data)} queries ({len(silver_fit)} silver)")
     model = {"features": list(ranking.FEATURES), "coef": [round(float(v), 6) for v in coef],
              "intercept": round(intercept, 6),
-             "note": f"fitted by benchmarks/fit_retriever.py on {len(train)} real-card train queries + "
+             "note": f"fitted by benchmarks/fit_retriever.py on {len(linear_train)} real-card train queries + "
                      f"{len(silver_fit)} silver captions (pairwise logistic, calibrated"
-                     + (f"; LambdaMART re-ranks the top {args.rerank_top})" if args.rerank_trees else ")"),
+                     + (f"; LambdaMART re-ranks the top {args.rerank_top}, learnt from {len(train)} train "
+                        f"queries + the silver captions at weight {args.rerank_silver_weight:g})"
+                        if args.rerank_trees else ")"),
              "fitted": datetime.date.today().isoformat()}
     stages = {"linear": ranking.Ranker.from_dict(model)}
     if args.rerank_trees:
-        model["rerank"] = fit_rerank(fit_data, coef, args.rerank_trees, args.rerank_top)
+        silver = [(pool, y, args.rerank_silver_weight) for pool, y, _ in data["silver_fit"]]
+        model["rerank"] = fit_rerank(data["train"] + silver, coef, args)
         stages["rerank"] = ranking.Ranker.from_dict(model)
     figures: dict[str, dict] = {}
     for stage, ranker in stages.items():
         for name in ("dev", "silver_dev"):
             evals = [(pool, y, ans) for (pool, y, _), (_, ans, _) in zip(data[name], sets[name], strict=True)]
-            r10, r150, mrr = offline_metrics(evals, ranker.score, model_of)
+            r10, r150, mrr = offline_metrics(evals, ranker.order_keys, model_of)
             figures[f"{name} ({stage})"] = {"R@10": round(r10, 4), "R@150": round(r150, 4), "MRR": round(mrr, 4)}
     print("dev (pool ranking):", figures)
     model["dev_pool_figures"] = figures

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from stylus_ext import ranking
@@ -32,3 +34,9 @@ def test_the_shipped_ranker_has_a_reranker_over_known_features():
     x = np.random.default_rng(0).random((400, len(ranking.FEATURES)))
     keys = model.order_keys(x)
     assert keys.shape == (400,) and np.all((keys > 0) & (keys < 1))
+
+
+def test_the_shipped_ranker_stays_small_and_its_trees_within_the_evaluator_limit():
+    assert ranking.MODEL_PATH.stat().st_size < 400_000  # it ships with the package
+    trees = json.loads(ranking.MODEL_PATH.read_text(encoding="utf-8"))["rerank"]["trees"]
+    assert max(sum(t["leaf"]) for t in trees) <= 64
