@@ -18,7 +18,8 @@ so most of their pools are ranked by a linear model that never saw them, as in u
 silver captions weighted ``--rerank-silver-weight`` (3-fold CV on the train side favours
 ``--rerank-train all --rerank-silver-weight 2 --rerank-trees 400``, but those trees rank a card whose
 trigger the prompt names below others on a small folder: recover queries have their trigger words
-removed, so the trees never see one matter). The shipped fit: ``--limit 2500 --rerank-trees 200``.
+removed, so the trees never see one matter; ``--rerank-rising triggers_rel,triggers_log`` mends that
+but loses the CV gain). The shipped fit: ``--limit 2500 --rerank-trees 200``.
 
     pip install scikit-learn lightgbm   # only for fitting; the product reads the JSON
     python benchmarks/fit_retriever.py [--limit N] [--silver-weight 3] [--rerank-trees 200] [--out PATH]
@@ -152,7 +153,8 @@ def fit_rerank(data, coef, args) -> dict:
     model = lgb.LGBMRanker(objective="lambdarank", lambdarank_truncation_level=20, num_leaves=args.rerank_leaves,
                            max_depth=depth, learning_rate=args.rerank_lr, n_estimators=args.rerank_trees,
                            min_child_samples=50, colsample_bytree=0.8, subsample=0.8, subsample_freq=1,
-                           reg_lambda=1.0, random_state=0, verbose=-1)
+                           reg_lambda=1.0, random_state=0, verbose=-1,
+                           monotone_constraints=[int(f.split(":")[-1] in args.rerank_rising) for f in ranking.FEATURES])
     model.fit(x_all[with_answer], y_all[with_answer].astype(int),
               sample_weight=np.repeat(weights, groups)[with_answer],
               group=[g for g, y in zip(groups, ys, strict=True) if y.any()])
@@ -214,6 +216,8 @@ def main() -> int:
     parser.add_argument("--rerank-lr", type=float, default=0.1, help="the trees' learning rate")
     parser.add_argument("--rerank-train", choices=("linear", "all"), default="linear",
                         help="recover queries the trees learn from: the linear fit's (--limit) or every train query")
+    parser.add_argument("--rerank-rising", type=lambda v: set(filter(None, v.split(","))), default=set(),
+                        help="base features the trees' score may only rise with (comma-separated)")
     parser.add_argument("--rerank-silver-weight", type=float, default=1.0,
                         help="a silver caption's weight for the trees")
     parser.add_argument("--cache", type=Path, default=None, help="folder for cached pools (outside the repo)")
