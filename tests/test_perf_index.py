@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers_vectors import clustered, recall
 
 from stylus_ext import index as vindex
 from stylus_ext import ivf, vector_search
@@ -12,19 +13,8 @@ from stylus_ext.catalog.db import Catalog
 faiss = pytest.importorskip("faiss")
 
 
-def _data(n=6000, dim=48, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((60, dim))
-    data = centers[rng.integers(0, 60, n)] + 0.8 * rng.standard_normal((n, dim))
-    data /= np.linalg.norm(data, axis=1, keepdims=True)
-    queries = centers[rng.integers(0, 60, 30)] + 0.8 * rng.standard_normal((30, dim))
-    return np.arange(10, 10 + n), data.astype(np.float32), queries.astype(np.float32)
-
-
-def _recall(index, exact, queries, k=150, allowed=None):
-    got = [set(index.query(q, k, allowed=allowed)[0].tolist()) for q in queries]
-    want = [set(exact.query(q, k, allowed=allowed)[0].tolist()) for q in queries]
-    return np.mean([len(g & w) / len(w) for g, w in zip(got, want)])
+def _data(n=6000):
+    return clustered(n)
 
 
 def test_faiss_recall_similarities_and_files(tmp_path):
@@ -36,14 +26,14 @@ def test_faiss_recall_similarities_and_files(tmp_path):
     ivf = vindex.build_index(cat, ids, data, "enc:a", kind="faiss")
     assert ivf.kind == "faiss" and vindex.read_meta(cat)["kind"] == "faiss"
     assert any(p.name.startswith("c.db.faiss.") for p in ivf.paths)
-    assert _recall(ivf, truth, queries) >= 0.99
+    assert recall(ivf, truth, queries) >= 0.99
     got, sims = ivf.query(queries[0], 20)
     q = queries[0] / np.linalg.norm(queries[0])
     assert np.allclose(sims, data[got - 10] @ q, atol=1e-5)  # exact re-scores, best first
     assert np.all(np.diff(sims) <= 1e-7)
     ivf.close()
     again = vindex.load_index(cat)  # a later process: memory-mapped faiss file
-    assert again.kind == "faiss" and _recall(again, truth, queries[:5]) >= 0.99
+    assert again.kind == "faiss" and recall(again, truth, queries[:5]) >= 0.99
 
 
 @pytest.mark.parametrize("share", [0.5, 0.01])
@@ -57,7 +47,7 @@ def test_faiss_filters_return_only_allowed_rows(tmp_path, share):
     for q in queries[:5]:
         got, _ = ivf.query(q, 150, allowed=mask)
         assert set(got.tolist()) <= allowed and len(got) == min(150, len(allowed))
-    assert _recall(ivf, truth, queries, allowed=mask) >= 0.99
+    assert recall(ivf, truth, queries, allowed=mask) >= 0.99
     got, _ = ivf.query(queries[0], 10, allowed=np.zeros(len(ids), dtype=bool))
     assert len(got) == 0
 

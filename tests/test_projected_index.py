@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers_vectors import clustered, recall
 
 from stylus_ext import index as vindex
 from stylus_ext import projected
@@ -13,20 +14,9 @@ from stylus_ext.catalog.db import Catalog
 pytestmark = pytest.mark.a1111  # the WebUI's NumPy 1.26 and 2.3 run it at 50K adapters and more
 
 
-def _data(n=6000, dim=64, seed=0):
+def _data(n=6000):
     """Clustered unit rows; queries off the clusters' directions (as prompts are off the cards')."""
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((40, dim))
-    data = centers[rng.integers(0, 40, n)] + 0.6 * rng.standard_normal((n, dim))
-    data /= np.linalg.norm(data, axis=1, keepdims=True)
-    queries = centers[rng.integers(0, 40, 30)] + 1.0 * rng.standard_normal((30, dim))
-    return np.arange(10, 10 + n), data.astype(np.float32), queries.astype(np.float32)
-
-
-def _recall(index, exact, queries, k=150, allowed=None):
-    got = [set(index.query(q, k, allowed=allowed)[0].tolist()) for q in queries]
-    want = [set(exact.query(q, k, allowed=allowed)[0].tolist()) for q in queries]
-    return float(np.mean([len(g & w) / len(w) for g, w in zip(got, want, strict=True)]))
+    return clustered(n, 64, clusters=40, spread=0.6, query_spread=1.0)
 
 
 def test_projected_recall_exact_similarities_and_files(tmp_path):
@@ -38,7 +28,7 @@ def test_projected_recall_exact_similarities_and_files(tmp_path):
     assert meta["projected_width"] < data.shape[1] and meta["projected_pool"] >= 150
     assert {p.name.split(".")[2] for p in idx.paths} >= {"proj", "basis"}
     truth = vindex.VectorIndex(ids, data, encoder="enc:a")
-    assert _recall(idx, truth, queries) >= 0.99
+    assert recall(idx, truth, queries) >= 0.99
     got, sims = idx.query(queries[0], 20)
     q = queries[0] / np.linalg.norm(queries[0])
     assert np.allclose(sims, data[got - 10] @ q, atol=1e-5)  # exact re-scores, best first
@@ -71,7 +61,7 @@ def test_projected_filters_return_only_allowed_rows(tmp_path, share):
     for q in queries[:5]:
         got, _ = idx.query(q, 150, allowed=mask)
         assert set(got.tolist()) <= allowed and len(got) == min(150, len(allowed))
-    assert _recall(idx, truth, queries, allowed=mask) >= 0.99
+    assert recall(idx, truth, queries, allowed=mask) >= 0.99
     assert len(idx.query(queries[0], 10, allowed=np.zeros(len(ids), dtype=bool))[0]) == 0
 
 
@@ -122,7 +112,7 @@ def test_an_incremental_rebuild_keeps_the_basis_and_a_larger_change_recalibrates
     assert calls == [] and grown.kind == "projected" and meta["version"] == first["version"] + 1
     assert meta["projected_calibrated_count"] == 5500 and meta["projected_pool"] == first["projected_pool"]
     truth = vindex.VectorIndex(ids[:5800], data[:5800], encoder="enc:a")
-    assert _recall(grown, truth, queries) >= 0.99  # the new rows are found too
+    assert recall(grown, truth, queries) >= 0.99  # the new rows are found too
     new_row = 5700  # a row the basis never saw, as its own query
     assert grown.query(data[new_row], 1)[0][0] == ids[new_row]
     grown.close()
