@@ -177,8 +177,9 @@ def build_index(catalog: Catalog, ids: Sequence[int], vectors: Any, encoder: str
         if use_annoy:
             _write_annoy(matrix, files["annoy"], n_trees)
             written.append(files["annoy"])
-        reuse = _reusable_basis(catalog.path, previous, matrix) if chosen in ("projected", "faiss") else None
-        if reuse is not None and (kind is None or kind == "projected"):
+        reuse = (_reusable_basis(catalog.path, previous, matrix)
+                 if chosen in ("projected", "faiss") and kind in (None, "projected") else None)
+        if reuse is not None:
             chosen, measured = _write_reused_projection(matrix, files, reuse, previous or {}, written)
         else:
             chosen, measured = _write_approximate(matrix, files, chosen, auto=kind is None, written=written)
@@ -231,7 +232,7 @@ def _reusable_basis(catalog_path: Path, previous: dict[str, Any] | None, matrix:
     (an incremental ``stylus index`` then re-projects instead of recalibrating, ~0.3 s at 100K)."""
     if not previous or previous.get("kind") != "projected" or not previous.get("projected_pool"):
         return None
-    count = int(previous.get("projected_calibrated_count") or previous.get("count") or 0)
+    count = _calibrated_count(previous)
     if not count or abs(matrix.shape[0] - count) > REUSE_SHARE * count:  # drift measured from the calibration
         return None
     try:
@@ -246,9 +247,13 @@ def _write_reused_projection(matrix: np.ndarray, files: dict[str, Path], basis: 
     for key, array in (("proj", np.ascontiguousarray(matrix @ basis)), ("basis", basis)):
         _write_array(files[key], array)
         written.append(files[key])
-    since = int(previous.get("projected_calibrated_count") or previous.get("count") or 0)
     return "projected", {k: previous[k] for k in ("projected_speedup", "projected_width", "projected_pool")
-                         if k in previous} | {"projected_calibrated_count": since}
+                         if k in previous} | {"projected_calibrated_count": _calibrated_count(previous)}
+
+
+def _calibrated_count(meta: dict[str, Any]) -> int:
+    """Rows the projection in ``meta`` was calibrated on (older metas: its row count)."""
+    return int(meta.get("projected_calibrated_count") or meta.get("count") or 0)
 
 
 def _write_approximate(matrix: np.ndarray, files: dict[str, Path], chosen: str, *, auto: bool,

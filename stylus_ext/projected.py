@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stylus_ext.ivf import rerank
 from stylus_ext.sdk.threads import single_blas_thread
 
 TARGET_RECALL = 0.995
@@ -88,11 +89,11 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def search_rows(matrix: np.ndarray, projection: Projection, q: np.ndarray, k: int,
-                mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, exact similarities)`` of the top ``k``, best first (ties by row)."""
+                mask: np.ndarray | None = None, *, tie: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, exact similarities)`` of the top ``k``, best first (ties by ``tie[row]``, else by row)."""
     rows = projection.candidates(q, k, mask)
     sims = matrix[rows] @ q if len(rows) else np.zeros(0, dtype=np.float32)
-    order = np.lexsort((rows, -sims))[:k]
+    order = np.lexsort((rows if tie is None else tie[rows], -sims))[:k]
     return rows[order], sims[order]
 
 
@@ -111,7 +112,7 @@ def calibrate(matrix: np.ndarray, k: int = 150, target: float = TARGET_RECALL) -
         m = FIRST_POOL * k
         while m <= MAX_POOL_SHARE * n:
             found = top_rows(approx, m)
-            recall = np.mean([len(t & set(_rescored(matrix, q, f, k))) / k
+            recall = np.mean([len(t & set(rerank(matrix, q, f, k).tolist())) / k
                               for t, q, f in zip(truth, queries, found, strict=True)])
             if recall >= target:
                 pool = int(min(n, np.ceil(m * MARGIN)))
@@ -124,10 +125,6 @@ def calibrate(matrix: np.ndarray, k: int = 150, target: float = TARGET_RECALL) -
         return None
     _, d, pool = best
     return Projection(np.ascontiguousarray(widest[:, :d]), np.ascontiguousarray(projected[:, :d]), pool)
-
-
-def _rescored(matrix: np.ndarray, q: np.ndarray, rows: np.ndarray, k: int) -> list[int]:
-    return rows[np.argsort(-(matrix[rows] @ q), kind="stable")[:k]].tolist()
 
 
 def speedup(matrix: np.ndarray, projection: Projection, k: int = 150) -> float:

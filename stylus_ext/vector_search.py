@@ -143,10 +143,9 @@ class VectorIndex:
     def _projected(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if mask is not None and int(mask.sum()) <= max(projected.EXACT_ALLOWED, self.count // 20):
             return self._exact(q, k, mask)  # few rows left: exact over them
-        rows = self._projection.candidates(q, k, mask)
-        sims = self.vectors[rows] @ q if len(rows) else np.zeros(0, dtype=np.float32)
-        order = np.lexsort((self.ids[rows], -sims))[:k]  # by similarity, ties by adapter id (as exact)
-        return self.ids[rows[order]].copy(), sims[order].astype(np.float32)
+        # by similarity, ties by adapter id (as exact search)
+        rows, sims = projected.search_rows(self.vectors, self._projection, q, k, mask, tie=self.ids)
+        return self.ids[rows], sims.astype(np.float32)
 
     def _approximate(self, q: np.ndarray, k: int, mask: np.ndarray | None, search_k: int | None
                      ) -> tuple[np.ndarray, np.ndarray]:
