@@ -93,9 +93,10 @@ def _profile(fields: tuple[str, str, tuple[str, ...], tuple[str, ...], str, str 
     triggers = []
     for t in (*trigger_words, *([activation_text] if activation_text else [])):
         for part in str(t).split(","):
-            words = frozenset(_tokens(part))
-            if words and len(words) <= 4:
-                triggers.append((part.strip(), words))
+            # as written and camelCase split: a prompt writes "AetherPunkAI" as one lower-case word
+            for words in {frozenset(_tokens(part)), frozenset(_tokens(part.lower()))}:
+                if words and len(words) <= 4:
+                    triggers.append((part.strip(), words))
     first = _TITLE_SPLIT.split(title_text.strip(), maxsplit=1)[0] if title_text else ""
     first_words = _tokens(first) or _tokens(title_text)
     nouns = [w for w in first_words if w not in ADJECTIVES and w not in GENERIC_HEADS and not _verb(w)]

@@ -21,7 +21,10 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    word needs near-synonym similarity (``synonym_similarity``, off by default: on real prompts it
    refused a third of the right adapters and no extra no-fit prompt); an adapter whose trigger IS the concept,
    or a style adapter named by a style concept's own word, is kept at a quarter of the fitted bar
-   (the train prompts had their trigger words removed, so no fit can learn that); 0–3 adapters per
+   (the train prompts had their trigger words removed, so no fit can learn that); so is one whose
+   trigger or name holds a word the prompt holds and the catalogue coined for it (``sdk.distinctive``:
+   no English word or common tag, on at most 0.1% of the adapters), and a coined code that mixes
+   letters and digits ("hq1992") is kept whatever the score; 0–3 adapters per
    concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
    characters/celebrities only when the prompt names them (``sdk.character_evidence``) and their
    keep score passes too; versions of one character are one choice; second and third picks of a
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,6 +251,7 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     excluded = {n.lower() for n in (*request.exclude_names, *parsed.excluded_names)}
     prompt_words = sdk.prompt_words(" ".join(c.text for c in parsed.concepts))
     adm = admissible(request, excluded)
+    coined = sdk.distinctive(request)
     sims, with_vectors = concept_similarities(request, concepts)
     evidence: dict[int, Evidence] = {}
     character_words: dict[int, frozenset[str]] = {}
@@ -256,7 +261,8 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
         if p.category in CHARACTER_CATEGORIES:
             a = request.candidates[j].adapter
             character = sdk.character_evidence(a.title, a.card.alias or a.card.name,
-                                               (*a.card.trigger_words, a.card.activation_text), prompt_words)
+                                               (*a.card.trigger_words, a.card.activation_text), prompt_words,
+                                               coined=coined)
             if character[0] and not character[0].startswith("trigger") and \
                     request.candidates[j].score < character_score:
                 character = ("", set())  # a name word in passing ("white"), and the retriever disagrees
@@ -268,8 +274,24 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     rows = [j for j in adm.rows if j in evidence]
     features = pair_features(request, concepts, sims, rows, evidence=evidence, profiles=adm.profiles,
                              prompt_words=prompt_words)
+    named = {j: _coined_in_prompt(evidence[j], prompt_words, coined) for j in rows} if coined else {}
     return {"concepts": concepts, "admissible": adm, "sims": sims, "with_vectors": with_vectors, "rows": rows,
-            "evidence": evidence, "features": features, "character_words": character_words}
+            "evidence": evidence, "features": features, "character_words": character_words,
+            "coined": {j: kind for j, kind in named.items() if kind}}
+
+
+def _coined_in_prompt(ev: Evidence, prompt_words: set[str], coined: Any) -> str:
+    """``"code"`` when the prompt holds a word of this trigger/name evidence that is coined for a few
+    adapters and mixes letters and digits ("hq1992", "aloe1"): typed on purpose, kept whatever the
+    score; ``"word"`` for another coined word ("fuxuan", "libhllw"): kept at a quarter of the bar
+    (a rare plain word of a small catalogue is coined by count too); ``""`` otherwise."""
+    if ev.kind not in ("trigger", "name"):
+        return ""
+    words = [w for w in {*sdk.words_of(ev.text, camel=False), *sdk.words_of(ev.text)} if w in prompt_words]
+    found = [w for w in words if coined(w)]
+    if any(re.search(r"\d", w) for w in found):
+        return "code"
+    return "word" if found else ""
 
 
 def _named_outright(concept: Any, ev: Evidence, p: Profile, sim: float, min_similarity: float) -> bool:
@@ -303,8 +325,9 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         sim = float(sims[ev.concept, j])
         # the paper's "too broad / wrong thing" rule: without the concept's own word (title, tag,
         # trigger) only a near-synonym passes — an okapi is not a giraffe
-        if (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and _named_outright(
-                concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity)):
+        coined = c["coined"].get(j, "")
+        if coined == "code" or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
+                coined or _named_outright(concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity))):
             a = request.candidates[j].adapter
             ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, sim, prob)))
     out = assign(request, concepts, ranked, evidence=c["evidence"], profiles=adm.profiles,

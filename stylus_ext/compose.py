@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +93,7 @@ class _Validation:
     by_id: dict[int, sdk.Adapter]
     excluded: set[str]
     prompt_words: set[str]
+    coined: Callable[[str], bool] | None = None
     used: set[int] = field(default_factory=set)
     dropped: list[str] = field(default_factory=list)
     styles: int = 0
@@ -115,7 +117,7 @@ def validate(
     state = _Validation(
         request, composer, by_id={c.adapter.id: c.adapter for c in request.candidates if isinstance(c, sdk.Candidate)},
         excluded={n.lower() for n in (*request.exclude_names, *parsed.excluded_names)},
-        prompt_words=sdk.prompt_words(request.prompt))
+        prompt_words=sdk.prompt_words(request.prompt), coined=sdk.distinctive(request))
     out: list[sdk.ConceptPicks] = []
     for cp in concepts_in:
         if not isinstance(cp, sdk.ConceptPicks) or not isinstance(cp.concept, str) or \
@@ -170,7 +172,8 @@ def _why_dropped(adapter: sdk.Adapter | None, aid: int, state: _Validation, kept
         return f"is for {adapter.card.base_model}, not {request.base_model}"
     if category in ("character", "celebrity") and not request.allow_characters:
         return "is a character adapter (characters are off)"
-    if category in ("character", "celebrity") and not adapter.pinned and not _named(adapter, state.prompt_words):
+    if category in ("character", "celebrity") and not adapter.pinned and \
+            not _named(adapter, state.prompt_words, state.coined):
         return "is a character/celebrity the prompt does not name"
     if category == "utility" and not adapter.pinned:
         return "is a utility adapter (used only when pinned)"
@@ -198,12 +201,13 @@ def _missing_pins(state: _Validation) -> list[sdk.Pick]:
     return missing
 
 
-def _named(adapter: sdk.Adapter, prompt_words: set[str]) -> bool:
-    """The prompt names this character: the offline composer's rule, plus a single name word (lenient)."""
+def _named(adapter: sdk.Adapter, prompt_words: set[str], coined: Callable[[str], bool] | None = None) -> bool:
+    """The prompt names this character: the offline composer's rule (a coined trigger in any place
+    included), plus a single name word (lenient)."""
     card = adapter.card
     triggers = (*card.trigger_words, card.activation_text)
     return bool(sdk.character_evidence(adapter.title, card.alias or card.name, triggers, prompt_words,
-                                       lenient=True)[0])
+                                       lenient=True, coined=coined)[0])
 
 
 def run_composer(

@@ -186,7 +186,8 @@ class Stylus:
         return sdk.ComposeRequest(
             prompt=prompt, candidates=tuple(candidates), candidate_vectors=vectors,
             encode=self._encode if vectors is not None else None, max_adapters=s.max_adapters, allow_nsfw=s.allow_nsfw,
-            allow_characters=s.allow_characters, base_model=s.base_model, time_budget_s=s.time_budget_s)
+            allow_characters=s.allow_characters, base_model=s.base_model, time_budget_s=s.time_budget_s,
+            adapters_with=self.retriever.adapters_with, catalog_size=self.retriever.catalog_size())
 
     def tagged_adapters(self, prompt: str) -> list[str]:
         """Names in the prompt's ``<lora:...>``-style tags that are adapters of this catalogue."""

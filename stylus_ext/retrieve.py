@@ -241,6 +241,16 @@ class Retriever:
             self._lex_masks[key] = None if mask.all() else mask
         return self._lex_masks[key]
 
+    def adapters_with(self, text: str) -> int:
+        """How many adapters hold ``text`` in their card text (its rarest token; 0 without one)."""
+        lex = self._lexical()
+        counts = [lex.doc_freq(t) for t in bm25.tokens(text)]
+        return min(counts) if counts else 0
+
+    def catalog_size(self) -> int:
+        """Adapters the lexical index covers (what :meth:`adapters_with` counts over)."""
+        return len(self._lexical())
+
     # -- search ----------------------------------------------------------------------------
 
     def pool(self, prompt: str, *, base_model: str | None = None, installed_only: bool = False,

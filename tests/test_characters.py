@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stylus_ext.sdk.characters import character_evidence, prompt_words
+from stylus_ext.sdk.characters import character_evidence, distinctive, prompt_words
 
 
 def named(prompt: str, title: str, name: str, triggers=(), **kw) -> str:
@@ -38,3 +38,35 @@ def test_looks_and_lone_common_words_name_nobody(prompt, title, name, triggers):
 def test_lenient_accepts_a_single_name_word_for_other_composers_picks():
     assert not named("miku at a castle", "Hatsune Miku (Vocaloid)", "hatsune_miku_vocaloid")
     assert named("miku at a castle", "Hatsune Miku (Vocaloid)", "hatsune_miku_vocaloid", lenient=True)
+
+
+class _Counts:
+    """A request's word counts (what the pipeline fills from the catalogue's lexical index)."""
+
+    def __init__(self, counts: dict[str, int], size: int) -> None:
+        self.adapters_with = lambda word: counts.get(word, 0)
+        self.catalog_size = size
+
+
+def test_a_coined_trigger_in_any_place_names_the_character():
+    """An outfit trigger after the first ("libhllw") names her once the catalogue says the word is coined."""
+    args = ("1girl, libhllw, pumpkin, night", "Libeccio (Kantai Collection) Outfits", "libeccio_kc",
+            ("libdflt", "libikini", "libhllw"))
+    assert not named(*args)
+    coined = distinctive(_Counts({"libhllw": 1, "libdflt": 1}, 11_800))
+    assert named(*args, coined=coined) == "trigger 'libhllw'"
+    # a later trigger that only describes looks still names nobody
+    assert not named("1girl, blue skirt", "Aqua", "aqua_konosuba", ("aqua konosuba", "blue skirt"), coined=coined)
+
+
+def test_coined_means_rare_here_and_no_english_word_or_tag():
+    coined = distinctive(_Counts({"hq1992": 1, "fuxuan": 4, "sks": 17, "chibi": 215, "armor": 2, "tensura": 15,
+                                  "1girl": 1}, 11_800))
+    assert coined("hq1992") and coined("fuxuan")
+    assert not coined("sks") and not coined("chibi") and not coined("tensura")  # more than 0.1% of 11,800
+    assert not coined("armor")  # an English word, however rare here
+    assert not coined("1girl")  # a common prompt tag
+    assert not coined("absent")  # held by no adapter: nothing to name
+    # a small folder: at least 3 adapters may share a coined word
+    assert distinctive(_Counts({"sks": 3}, 50))("sks") and not distinctive(_Counts({"sks": 4}, 50))("sks")
+    assert distinctive(object()) is None  # a request that cannot count words

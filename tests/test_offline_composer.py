@@ -153,3 +153,40 @@ def test_two_versions_of_one_character_are_one_choice(plugins, encoder):
     # two different characters named together are both chosen
     ids = picked_ids(compose(composer, encoder, "ai hayasaka and kaguya shinomiya, 2girls", versions))
     assert 3 in ids and len(set(ids) & {1, 2}) == 1
+
+
+def test_a_coined_trigger_in_the_prompt_keeps_its_adapter(plugins, encoder, adapters):
+    """A word coined for a few adapters that the prompt holds asks for them: a letters-and-digits
+    code ("hq1992") at any keep score, another coined word ("libhllw", a later trigger of a
+    character) at a quarter of the bar — the fitted score never saw a trigger (its train prompts had
+    them removed). Shared or common triggers ("sks woman", held by many adapters) get no such pass."""
+    composer = plugins.create("composer", "offline")  # the shipped bar
+    extra = [
+        make_adapter(31, "Harley Quinn - Batman: The Animated Series", category="character", name="harley_quinn_btas",
+                     triggers=["hq1992"], description="Harley Quinn as drawn in the 1992 animated series."),
+        make_adapter(32, "Libeccio (Kantai Collection) Outfits", category="character", name="libeccio_kc",
+                     triggers=["libdflt", "libikini", "libhllw"], description="Libeccio, three outfits."),
+        make_adapter(33, "AetherPunk", category="style", name="aetherpunk_v1", triggers=["AetherPunkAI"],
+                     description="Brass airships, aether engines and steam in a retro-future style."),
+        make_adapter(34, "Natalie D", category="celebrity", name="natalie_d", triggers=["sks woman"],
+                     description="A woman."),
+    ]
+    counts = {"hq1992": 1, "libhllw": 1, "libdflt": 1, "libikini": 1, "aetherpunkai": 1, "sks": 40}
+    for prompt, wanted in {"hq1992 sitting on a park bench, night": 31, "1girl, libhllw, pumpkin, night": 32}.items():
+        request = make_request(prompt, adapters + extra, encoder)
+        assert wanted not in picked_ids(composer.compose(request)), "the keep score alone refuses it"
+        counted = replace(request, adapters_with=lambda w: counts.get(w, 0), catalog_size=2_000)
+        comp = composer.compose(counted)
+        assert wanted in picked_ids(comp), prompt
+        assert any("named" in p.reason for cp in comp.concepts for p in cp.picks if p.adapter_id == wanted)
+    request = make_request("photo of sks woman on a beach", adapters + extra, encoder,
+                           adapters_with=lambda w: counts.get(w, 0), catalog_size=2_000)
+    assert 34 not in picked_ids(composer.compose(request))
+
+
+def test_a_camel_case_trigger_typed_as_one_word_is_trigger_evidence(composer, encoder, adapters):
+    extra = [make_adapter(33, "AetherPunk", category="style", name="aetherpunk_v1", triggers=["AetherPunkAI"],
+                          description="Brass airships, aether engines and steam in a retro-future style.")]
+    comp = compose(composer, encoder, "a city street at dusk, aetherpunkai", adapters + extra)
+    reasons = [p.reason for cp in comp.concepts for p in cp.picks if p.adapter_id == 33]
+    assert reasons and "trigger 'AetherPunkAI'" in reasons[0]

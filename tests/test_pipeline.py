@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -35,6 +36,21 @@ def test_plan_shape_and_choices(stylus):
         for a in im["adapters"]:
             assert f"<lora:{a['name']}:{a['weight']:g}>" in im["prompt"]
         assert im["negative_prompt"].startswith("blurry")
+
+
+def test_requests_count_words_over_the_catalogue(stylus):
+    """Composers learn how distinctive a word is here: adapters whose card text holds it."""
+    request = stylus.request("a fox", stylus.retrieve("a fox"))
+    assert request.catalog_size == stylus.catalog.count()
+    columns = "name, alias, title, tags, trigger_words, activation_text, description, example_prompts, training_tags"
+    rows = stylus.catalog.db.execute(f"select {columns} from adapters").fetchall()
+
+    def holding(word):
+        return sum(1 for row in rows if re.search(rf"\b{word}\b", " ".join(map(str, row)), re.I))
+
+    for word in ("fox", "watercolor", "lighthouse", "castle"):
+        assert request.adapters_with(word) == request.adapters_with(word.title()) == holding(word) > 0, word
+    assert request.adapters_with("zxqvroomly") == 0
 
 
 def test_unrelated_prompt_gets_nothing(stylus):

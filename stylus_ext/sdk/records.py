@@ -111,6 +111,8 @@ class ComposeRequest:
 
     ``encode`` embeds texts with the catalog's active encoder (L2-normalised rows), so a composer
     can score concepts against ``candidate_vectors`` (row i belongs to ``candidates[i]``).
+    ``adapters_with(word)`` counts the catalogue's adapters whose card text holds ``word`` (out of
+    ``catalog_size``): how distinctive a word is here (:func:`stylus_ext.sdk.distinctive`).
     """
 
     prompt: str
@@ -123,6 +125,8 @@ class ComposeRequest:
     base_model: str | None = None
     exclude_names: tuple[str, ...] = ()
     time_budget_s: float = 20.0
+    adapters_with: Callable[[str], int] | None = None
+    catalog_size: int = 0
 
 
 @dataclass(frozen=True)
