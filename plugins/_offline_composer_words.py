@@ -94,7 +94,7 @@ def _profile(fields: tuple[str, str, tuple[str, ...], tuple[str, ...], str, str 
     for t in (*trigger_words, *([activation_text] if activation_text else [])):
         for part in str(t).split(","):
             # as written and camelCase split: a prompt writes "AetherPunkAI" as one lower-case word
-            for words in {frozenset(_tokens(part)), frozenset(_tokens(part.lower()))}:
+            for words in dict.fromkeys((frozenset(_tokens(part)), frozenset(_tokens(part.lower())))):
                 if words and len(words) <= 4:
                     triggers.append((part.strip(), words))
     first = _TITLE_SPLIT.split(title_text.strip(), maxsplit=1)[0] if title_text else ""

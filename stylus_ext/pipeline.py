@@ -183,11 +183,12 @@ class Stylus:
     def request(self, prompt: str, candidates: Sequence[sdk.Candidate]) -> sdk.ComposeRequest:
         s = self.settings
         vectors = self._vectors(candidates)
+        count, size = self.retriever.word_counter()
         return sdk.ComposeRequest(
             prompt=prompt, candidates=tuple(candidates), candidate_vectors=vectors,
             encode=self._encode if vectors is not None else None, max_adapters=s.max_adapters, allow_nsfw=s.allow_nsfw,
             allow_characters=s.allow_characters, base_model=s.base_model, time_budget_s=s.time_budget_s,
-            adapters_with=self.retriever.adapters_with, catalog_size=self.retriever.catalog_size())
+            adapters_with=count, catalog_size=size)
 
     def tagged_adapters(self, prompt: str) -> list[str]:
         """Names in the prompt's ``<lora:...>``-style tags that are adapters of this catalogue."""

@@ -30,7 +30,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,15 +241,17 @@ class Retriever:
             self._lex_masks[key] = None if mask.all() else mask
         return self._lex_masks[key]
 
-    def adapters_with(self, text: str) -> int:
-        """How many adapters hold ``text`` in their card text (its rarest token; 0 without one)."""
+    def word_counter(self) -> tuple[Callable[[str], int], int]:
+        """``(count, size)`` over the current lexical index: ``count(text)`` is how many of its
+        ``size`` adapters hold ``text`` in their card text (its rarest token; 0 without one). Bound
+        to one index, so a compose request counts on one snapshot, with no catalog query per word."""
         lex = self._lexical()
-        counts = [lex.doc_freq(t) for t in bm25.tokens(text)]
-        return min(counts) if counts else 0
 
-    def catalog_size(self) -> int:
-        """Adapters the lexical index covers (what :meth:`adapters_with` counts over)."""
-        return len(self._lexical())
+        def count(text: str) -> int:
+            counts = [lex.doc_freq(t) for t in bm25.tokens(text)]
+            return min(counts) if counts else 0
+
+        return count, len(lex)
 
     # -- search ----------------------------------------------------------------------------
 
