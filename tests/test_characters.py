@@ -70,3 +70,4 @@ def test_coined_means_rare_here_and_no_english_word_or_tag():
     # a small folder: at least 3 adapters may share a coined word
     assert distinctive(_Counts({"sks": 3}, 50))("sks") and not distinctive(_Counts({"sks": 4}, 50))("sks")
     assert distinctive(object()) is None  # a request that cannot count words
+    assert not distinctive(_Counts({"hq1992": None}, 50))("hq1992")  # a counter that cannot say

@@ -131,6 +131,10 @@ def distinctive(request: Any) -> Callable[[str], bool] | None:
         english = any(word_classes.lookup(form)[0] != "rare" for form in (w, w + "s", w + "es"))  # "sunglass"
         if len(w) < 3 or not re.search(r"[a-z]", w) or english or prompt.is_common_tag(w) or prompt.is_quality(w):
             return False
-        return 1 <= count(w) <= limit
+        try:
+            n = int(count(w))
+        except (TypeError, ValueError, OSError):  # a host's counter that cannot say: not coined
+            return False
+        return 1 <= n <= limit
 
     return coined
