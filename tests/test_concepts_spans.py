@@ -63,6 +63,8 @@ def test_a_noun_phrase_of_two_words_the_score_left_out_whole_stays():
     """The score may re-cut a noun phrase, not lose all of it: a LoRA can only attach to a concept."""
     assert "store front" in texts("a store front at night")
     assert "space shuttle endeavor" in texts("the space shuttle endeavor")
+    # a capitalised name before a verb stays whole too, as the run score keeps names
+    assert "space shuttle endeavor" in texts("the Space Shuttle Endeavor flying over the Earth")
     assert "man" not in texts("a man playing guitar on stage")  # one generic word may still go
 
 

@@ -363,6 +363,8 @@ def _flush(b: _Builder, chunk: list[Word], nxt: str, prep: str) -> None:
     low = _lower(chunk)
     if not (low[-1] in MEDIUM_HEADS or low[-1] in MEDIUM_PHRASES or " ".join(low) in MEDIUM_PHRASES):
         span = concept_score.best_span([w for w, _, _ in chunk], prep, nxt)  # "white boat" or "boat"
+        if span is None and len(chunk) >= 2 and all(w[:1].isupper() and not w.isupper() for w, _, _ in chunk):
+            span = (0, len(chunk))  # a name stays whole, as the run score's names do ("Space Shuttle Endeavor")
         if span is None:
             return
         chunk = chunk[span[0]:span[1]]
