@@ -14,7 +14,8 @@ offline composer). Printed:
 - retrieval R@1 / R@10 / R@150 / MRR overall, by category and by prompt style, against a plain BM25
   over card text + example prompts (the baseline the retriever must never fall below);
 - silver R@10 / R@150 / top-3 hit;
-- composer: keep rate of the true adapter (non-character recover queries), adapters per prompt,
+- composer: keep rate of the true adapter (non-character recover queries; and, on the queries that
+  had one, with the trigger typed: the original prompt less its ``<lora:>`` tags), adapters per prompt,
   a pick among the paper's picks (silver), nothing added to no-fit prompts, a character picked for
   prompts that name none, Effective LoRA Count of the picks (exp entropy) vs retriever-only top-3;
 - time per query.
@@ -25,6 +26,7 @@ offline composer). Printed:
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -39,6 +41,7 @@ sys.path.insert(0, str(HERE))
 import realcards as rc  # noqa: E402
 
 CHARACTER = ("character", "celebrity")
+LORA_TAG = re.compile(r"<[^<>]*>")
 
 
 def _bm25_baseline(retriever, prompt: str, model_of: dict[int, int]) -> list[int]:
@@ -120,6 +123,15 @@ def composition(catalog, queries, silver, no_fit, retriever) -> None:
             kept += q["model_id"] in {a.card.civitai_model_id for a in picks}
             char_unnamed[0] += any(a.category in CHARACTER for a in picks)
             char_unnamed[1] += 1
+    # the same queries as a user who types the trigger writes them: the example prompt less only its
+    # <lora:> tags (the fitted keep score never saw a trigger: its train prompts had them removed)
+    typed = {kind: [0, 0] for kind in ("non-character", "character")}
+    for q in queries:
+        if q.get("removed_trigger") and q.get("original_prompt"):
+            got = typed["character" if q.get("category") in CHARACTER else "non-character"]
+            picks = chosen(LORA_TAG.sub(" ", q["original_prompt"]))
+            got[0] += q["model_id"] in {a.card.civitai_model_id for a in picks}
+            got[1] += 1
     among = 0
     silver_picks: list[int] = []
     retriever_picks: list[int] = []
@@ -143,6 +155,8 @@ def composition(catalog, queries, silver, no_fit, retriever) -> None:
     print("\n== composer (Stylus.select, offline)")
     print(f"recover: keeps the true adapter in {kept / max(1, total):.3f} of {total} non-character queries; "
           f"{statistics.mean(per_prompt):.2f} adapters per prompt")
+    print("recover with the trigger typed (original prompt less its <lora:> tags): keeps the true adapter in "
+          + ", ".join(f"{k / max(1, n):.3f} of {n} {kind}" for kind, (k, n) in typed.items()) + " queries")
     print(f"silver: a pick among the paper's picks in {among / n_s:.3f}; "
           f"{statistics.mean(silver_counts) if silver_counts else 0:.2f} adapters per prompt")
     print(f"no-fit prompts: nothing added to {empty / max(1, len(no_fit)):.3f} of {len(no_fit)}")
