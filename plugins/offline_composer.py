@@ -39,7 +39,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -280,7 +280,7 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
             "coined": {j: kind for j, kind in named.items() if kind}}
 
 
-def _coined_in_prompt(ev: Evidence, prompt_words: set[str], coined: Any) -> str:
+def _coined_in_prompt(ev: Evidence, prompt_words: set[str], coined: Callable[[str], bool]) -> str:
     """``"code"`` when the prompt holds a word of this trigger/name evidence that is coined for a few
     adapters and mixes letters and digits ("hq1992", "aloe1"): typed on purpose, kept whatever the
     score; ``"word"`` for another coined word ("fuxuan", "libhllw"): kept at a quarter of the bar
