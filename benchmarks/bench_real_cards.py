@@ -26,7 +26,6 @@ offline composer). Printed:
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import time
@@ -41,7 +40,6 @@ sys.path.insert(0, str(HERE))
 import realcards as rc  # noqa: E402
 
 CHARACTER = ("character", "celebrity")
-LORA_TAG = re.compile(r"<[^<>]*>")
 
 
 def _bm25_baseline(retriever, prompt: str, model_of: dict[int, int]) -> list[int]:
@@ -83,6 +81,13 @@ def retrieval(retriever, queries, silver, model_of) -> None:
     print(rc.table([(k, base[k].row()) for k in ("all", "style=tags", "style=caption") if k in base], cols))
     print(f"search time per query: p50 {statistics.median(times) * 1000:.1f} ms, "
           f"p90 {np.percentile(times, 90) * 1000:.1f} ms")
+    # users often type the trigger; the fit's recover queries had it removed
+    typed = rc.RankStats()
+    for q in queries:
+        if (prompt := rc.typed_prompt(q)) is not None:
+            typed.add(rc.rank_of(q["model_id"], rc.model_ids(c.adapter for c in retriever.search(prompt, 150))))
+    print("-- with the trigger typed (the original prompt less its <lora:> tags)")
+    print(rc.table([("typed", typed.row())], cols))
 
     r10 = r150 = top3 = 0.0
     b10 = b150 = 0.0
@@ -127,9 +132,9 @@ def composition(catalog, queries, silver, no_fit, retriever) -> None:
     # <lora:> tags (the fitted keep score never saw a trigger: its train prompts had them removed)
     typed = {kind: [0, 0] for kind in ("non-character", "character")}
     for q in queries:
-        if q.get("removed_trigger") and q.get("original_prompt"):
+        if (prompt := rc.typed_prompt(q)) is not None:
             got = typed["character" if q.get("category") in CHARACTER else "non-character"]
-            picks = chosen(LORA_TAG.sub(" ", q["original_prompt"]))
+            picks = chosen(prompt)
             got[0] += q["model_id"] in {a.card.civitai_model_id for a in picks}
             got[1] += 1
     among = 0

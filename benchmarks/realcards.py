@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -38,6 +39,18 @@ def data_arguments(parser: Any) -> None:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+#: ``<lora:...>`` / ``<lyco:...>`` tags of an example prompt.
+LORA_TAG = re.compile(r"<[^<>]*>")
+
+
+def typed_prompt(query: dict[str, Any]) -> str | None:
+    """A recover query as a user who types the trigger writes it: the card's example prompt less only
+    its ``<lora:>`` tags (None when the query had no trigger removed)."""
+    if query.get("removed_trigger") and query.get("original_prompt"):
+        return LORA_TAG.sub(" ", query["original_prompt"])
+    return None
 
 
 def half(key: str) -> str:
