@@ -22,8 +22,10 @@ Candidates past ``top`` keep the linear order below every re-ranked one. The re-
 ORDER only (:meth:`Ranker.order_keys`); a candidate's score stays the linear stage's probability
 (:meth:`Ranker.score`), which the composers' keep rules are fitted on. Trees fitted on real cards
 judge a small hand-written folder's sparse cards by a distribution they never saw (on the sample
-catalogue they gave an obvious corgi adapter 0.09 against the linear 0.73) but keep its order, so
-the order is where they help and cannot make a composer refuse.
+catalogue they gave an obvious corgi adapter 0.09 against the linear 0.73), so they decide the order
+only, where they cannot make a composer refuse, and only on a pool as large as those they learnt
+from (:attr:`Rerank.min_pool`): on a smaller one they also buried typed triggers, and the linear
+order stands.
 """
 
 from __future__ import annotations
@@ -60,12 +62,20 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Rerank:
-    """Trees over the linear score's best ``top`` candidates: ``sigmoid(scale · trees + offset)``."""
+    """Trees over the linear score's best ``top`` candidates: ``sigmoid(scale · trees + offset)``.
+
+    They re-rank a pool of at least ``min_pool`` candidates only (default ``top``): they learnt from
+    pools of a large catalogue, and a smaller pool is a small folder whose features (every rank
+    near the best, few competing cards) they never saw. There the linear order stands: on the test
+    folder it ranked a typed coined trigger's card first for 33 of 60 prompts against the trees' 12,
+    and on a real user's 190-LoRA folder the named character first for 138 of 138 against 136.
+    """
 
     top: int
     trees: Trees
     scale: float
     offset: float
+    min_pool: int = 0
 
     def apply(self, features: np.ndarray, first: np.ndarray) -> np.ndarray:
         """``first`` with its best ``top`` re-scored; the rest scaled to stay below all of them."""
@@ -83,7 +93,8 @@ class Rerank:
     @classmethod
     def from_dict(cls, data: dict) -> Rerank:
         trees = Trees.from_dicts(data["trees"], data["features"], FEATURES)
-        return cls(int(data["top"]), trees, float(data["scale"]), float(data["offset"]))
+        top = int(data["top"])
+        return cls(top, trees, float(data["scale"]), float(data["offset"]), int(data.get("min_pool", top)))
 
 
 @dataclass(frozen=True)
@@ -101,9 +112,12 @@ class Ranker:
         return _sigmoid(features @ self.coef + self.intercept)
 
     def order_keys(self, features: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
-        """Keys to rank candidates by, best highest: the re-ranker's, else the score ``first``."""
+        """Keys to rank candidates by, best highest: the re-ranker's (on a pool of at least its
+        ``min_pool``), else the score ``first``."""
         first = self.score(features) if first is None else first
-        return self.rerank.apply(features, first) if self.rerank is not None and len(first) else first
+        if self.rerank is not None and len(first) and len(first) >= self.rerank.min_pool:
+            return self.rerank.apply(features, first)
+        return first
 
     @classmethod
     def from_dict(cls, data: dict) -> Ranker:

@@ -21,7 +21,8 @@ the result (appended when they did not rank in the top K).
 
 ``Candidate.similarity`` is the dense cosine, ``lexical`` a BM25-based score in [0, 1), ``score``
 the linear model's probability that this is the adapter the prompt asks for, times the family
-preference. Candidates come in the re-ranker's order, so a score may exceed an earlier one's.
+preference. Candidates come in the re-ranker's order (the linear score's on a pool smaller than
+the trees learnt from), so a score may exceed an earlier one's.
 """
 
 from __future__ import annotations

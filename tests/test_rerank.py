@@ -28,6 +28,22 @@ def test_the_trees_reorder_the_top_and_the_rest_keeps_its_order_below():
     assert ranking.Ranker(model.coef, 0.0, {}).order_keys(x, first) is first  # no re-ranker: the score's order
 
 
+def test_a_pool_smaller_than_the_trees_learnt_from_keeps_the_linear_order():
+    feature = ranking.FEATURES[0]
+    tree = {"feature": [0, 0, 0], "threshold": [0.5, 0, 0], "left": [1, 0, 0], "right": [2, 0, 0],
+            "leaf": [False, True, True], "value": [0.0, 2.0, -2.0]}
+    data = {"top": 3, "min_pool": 6, "features": [feature], "trees": [tree], "scale": 1.0, "offset": 0.0}
+    model = ranking.Ranker(np.zeros(len(ranking.FEATURES)), 0.0, {}, ranking.Rerank.from_dict(data))
+    x = np.zeros((6, len(ranking.FEATURES)))
+    x[:, 0] = [0.9, 0.1, 0.2, 0.8, 0.7, 0.6]
+    first = np.array([0.99, 0.9, 0.8, 0.7, 0.6, 0.5])
+    assert np.argsort(-model.order_keys(x, first), kind="stable")[:3].tolist() == [1, 2, 0]  # 6 rows: re-ranked
+    assert model.order_keys(x[:5], first[:5]).tolist() == first[:5].tolist()  # 5 rows: the linear order
+    without = {k: v for k, v in data.items() if k != "min_pool"}
+    assert ranking.Rerank.from_dict(without).min_pool == 3  # by default: the trees' own top
+    assert ranking.default_ranker().rerank.min_pool >= ranking.default_ranker().rerank.top
+
+
 def test_the_shipped_ranker_has_a_reranker_over_known_features():
     model = ranking.default_ranker()
     assert model.rerank is not None and model.rerank.top >= 150
