@@ -24,7 +24,8 @@ from stylus_ext.sdk.cards.local import read_lora_card
         ("NoobAI", "NoobAI"), ("Flux.1 D", "Flux"), ("Flux.1 S", "Flux"), ("flux1", "Flux"),
         ("flux-1-dev/lora", "Flux"), ("SD 3", "SD3"), ("SD 3.5 Large", "SD3"), ("sd3", "SD3"),
         ("stable-diffusion-v3-medium/lora", "SD3"), ("Other", None), ("Unknown", None), ("", None),
-        ("Hunyuan Video", None), (42, None), (None, None),
+        ("Hunyuan Video", "Hunyuan Video"), ("LTXV", "LTXV"), ("SVD XT", "SVD"), ("Stable Cascade", "Stable Cascade"),
+        ("Playground v2", None), (42, None), (None, None),
     ],
 )
 def test_family_from_raw(raw, family):

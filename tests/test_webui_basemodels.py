@@ -69,6 +69,19 @@ def test_retriever_filter_uses_the_tiers() -> None:
     assert "Flux.2 D" in usable and "Flux" not in usable and "Qwen" not in usable
 
 
+@pytest.mark.parametrize("raw", ["Hunyuan Video", "LTXV", "Mochi", "CogVideoX", "SVD XT", "Stable Cascade"])
+def test_video_loras_from_civitai_never_reach_an_image_checkpoint(raw: str) -> None:
+    from stylus_ext.retrieve import Retriever
+
+    family = family_from_raw(raw)
+    assert family is not None and basemodels.canonical(family) == family
+    row = {"base_model": family, "installed": False, "banned": False, "pinned": False, "name_problem": "",
+           "readable": True}
+    for target in ("SD1", "SDXL", "Pony", "Illustrious", "Flux", "SD3", "Qwen", "Wan Video 14B t2v"):
+        assert not Retriever._passes(row, target, False), (raw, target)
+    assert Retriever._passes(row, None, False) and Retriever._passes(row, family, False)
+
+
 def test_detection_accuracy_on_labelled_layouts(capsys: pytest.CaptureFixture[str]) -> None:
     import bench_families
 

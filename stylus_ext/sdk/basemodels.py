@@ -11,7 +11,10 @@ again as data (LoRA rows only), under our family names; nothing is invented beyo
   from the weights) is *partial* on every family of the same architecture.
 
 Unknown on either side passes (tier ``"unknown"``): a wrong "no" loses a good adapter. Video-only
-families (Hunyuan Video, LTXV ...) are left out: no image WebUI loads them; Wan is in (Forge Neo does).
+families (Hunyuan Video, LTXV, Mochi, CogVideoX, SVD) and Stable Cascade are families of their own
+architecture that no image WebUI checkpoint is detected as, so their LoRAs (Civitai lists them beside
+image LoRAs) never reach an image checkpoint's prompt; left unknown they passed every filter. Wan is a
+checkpoint family too (Forge Neo loads it).
 """
 
 from __future__ import annotations
@@ -70,6 +73,13 @@ FAMILIES: tuple[Family, ...] = (
     Family("Wan Video 1.3B t2v", "Wan 1.3B", ("Wan Video 1.3B t2v",)),
     *(Family(n, "Wan 14B", (n,)) for n in (*_WAN_21, "Wan Video 2.2 T2V-A14B", "Wan Video 2.2 I2V-A14B")),
     Family("Wan Video 2.2 TI2V-5B", "Wan 5B", ("Wan Video 2.2 TI2V-5B",)),
+    # LoRAs of these exist on Civitai; no image WebUI runs their checkpoints
+    Family("Hunyuan Video", "HunyuanVideo", ("Hunyuan Video",)),
+    Family("LTXV", "LTXV", ("LTXV",)),
+    Family("Mochi", "Mochi", ("Mochi",)),
+    Family("CogVideoX", "CogVideoX", ("CogVideoX",)),
+    Family("SVD", "SVD", ("SVD", "SVD XT")),
+    Family("Stable Cascade", "Stable Cascade", ("Stable Cascade",)),
     # architecture-level families: what tensor shapes alone can tell (see stylus_ext.sdk.cards.families)
     Family("Flux.1-type", "Flux.1", generic=True),
     Family("Flux.2 Klein 9B-type", "Flux.2 Klein 9B", generic=True),
@@ -135,7 +145,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     (r"chroma", "Chroma"), (r"hidream", "HiDream"), (r"qwenimage|^qwen", "Qwen"),
     (r"zimagebase|^zimage.*base", "ZImageBase"), (r"zimage", "ZImageTurbo"), (r"lumina", "Lumina"),
     (r"^anima", "Anima"), (r"kolors", "Kolors"), (r"sd35m|sd35medium|stablediffusionv35medium", "SD 3.5 Medium"),
-    (r"hunyuandit|hunyuan1$", "Hunyuan 1"),
+    (r"hunyuandit|hunyuan1$", "Hunyuan 1"), (r"hunyuanvideo", "Hunyuan Video"), (r"^ltx", "LTXV"),
+    (r"^mochi", "Mochi"), (r"cogvideo", "CogVideoX"), (r"stablevideodiffusion|^svd(xt)?$", "SVD"),
+    (r"stablecascade|wuerstchen|wurstchen", "Stable Cascade"),
     (r"wan(video)?22.*5b", "Wan Video 2.2 TI2V-5B"), (r"wan(video)?22.*i2v", "Wan Video 2.2 I2V-A14B"),
     (r"wan(video)?22", "Wan Video 2.2 T2V-A14B"), (r"wan.*13b", "Wan Video 1.3B t2v"),
     (r"wan.*i2v.*720", "Wan Video 14B i2v 720p"), (r"wan.*i2v", "Wan Video 14B i2v 480p"),
