@@ -176,6 +176,15 @@ def faiss_peers(vectors: np.ndarray, queries: np.ndarray, truth: list[set[int]])
     return rows
 
 
+def onnx_export(encoder: Any) -> Path:
+    """An fp32 ONNX export of the encoder's model folder (cached beside the catalogues)."""
+    helper = sys.modules["stylus_plugin_helper_transformers_encoder_onnx"]
+    path = scale_data.CACHE / "minilm-onnx" / "onnx" / "model.onnx"
+    if not path.is_file():
+        helper.export(Path(encoder._source), path)
+    return path
+
+
 def exact_truth(vectors: np.ndarray, queries: np.ndarray) -> list[set[int]]:
     k = min(K, len(vectors))
     return [set(np.argpartition(-(vectors @ q), k - 1)[:k].tolist()) for q in queries]
@@ -190,6 +199,9 @@ def main() -> int:
     ap.add_argument("--base", type=int, default=1000, help="card texts embedded for real (see scale_data.py)")
     ap.add_argument("--threads", type=int, default=0, help="encoder option threads (default 0 = auto: 1 for queries)")
     ap.add_argument("--fresh", action="store_true", help="rebuild the cached catalogues")
+    ap.add_argument("--runtime", choices=("numpy", "onnx"), default="numpy",
+                    help="the queries' forward pass: NumPy (default), or ONNX Runtime on an export of the packaged "
+                         "model (cached; needs onnxruntime, onnx and torch: pip install -e '.[test]')")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     peers_at = args.peers_at if args.peers_at in sizes else (max(sizes) if args.peers_at else 0)
@@ -198,6 +210,10 @@ def main() -> int:
 
     plugins = PluginManager(entry_points_enabled=False)
     encoder = plugins.create("encoder", "transformers", threads=args.threads)
+    numpy_encoder = None
+    if args.runtime == "onnx":
+        numpy_encoder, encoder = encoder, plugins.create("encoder", "transformers", threads=args.threads,
+                                                         runtime="onnx", onnx_file=str(onnx_export(encoder)))
     prompts_all = scale_data.make_prompts(args.prompts + 20)
     warm, prompts = prompts_all[:20], prompts_all[20:]
     print(f"scale benchmark: {len(prompts)} prompts, k={K}, {len(SEEDS)} images per compose, encoder "
@@ -207,6 +223,10 @@ def main() -> int:
     for n in sizes:
         path = scale_data.catalogue(n, plugins, encoder, base=args.base, fresh=args.fresh)
         r = results[n] = measure_product(path, plugins, encoder, prompts, warm)
+        if numpy_encoder is not None:  # the same prompts through the NumPy forward pass, for the ratio
+            from stylus_ext.lexical import clean_prompt
+
+            r["encode_numpy"] = pct(timed(lambda p: numpy_encoder.encode([clean_prompt(p)]), prompts[:50]))[0]
         r["cold"] = cold_compose(path, prompts[0])
         print(f"  {n:,}: search p50 {r['search'][0]:.1f} ms, compose p50 {r['compose'][0]:.1f} ms "
               f"(load {r['load']})", flush=True)
@@ -225,6 +245,10 @@ def main() -> int:
         print(f"| {n // 1000}K | {r['search'][0]:.0f} / {r['search'][1]:.0f} | {r['compose'][0]:.0f} / "
               f"{r['compose'][1]:.0f} | {r['encode']:.1f} | {r['dense']:.1f} ({r['kind']}) | {r['cold']:.2f} | "
               f"{r['load']} |")
+    for n, r in results.items():
+        if "encode_numpy" in r:
+            print(f"prompt encode at {n // 1000}K: ONNX Runtime {r['encode']:.1f} ms, NumPy {r['encode_numpy']:.1f} ms "
+                  f"(× {r['encode_numpy'] / max(r['encode'], 1e-9):.2f})")
     ordered = sorted(results)
     for a, b in itertools.pairwise(ordered):
         for what in ("search", "compose"):

@@ -118,3 +118,33 @@ def test_bulk_embedding_uses_torch_and_batches(plugins):
     vectors = enc.encode(texts)
     assert enc._model is not None and enc.batch_size == 64  # torch, CPU batch
     assert np.allclose(vectors[3], enc.encode([texts[3]])[0], atol=1e-5)  # the query path agrees
+
+
+def test_a_hub_ids_cached_snapshot_serves_queries_without_torch(encoder, tmp_path):
+    """A WebUI without the weights package names the hub id; once transformers has downloaded it, the
+    hub cache's snapshot folder serves queries through the NumPy pass (before, every query went to torch)."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    snapshot = tmp_path / "hub" / "models--someone--minilm-copy" / "snapshots" / "0123abcd"
+    shutil.copytree(encoder._source, snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0123abcd")
+    code = ("import json, sys; from stylus_ext.plugins import PluginManager; "
+            "e = PluginManager(entry_points_enabled=False).create('encoder', 'transformers', "
+            "model='someone/minilm-copy', runtime='numpy'); "
+            "v = e.encode(['a red fox in the snow', 'castle']); "
+            "print(json.dumps([e.identity, e.dimension, 'torch' in sys.modules, v.tolist()]))")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    identity, dimension, imported_torch, vectors = json.loads(out.stdout.strip().splitlines()[-1])
+    assert identity == "transformers:someone/minilm-copy" and dimension == 384 and not imported_torch
+    assert np.abs(np.array(vectors) - encoder.encode(["a red fox in the snow", "castle"])).max() < 1e-5
+    # Not downloaded: runtime numpy says what it needs (auto would load it with torch).
+    env["HF_HUB_CACHE"] = str(tmp_path / "empty")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode != 0 and "runtime numpy needs a local BERT folder" in out.stderr
