@@ -18,6 +18,7 @@ import base64
 import concurrent.futures as cf
 import re
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -167,16 +168,30 @@ class VisionRefiner(sdk.Refiner):
         At most ``concurrency`` requests are in flight; stopping the iteration (or Ctrl-C) cancels
         the cards not yet started, so the caller can commit what it got and resume later. An
         authentication failure (401/403) stops everything with ``sdk.LLMError`` instead of failing
-        every card in turn.
+        every card in turn: no request starts after it, however late this thread sees it.
         """
         cards = list(cards)
         workers = max(1, int(self.config["concurrency"]))
+        refused = threading.Event()  # set by the worker that met the 401/403: no request starts after it
+
+        def refine(card: sdk.AdapterCard) -> sdk.Refinement:
+            if refused.is_set():
+                raise _NotSent
+            try:
+                return self.refine(card)
+            except sdk.LLMStatusError as exc:
+                if exc.status in (401, 403):
+                    refused.set()
+                raise
+
         pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stylus-vlm")
         try:
-            futures = {pool.submit(self.refine, card): i for i, card in enumerate(cards)}
+            futures = {pool.submit(refine, card): i for i, card in enumerate(cards)}
             for fut in cf.as_completed(futures):
                 pos = futures[fut]
                 exc = fut.exception()
+                if isinstance(exc, _NotSent):  # the refusal itself is met in this loop too
+                    continue
                 if isinstance(exc, sdk.LLMStatusError) and exc.status in (401, 403):
                     for other in futures:
                         other.cancel()
@@ -190,6 +205,10 @@ class VisionRefiner(sdk.Refiner):
 
     def close(self) -> None:
         self.client.close()
+
+
+class _NotSent(Exception):
+    """A card not sent because the server had refused the key (never yielded)."""
 
 
 @sdk.hookimpl

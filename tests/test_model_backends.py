@@ -174,7 +174,9 @@ def test_vision_refine_many_stops_on_auth_failure(server, tmp_path):
     with pytest.raises(sdk.LLMError, match="STYLUS_VLM_API_KEY") as info:
         for item in ref.refine_many([vision_card(tmp_path, title=f"c{i}") for i in range(50)]):
             got.append(item)
-    assert KEY not in str(info.value) and len(server.of("chat")) <= 3 and not got
+    # one worker: the refused request is the only one sent (it used to be up to 4 under load, however
+    # late the caller's thread woke to the refusal)
+    assert KEY not in str(info.value) and len(server.of("chat")) == 1 and not got
 
 
 # -- composers inside the pipeline: garbage → offline fallback ---------------------------------
