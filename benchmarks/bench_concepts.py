@@ -122,6 +122,7 @@ HOSTILE = {
     "commas": lambda n: "a," * (n // 2),
     "by + capitals": lambda n: "painting by " + "A" * n + "#",
     "unclosed tags": lambda n: "<lora:" * (n // 6),
+    "embedding refs": lambda n: "embedding:" * (n // 10),
     "underscores": lambda n: "__a" * (n // 3),
     "words": lambda n: "a red cat sitting on the mat " * (n // 29),
 }

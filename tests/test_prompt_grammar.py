@@ -125,3 +125,12 @@ def test_input_is_capped():
     long = "cat, " * 10_000 + "<lora:late:1>"
     assert grammar.network_tags(long) == []  # past MAX_PROMPT_CHARS: not read
     assert len(grammar.blank_syntax(long).text) == grammar.MAX_PROMPT_CHARS
+
+
+def test_a_comfyui_embedding_reference_is_a_file_not_a_concept():
+    parsed = parse_prompt("embedding:EasyNegative, (embedding:style-empire:1.2), a castle, embedding:foo:1.2.3 tree")
+    assert [c.text for c in parsed.topical] == ["castle", "tree"]
+    assert grammar.strip_syntax("embedding:bad_hands_5 castle") == "castle"
+    # only the reference: the words "embedding" and "word embedding: a diagram" stay prose
+    assert [c.text for c in parse_prompt("word embedding: a diagram").topical] == ["word", "diagram"]
+    assert "embedding" in grammar.strip_syntax("an embedding of words")

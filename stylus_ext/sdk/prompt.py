@@ -8,6 +8,8 @@ What it understands (AUTOMATIC1111 / Forge syntax, plus the dynamic-prompts wild
   literal; alternation ``[a|b]`` and prompt editing ``[a:b:0.5]`` / ``[a:0.5]`` separate their parts;
   a weight left by an unbalanced bracket (``(castle:1.5, tree``) is syntax, not words;
 - ``BREAK`` and ``AND`` (upper case) separate; wildcards ``__name__`` are placeholders (no words);
+  ComfyUI's textual-inversion reference ``embedding:name`` (prompts pasted from ComfyUI; A1111 names
+  an embedding by its bare file name, which stays words) names a file, not a concept, and separates;
   variants ``{a|b}`` separate their parts;
 - quality words and phrases (``masterpiece``, ``best quality``, ``score_9``, ``8k uhd``, ...), the ONE
   list of the project: :data:`QUALITY_PHRASES`, :data:`QUALITY_WORDS`, :data:`QUALITY_MODIFIERS`,
@@ -46,6 +48,7 @@ TAG_RE = re.compile(r"<\s*([A-Za-z_][\w\-]*)\s*:([^<>]*)>")
 _ANGLE = re.compile(r"<[^<>]*>")
 _WILDCARD = re.compile(r"__[A-Za-z0-9\-/*.]+(?:_[A-Za-z0-9\-/*.]+)*__")
 _VARIANTS = re.compile(r"\{[^{}]*\}")
+_COMFY_EMBEDDING = re.compile(r"(?i)(?<![\w:])embedding:[^\s,;()\[\]{}<>:|]+(?::[\d.]+)?")
 _ESCAPED = re.compile(r"\\[()\[\]{}]")
 _SEPARATOR_WORDS = re.compile(r"\b(?:BREAK|AND)\b")
 _NUM = r"-?(?:\d+(?:\.\d*)?|\.\d+)"
@@ -165,7 +168,8 @@ def blank_syntax(prompt: str | None) -> Blanked:
     prompt = _cap(prompt)
     chars = list(prompt)
     tags = network_tags(prompt)
-    for rx, fill in ((TAG_RE, SEP), (_ANGLE, " "), (_WILDCARD, " "), (_ESCAPED, " "), (_SEPARATOR_WORDS, SEP)):
+    for rx, fill in ((TAG_RE, SEP), (_ANGLE, " "), (_WILDCARD, " "), (_COMFY_EMBEDDING, SEP), (_ESCAPED, " "),
+                     (_SEPARATOR_WORDS, SEP)):
         for m in list(rx.finditer("".join(chars))):
             _fill(chars, m.start(), m.end(), fill)
     weights = _brackets(chars)
