@@ -102,11 +102,16 @@ def _profile(fields: tuple[str, str, tuple[str, ...], tuple[str, ...], str, str 
     nouns = [w for w in first_words if w not in ADJECTIVES and w not in GENERIC_HEADS and not _verb(w)]
     specifics = frozenset(w for w in (set(first_words) or title) if w not in ADJECTIVES and w not in GENERIC_HEADS)
     category = (category_text or "concept").lower()
-    low = f"{title_text} {file_name}".lower().replace("_", " ")
-    utility = category == "utility" or any(u in low for u in UTILITY_WORDS)
+    utility = is_utility(title_text, file_name, category)
     words = title | name | tags | frozenset(w for _, ws in triggers for w in ws)
     return Profile(title, name, tags, tuple(triggers), words, nouns[-1] if nouns else "", specifics, category,
                    utility)
+
+
+def is_utility(title: str, file_name: str, category: str | None) -> bool:
+    """A utility adapter (sliders, detailers, speed LoRAs): chosen only when pinned."""
+    low = f"{title} {file_name}".lower().replace("_", " ")
+    return (category or "").lower() == "utility" or any(u in low for u in UTILITY_WORDS)
 
 
 @dataclass(frozen=True)

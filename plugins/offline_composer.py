@@ -40,7 +40,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +62,27 @@ PAIR_FEATURES = (
 )
 
 
+#: Candidates the composer weighs, best first: every pick on 1,014 real-card prompts (recover, typed
+#: triggers, silver) ranked in the retriever's top 20, and word profiles of the other ~100 were most
+#: of a compose at 100K adapters. The rest only shape the relative features (best score, rank, best
+#: cosine of a concept), so those stay what they were over all candidates.
+CONSIDER = 50
+
+
 @dataclass(frozen=True)
 class Admissible:
     rows: list[int]  # candidate indexes that may be chosen
     pinned: list[int]
     profiles: dict[int, Profile]
+    tail: list[int] = field(default_factory=list)  # admissible beyond ``consider``, characters apart
 
 
-def admissible(request: sdk.ComposeRequest, excluded: set[str]) -> Admissible:
-    """Step 1: the candidates that may take part (pinned ones apart: they are always kept)."""
+def admissible(request: sdk.ComposeRequest, excluded: set[str], consider: int = CONSIDER) -> Admissible:
+    """Step 1: the candidates that may take part (pinned ones apart: they are always kept); those
+    past the first ``consider`` without their word profiles, as context only."""
     rows: list[int] = []
     pinned: list[int] = []
+    tail: list[int] = []
     profiles: dict[int, Profile] = {}
     for i, cand in enumerate(request.candidates):
         a = cand.adapter
@@ -82,6 +92,11 @@ def admissible(request: sdk.ComposeRequest, excluded: set[str]) -> Admissible:
             continue
         if a.card.nsfw and not request.allow_nsfw:
             continue
+        if i >= consider and not a.pinned:
+            category = (a.category or "concept").lower()
+            if category not in CHARACTER_CATEGORIES and not _WORDS.is_utility(a.title, a.card.name, category):
+                tail.append(i)
+            continue
         p = profile(a)
         if a.pinned:
             pinned.append(i)
@@ -90,7 +105,7 @@ def admissible(request: sdk.ComposeRequest, excluded: set[str]) -> Admissible:
         else:
             rows.append(i)
         profiles[i] = p
-    return Admissible(rows, pinned, profiles)
+    return Admissible(rows, pinned, profiles, tail)
 
 
 def concept_similarities(request: sdk.ComposeRequest, concepts: Sequence[Any]) -> tuple[np.ndarray, bool]:
@@ -136,14 +151,16 @@ def best_concept(concepts: Sequence[Any], sims: np.ndarray, j: int, p: Profile, 
 
 def pair_features(request: sdk.ComposeRequest, concepts: Sequence[Any], sims: np.ndarray, rows: Sequence[int], *,
                   evidence: dict[int, Evidence], profiles: dict[int, Profile],
-                  prompt_words: set[str]) -> np.ndarray:
-    """Step 3a: the keep model's features (one row per candidate in ``rows``, :data:`PAIR_FEATURES`)."""
-    scores = np.array([request.candidates[j].score for j in rows], dtype=np.float64)
+                  prompt_words: set[str], context: Sequence[int] = ()) -> np.ndarray:
+    """Step 3a: the keep model's features (one row per candidate in ``rows``, :data:`PAIR_FEATURES`);
+    the relative ones (best score, rank, a concept's best cosine) count the ``context`` rows too."""
+    every = [*rows, *context]
+    scores = np.array([request.candidates[j].score for j in every], dtype=np.float64)
     logits = np.log(np.clip(scores, 1e-4, 1 - 1e-4) / (1 - np.clip(scores, 1e-4, 1 - 1e-4))) / 5.0
     order = np.argsort(-scores, kind="stable")
-    ranks = np.empty(len(rows))
-    ranks[order] = np.arange(len(rows))
-    best_sim = dict(enumerate(sims[:, list(rows)].max(axis=1).tolist())) if rows else {}
+    ranks = np.empty(len(every))
+    ranks[order] = np.arange(len(every))
+    best_sim = dict(enumerate(sims[:, every].max(axis=1).tolist())) if rows else {}
     out = np.zeros((len(rows), len(PAIR_FEATURES)))
     for r, j in enumerate(rows):
         ev, p, cand = evidence[j], profiles[j], request.candidates[j]
@@ -238,19 +255,21 @@ class OfflineComposer(sdk.Composer):
         sdk.Option("per_concept", int, 3, "Most adapters per concept (0–3 in the paper)."),
         sdk.Option("max_styles", int, 2, "Most style adapters in total."),
         sdk.Option("margin", float, 0.25, "Extra picks of a concept must score within this of its best."),
+        sdk.Option("consider", int, CONSIDER, "Candidates weighed, best first (the rest only set relative features)."),
     )
 
     def compose(self, request: sdk.ComposeRequest) -> sdk.Composition:
         return compose(request, **self.config)
 
 
-def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.05) -> dict[str, Any]:
+def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.05,
+                    consider: int = CONSIDER) -> dict[str, Any]:
     """Steps 1–3a for ``request``: concepts, admissible rows, evidence and features (also used to fit)."""
     parsed = sdk.parse_prompt(request.prompt)
     concepts = list(parsed.topical)
     excluded = {n.lower() for n in (*request.exclude_names, *parsed.excluded_names)}
     prompt_words = sdk.prompt_words(" ".join(c.text for c in parsed.concepts))
-    adm = admissible(request, excluded)
+    adm = admissible(request, excluded, consider)
     coined = sdk.distinctive(request)
     sims, with_vectors = concept_similarities(request, concepts)
     evidence: dict[int, Evidence] = {}
@@ -273,7 +292,7 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
                 character_words[j] = frozenset(character[1])
     rows = [j for j in adm.rows if j in evidence]
     features = pair_features(request, concepts, sims, rows, evidence=evidence, profiles=adm.profiles,
-                             prompt_words=prompt_words)
+                             prompt_words=prompt_words, context=adm.tail)
     named = {j: _coined_in_prompt(evidence[j], prompt_words, coined) for j in rows} if coined else {}
     return {"concepts": concepts, "admissible": adm, "sims": sims, "with_vectors": with_vectors, "rows": rows,
             "evidence": evidence, "features": features, "character_words": character_words,
@@ -308,9 +327,9 @@ def _named_outright(concept: Any, ev: Evidence, p: Profile, sim: float, min_simi
 
 def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_similarity: float = 0.0,
             min_similarity: float = 0.40, character_score: float = 0.05, per_concept: int = 3, max_styles: int = 2,
-            margin: float = 0.25) -> sdk.Composition:
+            margin: float = 0.25, consider: int = CONSIDER) -> sdk.Composition:
     """The offline composition of ``request`` (a pure function of its inputs: deterministic)."""
-    c = candidate_pairs(request, character_score=character_score)
+    c = candidate_pairs(request, character_score=character_score, consider=consider)
     concepts, adm, sims = c["concepts"], c["admissible"], c["sims"]
     notes = [] if c["with_vectors"] or not concepts else ["no vectors: word evidence only"]
     if not concepts and not adm.pinned:

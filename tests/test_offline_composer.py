@@ -190,3 +190,35 @@ def test_a_camel_case_trigger_typed_as_one_word_is_trigger_evidence(composer, en
     comp = compose(composer, encoder, "a city street at dusk, aetherpunkai", adapters + extra)
     reasons = [p.reason for cp in comp.concepts for p in cp.picks if p.adapter_id == 33]
     assert reasons and "trigger 'AetherPunkAI'" in reasons[0]
+
+
+def test_candidates_past_consider_only_set_the_relative_features(plugins, encoder):
+    """The composer weighs the best ``consider`` candidates: the rest get no word profile (the cost of
+    a compose at 100K) but still count in the relative features, which stay as over all candidates;
+    a pinned adapter anywhere is kept."""
+    import sys
+
+    import numpy as np
+
+    mod = sys.modules[plugins.backend_class("composer", "offline").__module__]
+    words = sys.modules[mod.profile.__module__]
+    adapters = [make_adapter(3000 + i, f"Thing {i} {w}", tags=[w], description=f"A {w} number {i}.")
+                for i, w in enumerate(["castle", "dog", "forest", "robot", "car", "flower"] * 20)]
+    adapters[-1] = make_adapter(3999, "Castle Slider", tags=["castle"], pinned=True)
+    req = make_request("a robot walking a dog through a forest castle", adapters, encoder)
+    # the candidate with the best cosine to a concept moved past the cut: a concept's best cosine
+    # (a feature of every candidate) must still count it
+    best = int(np.argmax(mod.candidate_pairs(req)["sims"].max(axis=0)))
+    order = [i for i in range(len(adapters)) if i != best]
+    order.insert(100, best)
+    req = replace(req, candidates=tuple(req.candidates[i] for i in order),
+                  candidate_vectors=np.asarray(req.candidate_vectors)[order])
+    everything = mod.candidate_pairs(req, consider=10**6)
+    words._profile.cache_clear()
+    head = mod.candidate_pairs(req, consider=20)
+    assert words._profile.cache_info().currsize <= 21  # the first 20 and the pin
+    assert head["rows"] == [j for j in everything["rows"] if j < 20]
+    at = [everything["rows"].index(j) for j in head["rows"]]
+    assert np.allclose(head["features"], everything["features"][at])  # relative features over all rows
+    cut = plugins.create("composer", "offline", keep=0.15, consider=20).compose(req)
+    assert 3999 in {p.adapter_id for cp in cut.concepts for p in cp.picks}  # the pin, ranked anywhere
