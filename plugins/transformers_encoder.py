@@ -377,8 +377,16 @@ class TransformersEncoder(sdk.Encoder):
             return np.zeros((0, self.dimension), dtype=np.float32)
         fast = self._numpy_model(len(texts))
         if fast is not None:
-            fast = self._onnx_model(fast) or fast
             with blas_threads(self.threads_for(len(texts), cpu=True)):
+                onnx = self._onnx_model(fast)
+                if onnx is not None:
+                    try:
+                        return np.concatenate([onnx.encode(texts[i:i + QUERY_TEXTS])
+                                               for i in range(0, len(texts), QUERY_TEXTS)])
+                    except Exception as exc:  # noqa: BLE001 - the runtime failing mid-run only costs speed
+                        self._onnx, self._onnx_state = None, "off"
+                        _ONNX.log.warning("encoder 'transformers': ONNX Runtime failed (%s); queries use the "
+                                          "NumPy forward pass from now on", f"{type(exc).__name__}: {exc}"[:300])
                 return np.concatenate([fast.encode(texts[i:i + QUERY_TEXTS])
                                        for i in range(0, len(texts), QUERY_TEXTS)])
         self._load()

@@ -120,3 +120,20 @@ def test_without_onnxruntime_numpy_serves_and_says_what_to_install(plugins, expo
         for _ in range(4):
             quiet.encode(TEXTS[:1])
         assert wait_for(quiet) == "off" and not caplog.records
+
+
+def test_a_runtime_failure_mid_run_falls_back_once(plugins, export, reference, caplog):
+    enc = plugins.create("encoder", "transformers", runtime="onnx", onnx_file=str(export))
+    enc.encode(TEXTS[:1])
+    assert enc._onnx_state == "ready"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : out of memory")
+
+    enc._onnx.session.run = broken
+    with caplog.at_level(logging.WARNING, logger="stylus"):
+        first = enc.encode(TEXTS)
+        again = enc.encode(TEXTS)
+    assert np.array_equal(first, reference) and np.array_equal(again, reference)
+    assert enc._onnx_state == "off" and enc._onnx is None
+    assert sum("ONNX Runtime failed" in r.getMessage() for r in caplog.records) == 1
