@@ -157,9 +157,13 @@ def export(folder: Path, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on BERT's masks, not problems of this graph
-        torch.onnx.export(model, (dummy, dummy, torch.zeros_like(dummy)), str(path),
-                          input_names=["input_ids", "attention_mask", "token_type_ids"],
-                          output_names=["last_hidden_state"], opset_version=17, dynamo=False,
-                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
-                                        "last_hidden_state": axes})
+        kwargs: dict[str, Any] = {
+            "input_names": ["input_ids", "attention_mask", "token_type_ids"], "output_names": ["last_hidden_state"],
+            "opset_version": 17,
+            "dynamic_axes": {"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                             "last_hidden_state": axes}}
+        try:  # the TorchScript exporter: torch 2.5+ defaults to dynamo, which needs onnxscript
+            torch.onnx.export(model, (dummy, dummy, torch.zeros_like(dummy)), str(path), dynamo=False, **kwargs)
+        except TypeError:  # an older torch: no dynamo argument (its only exporter is TorchScript)
+            torch.onnx.export(model, (dummy, dummy, torch.zeros_like(dummy)), str(path), **kwargs)
     return path
