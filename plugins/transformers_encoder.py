@@ -409,6 +409,23 @@ class TransformersEncoder(sdk.Encoder):
                 out[idx] = pooled.cpu().numpy()
         return out
 
+    def query_runtime(self) -> str:
+        """How queries run here, in words (``stylus info``), without loading anything."""
+        runtime = self.config["runtime"]
+        if runtime == "torch":
+            return "torch (runtime torch)"
+        folder = self._folder or local_folder(self._source)
+        if folder is None or not NumpyBert.supports(folder):
+            return "torch (the NumPy pass needs the model's files locally)"
+        if runtime == "numpy":
+            return "NumPy forward pass (runtime numpy)"
+        if not _ONNX.available():
+            return "NumPy forward pass (ONNX Runtime, a third of its time: pip install onnxruntime)"
+        path = _ONNX.find_file(folder, self.config["onnx_file"], HUB_ID if self._model_id == HUB_ID else None)
+        if path is None:
+            return "NumPy forward pass (ONNX Runtime is installed; no fp32 export found: set option onnx_file)"
+        return f"ONNX Runtime from the third query on ({path}; checked against the weights first)"
+
     def _onnx_model(self, reference: NumpyBert) -> Any:
         """The verified ONNX Runtime model for a query call, or None (the NumPy one serves it).
 

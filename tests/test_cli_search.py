@@ -82,6 +82,8 @@ def test_info(indexed, capsys):
     assert info["index"]["state"] == "up to date" and info["index"]["count"] == len(CARDS)
     assert info["encoder"] == "transformers:sentence-transformers/all-MiniLM-L6-v2"
     assert info["by_base_model"]["Pony"] == 1 and info["refiner"]
+    # how queries run here, in the encoder's words: the packaged weights are local, no ONNX export given
+    assert info["queries"].startswith("NumPy forward pass (ONNX Runtime")
     catalog = Catalog(path)
     catalog.update_fields(1, title="something else entirely")
     catalog.close()

@@ -137,3 +137,13 @@ def test_a_runtime_failure_mid_run_falls_back_once(plugins, export, reference, c
     assert np.array_equal(first, reference) and np.array_equal(again, reference)
     assert enc._onnx_state == "off" and enc._onnx is None
     assert sum("ONNX Runtime failed" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_query_runtime_says_what_runs_and_what_is_missing(plugins, export, tmp_path, monkeypatch):
+    assert plugins.create("encoder", "transformers", runtime="numpy").query_runtime().endswith("(runtime numpy)")
+    missing = plugins.create("encoder", "transformers", onnx_file=str(tmp_path / "none.onnx")).query_runtime()
+    assert "no fp32 export found" in missing
+    ready = plugins.create("encoder", "transformers", onnx_file=str(export))
+    assert ready.query_runtime().startswith("ONNX Runtime") and ready._onnx is None  # said, not loaded
+    monkeypatch.setattr(helper(), "available", lambda: False)
+    assert "pip install onnxruntime" in ready.query_runtime()

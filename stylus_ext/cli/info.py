@@ -57,12 +57,26 @@ def collect(catalog: Any) -> dict[str, Any]:
     }
 
 
+def query_runtime(plugins: Any, identity: str | None) -> str | None:
+    """The index's encoder's own words on how queries run here (None when it has none to say)."""
+    if not identity:
+        return None
+    try:
+        from stylus_ext.retrieve import _encoder_for
+
+        describe = getattr(_encoder_for(identity, plugins), "query_runtime", None)
+        return str(describe()) if callable(describe) else None
+    except Exception:  # noqa: BLE001 - a line of `info`, never its failure
+        return None
+
+
 def run(args: argparse.Namespace, ctx: Any) -> int:
     catalog = ctx.catalog(create=False)
     try:
         info = collect(catalog)
     finally:
         catalog.close()
+    info["queries"] = query_runtime(ctx.plugins, info["encoder"])
     if args.json:
         print(dumps(info))
         return 0
@@ -73,6 +87,8 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
     print("by category: " + ", ".join(f"{k} {v}" for k, v in info["by_category"].items()))
     print(f"refiner: {info['refiner'] or 'none yet'}")
     print(f"encoder: {info['encoder'] or 'none yet'}")
+    if info["queries"]:
+        print(f"queries: {info['queries']}")
     idx = info["index"]
     if idx["state"] == "missing":
         print("index: missing (run `stylus index`)")
