@@ -1,7 +1,9 @@
 """Fit the offline composer's keep score (``plugins/offline_composer.json``) on real prompts.
 
 Supervision, each prompt through the product's path (``Stylus.retrieve`` → ``request``) and the
-composer's own steps (``candidate_pairs``); a candidate is positive when it is a version of an answer:
+composer's own steps (``candidate_pairs``: the candidates it weighs, the retriever's best
+``CONSIDER``; the shipped score was fitted over all 150, whose features for those rows are the same);
+a candidate is positive when it is a version of an answer:
 
 - the real-card TRAIN queries (a card's example prompt → the LoRA its author used, with its tags,
   trigger words and name removed);
