@@ -86,19 +86,15 @@ class OnnxBert:
         """Vectors of ``texts``, run in groups of similar length (a prompt and its short concepts
         padded to one width would cost the prompt's length times their count)."""
         encodings = self.tokenizer.encode_batch(list(texts))
-        out = np.empty((len(encodings), 0), dtype=np.float32)
-        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
         groups: list[list[int]] = []
-        for i in order:
+        for i in sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids)):
             if not groups or 2 * len(encodings[i].ids) < len(encodings[groups[-1][0]].ids):
                 groups.append([])
             groups[-1].append(i)
+        rows: dict[int, np.ndarray] = {}
         for group in groups:
-            vectors = self._run([encodings[i] for i in group])
-            if not out.shape[1]:
-                out = np.empty((len(encodings), vectors.shape[1]), dtype=np.float32)
-            out[group] = vectors
-        return out
+            rows.update(zip(group, self._run([encodings[i] for i in group]), strict=True))
+        return np.stack([rows[i] for i in range(len(encodings))])
 
     def _run(self, encodings: list[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)

@@ -22,7 +22,7 @@ previous torch setting restored, so the host application's own torch work keeps 
 ONNX Runtime (runtime ``auto`` or ``onnx``, helper ``_transformers_encoder_onnx.py``): where
 ``onnxruntime`` is installed and an fp32 export of the same weights is found (option ``onnx_file``,
 the model folder's ``onnx/model.onnx``, or the hub cache's), query calls run on it from the
-:data:`ONNX_AFTER`-th on: half the NumPy forward pass's time, the same vectors (checked on probe
+:data:`ONNX_AFTER`-th on: a third to a half of the NumPy pass's time, the same vectors (checked on probe
 texts before use; a quantised export is refused). Stylus does not install onnxruntime.
 
 Batch size (option ``batch_size``): 0 = auto, :data:`CPU_BATCH` texts on the CPU and
@@ -420,8 +420,8 @@ class TransformersEncoder(sdk.Encoder):
         if runtime == "numpy":
             return "NumPy forward pass (runtime numpy)"
         if not _ONNX.available():
-            return "NumPy forward pass (ONNX Runtime, a third of its time: pip install onnxruntime)"
-        path = _ONNX.find_file(folder, self.config["onnx_file"], HUB_ID if self._model_id == HUB_ID else None)
+            return "NumPy forward pass (pip install onnxruntime: queries in a third to a half of its time)"
+        path = self._onnx_path(folder)
         if path is None:
             return "NumPy forward pass (ONNX Runtime is installed; no fp32 export found: set option onnx_file)"
         return f"ONNX Runtime from the third query on ({path}; checked against the weights first)"
@@ -448,11 +448,14 @@ class TransformersEncoder(sdk.Encoder):
             threading.Thread(target=self._load_onnx, args=(reference,), name="stylus-onnx", daemon=True).start()
         return self._onnx
 
+    def _onnx_path(self, folder: Path) -> Path | None:
+        """The model's ONNX export: option ``onnx_file``, the folder's, or the hub cache's (HUB_ID's weights)."""
+        return _ONNX.find_file(folder, self.config["onnx_file"], HUB_ID if self._model_id == HUB_ID else None)
+
     def _load_onnx(self, reference: NumpyBert) -> None:
         model = None
         if _ONNX.available():
-            hub = HUB_ID if self._model_id == HUB_ID else None
-            path = _ONNX.find_file(self._folder or Path(self._source), self.config["onnx_file"], hub)
+            path = self._onnx_path(self._folder or Path(self._source))
             if path is not None:
                 model = _ONNX.load(path, reference, self.threads_for(QUERY_TEXTS, cpu=True) or 1)
             elif self.config["runtime"] == "onnx" or self.config["onnx_file"]:
