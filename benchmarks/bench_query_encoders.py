@@ -36,23 +36,8 @@ def distil(bert: Any) -> np.ndarray:
     out = np.zeros((vocab, bert.word.shape[1]), np.float32)
     for start in range(0, vocab, 2048):
         ids = np.arange(start, min(vocab, start + 2048))
-        texts = [[cls, int(t), sep] for t in ids]
-        out[ids] = forward_ids(bert, texts)
+        out[ids] = bert.pool_ids([[cls, int(t), sep] for t in ids])
     return out
-
-
-def forward_ids(bert: Any, rows: list[list[int]]) -> np.ndarray:
-    """The NumPy pass on token ids of equal length (unnormalised mean pooling)."""
-    n, width = len(rows), len(rows[0])
-    ids = np.array(rows, dtype=np.int64).reshape(-1)
-    x = bert._norm(bert.word[ids] + bert.pos[np.tile(np.arange(width), n)] + bert.type0, bert.ln0)
-    erf = sys.modules[type(bert).__module__]._erf
-    groups, at = [(np.arange(n), width)], [np.arange(n * width)]
-    for qkv, qkv_b, out_w, out_b, ln1, in_w, in_b, ff_w, ff_b, ln2 in bert.layers:
-        x = bert._norm(x + bert._attention(x @ qkv + qkv_b, groups, at) @ out_w + out_b, ln1)
-        inner = x @ in_w + in_b
-        x = bert._norm(x + (0.5 * inner * (1.0 + erf(inner * np.float32(1 / np.sqrt(2))))) @ ff_w + ff_b, ln2)
-    return x.reshape(n, width, -1).mean(1)
 
 
 def static_encoder(bert: Any, table: np.ndarray, idf: np.ndarray) -> Callable[[list[str]], np.ndarray]:

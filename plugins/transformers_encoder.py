@@ -233,10 +233,14 @@ class NumpyBert:
         The texts are packed, not padded: the dense layers run once over all their tokens (one
         matrix product per layer reads the weights once: the cost of a query on a CPU), attention
         runs per group of equal-length texts. A prompt and its concepts cost about one prompt."""
-        encodings = self.tokenizer.encode_batch(texts)
-        lengths = np.array([len(e.ids) for e in encodings])
+        pooled = self.pool_ids([e.ids for e in self.tokenizer.encode_batch(texts)])
+        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def pool_ids(self, token_ids: Sequence[Sequence[int]]) -> Any:
+        """The mean-pooled (not normalised) last hidden states of texts given as token ids."""
+        lengths = np.array([len(t) for t in token_ids])
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        ids = np.concatenate([e.ids for e in encodings]).astype(np.int64)
+        ids = np.concatenate([np.asarray(t, dtype=np.int64) for t in token_ids])
         positions = np.concatenate([np.arange(n) for n in lengths])
         x = self._norm(self.word[ids] + self.pos[positions] + self.type0, self.ln0)
         groups = [(np.flatnonzero(lengths == n), n) for n in np.unique(lengths)]
@@ -247,8 +251,7 @@ class NumpyBert:
             inner = x @ in_w + in_b
             inner = 0.5 * inner * (1.0 + _erf(inner * np.float32(1 / np.sqrt(2))))
             x = self._norm(x + inner @ ff_w + ff_b, ln2)
-        pooled = np.add.reduceat(x, starts, axis=0) / lengths[:, None].astype(np.float32)
-        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return np.add.reduceat(x, starts, axis=0) / lengths[:, None].astype(np.float32)
 
     def _attention(self, qkv: Any, groups: list[tuple[Any, int]], rows: list[Any]) -> Any:
         """Self-attention of each text over its own tokens (``qkv``: packed rows of all texts)."""
