@@ -12,10 +12,12 @@ The catalogue is built with ``stylus import-cards`` + ``stylus index``; retrieva
 offline composer). Printed:
 
 - retrieval R@1 / R@10 / R@150 / MRR overall, by category and by prompt style, against a plain BM25
-  over card text + example prompts (the baseline the retriever must never fall below);
+  over card text + example prompts (the baseline the retriever must never fall below); also with the
+  trigger typed, and with the card's name as the whole query;
 - silver R@10 / R@150 / top-3 hit;
 - composer: keep rate of the true adapter (non-character recover queries; and, on the queries that
-  had one, with the trigger typed: the original prompt less its ``<lora:>`` tags), adapters per prompt,
+  had one, with the trigger typed: the original prompt less its ``<lora:>`` tags; and with the card's
+  name as the whole query: ``realcards.name_query``), adapters per prompt,
   a pick among the paper's picks (silver), nothing added to no-fit prompts, a character picked for
   prompts that name none, Effective LoRA Count of the picks (exp entropy) vs retriever-only top-3;
 - time per query.
@@ -58,6 +60,14 @@ def _bm25_baseline(retriever, prompt: str, model_of: dict[int, int]) -> list[int
     return list(out)
 
 
+def titles(catalog) -> dict[int, str]:
+    """Civitai model id → the title of its first version in the catalogue."""
+    out: dict[int, str] = {}
+    for model_id, title in catalog.db.execute("select civitai_model_id, title from adapters order by id"):
+        out.setdefault(model_id, title)
+    return out
+
+
 def retrieval(retriever, queries, silver, model_of) -> None:
     from stylus_ext import lexical
 
@@ -88,6 +98,12 @@ def retrieval(retriever, queries, silver, model_of) -> None:
             typed.add(rc.rank_of(q["model_id"], rc.model_ids(c.adapter for c in retriever.search(prompt, 150))))
     print("-- with the trigger typed (the original prompt less its <lora:> tags)")
     print(rc.table([("typed", typed.row())], cols))
+    # ... or ask for an adapter by its name: a query the recover set never holds (it removes names)
+    named = rc.RankStats()
+    for name, model in rc.named_queries(queries, titles(retriever.catalog)):
+        named.add(rc.rank_of(model, rc.model_ids(c.adapter for c in retriever.search(name, 150))))
+    print("-- the card's name as the whole query (its title less brackets and versions)")
+    print(rc.table([("named", named.row())], cols))
 
     r10 = r150 = top3 = 0.0
     b10 = b150 = 0.0
@@ -137,6 +153,12 @@ def composition(catalog, queries, silver, no_fit, retriever) -> None:
             picks = chosen(prompt)
             got[0] += q["model_id"] in {a.card.civitai_model_id for a in picks}
             got[1] += 1
+    character_of = {q["model_id"]: q.get("category") in CHARACTER for q in queries}
+    named = {kind: [0, 0] for kind in ("non-character", "character")}
+    for name, model in rc.named_queries(queries, titles(catalog)):
+        got = named["character" if character_of[model] else "non-character"]
+        got[0] += model in {a.card.civitai_model_id for a in chosen(name)}
+        got[1] += 1
     among = 0
     silver_picks: list[int] = []
     retriever_picks: list[int] = []
@@ -162,6 +184,8 @@ def composition(catalog, queries, silver, no_fit, retriever) -> None:
           f"{statistics.mean(per_prompt):.2f} adapters per prompt")
     print("recover with the trigger typed (original prompt less its <lora:> tags): keeps the true adapter in "
           + ", ".join(f"{k / max(1, n):.3f} of {n} {kind}" for kind, (k, n) in typed.items()) + " queries")
+    print("the card's name as the whole query: keeps that adapter in "
+          + ", ".join(f"{k / max(1, n):.3f} of {n} {kind}" for kind, (k, n) in named.items()) + " queries")
     print(f"silver: a pick among the paper's picks in {among / n_s:.3f}; "
           f"{statistics.mean(silver_counts) if silver_counts else 0:.2f} adapters per prompt")
     print(f"no-fit prompts: nothing added to {empty / max(1, len(no_fit)):.3f} of {len(no_fit)}")

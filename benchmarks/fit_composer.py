@@ -12,7 +12,8 @@ a candidate is positive when it is a version of an answer:
   set; short and long, captions and tag lists), weighted up (``--no-fit-weight``): they are few, and
   they are what teaches the score to refuse.
 
-The score is a sign-bounded L2 logistic regression (scipy). ``--model trees`` fits gradient-boosted
+``--typed-weight`` also fits on those recover prompts with their trigger typed (measured, not used:
+README). The score is a sign-bounded L2 logistic regression (scipy). ``--model trees`` fits gradient-boosted
 trees instead (scikit-learn at fit time only; depth 3, 100 steps; word evidence monotone), which the
 composer also reads (evaluated in NumPy); why the logistic ships is in the README.
 
@@ -124,7 +125,7 @@ def figures_at(prob, y, groups, sources, chars, bar: float, no_fit_ids) -> dict[
     """Keep rate (non-character recover prompts), silver hit, adapters per prompt (≤ 2 kept shown)."""
     kept = prob >= bar
     out: dict[str, float] = {}
-    for source in ("recover", "silver"):
+    for source in ("recover", "typed", "silver"):
         ids = np.unique(groups[(sources == source) & ~chars])
         if len(ids):
             out[f"{source}_kept"] = float(np.mean([(kept & y)[groups == g].any() for g in ids]))
@@ -194,6 +195,8 @@ def main() -> int:
                         help="share of recover prompts offered with their answer removed (all negative)")
     parser.add_argument("--recover-weight", type=float, default=1.0)
     parser.add_argument("--no-fit-weight", type=float, default=20.0)
+    parser.add_argument("--typed-weight", type=float, default=0.0,
+                        help="also fit on those recover prompts with their trigger typed, at this weight")
     parser.add_argument("--empty", type=float, default=0.9)
     parser.add_argument("--C", type=float, default=0.1, help="logistic only: inverse L2 strength")
     parser.add_argument("--model", choices=("logistic", "trees"), default="logistic")
@@ -212,7 +215,10 @@ def main() -> int:
                 pickle.dump((x, y, groups, sources, outs, chars), fh)
     print(f"{len(np.unique(groups))} prompts → {len(y)} candidate rows, {int(y.sum())} positive, "
           f"{len(np.unique(groups[outs]))} leave-answer-out prompts")
-    weight = np.select([sources == "no_fit", sources == "recover"], [args.no_fit_weight, args.recover_weight], 1.0)
+    weight = np.select([sources == "no_fit", sources == "recover", sources == "typed"],
+                       [args.no_fit_weight, args.recover_weight, args.typed_weight], 1.0)
+    keep_rows = weight > 0
+    x, y, groups, sources, outs, chars, weight = (v[keep_rows] for v in (x, y, groups, sources, outs, chars, weight))
     names = list(mod.PAIR_FEATURES)
     for name in args.drop:  # a dropped feature reads 0 everywhere: its weight stays 0
         x[:, names.index(name)] = 0.0
@@ -228,6 +234,7 @@ def main() -> int:
             "note": f"fitted by benchmarks/fit_composer.py on {len(np.unique(groups))} real prompts",
             "fitted": datetime.date.today().isoformat(),
             "settings": {"model": args.model, "leave_out": args.leave_out, "recover_weight": args.recover_weight,
+                         "typed_weight": args.typed_weight,
                          "no_fit_weight": args.no_fit_weight, "C": args.C, "empty": args.empty,
                          "drop": args.drop},
             "cross_validated": [{n: round(v, 3) for n, v in f.items()} for f in folds]}
@@ -253,6 +260,8 @@ def collect_all(args, mod):
     train = random.Random(0).sample(train, min(args.limit, len(train)))
     items = [(q["query"], {q["model_id"]}, q.get("category") in ("character", "celebrity"), "recover")
              for q in train]
+    items += [(p, {q["model_id"]}, q.get("category") in ("character", "celebrity"), "typed")
+              for q in train if (p := rc.typed_prompt(q)) is not None]
     items += [(s["prompt"], set(s["picks_in_catalog"]), False, "silver") for s in rc.silver_rows(args.silver, "fit")]
     items += [(p, set(), False, "no_fit") for p in read_prompts(HERE / "data" / "no_fit_prompts_fit.txt")]
     return collect(stylus, mod, items, args.leave_out, random.Random(1))

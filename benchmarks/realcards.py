@@ -53,6 +53,32 @@ def typed_prompt(query: dict[str, Any]) -> str | None:
     return None
 
 
+#: Bracketed parts of a card title ("(v1.0)", "[LuisaP]", "（中国水墨风）"), version and file words.
+_TITLE_NOISE = (re.compile(r"\([^)]*\)|\[[^\]]*\]|【[^】]*】|（[^）]*）|<[^>]*>"), re.compile(r"[^\x00-\x7f]+"),
+                re.compile(r"\b(?:v|ver|version)\s*\.?\s*\d[\w.]*\b|\b\d+(?:\.\d+)+\b|-0+\d+\b", re.I),
+                re.compile(r"\b(?:lora|locon|loha|lycoris|lyco|model)\b", re.I),
+                re.compile(r"[|/_:;,+\-~!?\"'`*#]+"))
+
+
+def name_query(title: str) -> str | None:
+    """A card's name as a user types it to ask for that adapter: its title without bracketed parts,
+    versions, "LoRA" and non-Latin script, lower-cased ("Tifa Lockhart Lora (Tifa Lockhart v.1)" →
+    "tifa lockhart"); None when fewer than three Latin letters in a row are left."""
+    for pattern in _TITLE_NOISE:
+        title = pattern.sub(" ", title)
+    name = " ".join(title.split()).lower()
+    return name if re.search(r"[a-z]{3}", name) else None
+
+
+def named_queries(queries: Iterable[dict[str, Any]], title_of: dict[int, str]) -> list[tuple[str, int]]:
+    """One :func:`name_query` per answer model of ``queries`` (``title_of``: model id → a title)."""
+    out: dict[int, str] = {}
+    for q in queries:
+        if q["model_id"] not in out and (name := name_query(title_of.get(q["model_id"]) or "")):
+            out[q["model_id"]] = name
+    return [(name, model) for model, name in out.items()]
+
+
 def half(key: str) -> str:
     """'fit' or 'dev': a stable hash split (silver has no split of its own)."""
     return "fit" if hashlib.sha1(key.encode()).digest()[0] % 2 == 0 else "dev"

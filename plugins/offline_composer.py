@@ -27,7 +27,9 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    letters and digits ("hq1992") is kept whatever the score; 0–3 adapters per
    concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
    characters/celebrities only when the prompt names them (``sdk.character_evidence``) and their
-   keep score passes too; versions of one character are one choice; second and third picks of a
+   keep score passes too (a quarter of the bar when a concept is nothing but the character's name
+   with a word English lacks, ``sdk.named_outright``: many cards of one character split the
+   retriever's score); versions of one character are one choice; second and third picks of a
    concept must score close to its best.
 
 Every pick's reason says in words why: the concept, the adapter, its evidence, the concept
@@ -274,6 +276,7 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     sims, with_vectors = concept_similarities(request, concepts)
     evidence: dict[int, Evidence] = {}
     character_words: dict[int, frozenset[str]] = {}
+    outright: set[int] = set()
     for j in adm.rows if concepts else ():
         p = adm.profiles[j]
         character = None
@@ -282,7 +285,11 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
             character = sdk.character_evidence(a.title, a.card.alias or a.card.name,
                                                (*a.card.trigger_words, a.card.activation_text), prompt_words,
                                                coined=coined)
-            if character[0] and not character[0].startswith("trigger") and \
+            # name evidence, or a trigger that is the title's name (not a shared "sks woman")
+            if (character[0].startswith("name") or character[1] <= sdk.prompt_words(a.title)) and \
+                    any(sdk.named_outright(cp.text, character[1]) for cp in concepts):
+                outright.add(j)  # a concept IS its name ("hatsune miku"), however many Mikus compete
+            elif character[0] and not character[0].startswith("trigger") and \
                     request.candidates[j].score < character_score:
                 character = ("", set())  # a name word in passing ("white"), and the retriever disagrees
         ev = best_concept(concepts, sims, j, p, prompt_words=prompt_words, character=character)
@@ -296,7 +303,7 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     named = {j: _coined_in_prompt(evidence[j], prompt_words, coined) for j in rows} if coined else {}
     return {"concepts": concepts, "admissible": adm, "sims": sims, "with_vectors": with_vectors, "rows": rows,
             "evidence": evidence, "features": features, "character_words": character_words,
-            "coined": {j: kind for j, kind in named.items() if kind}}
+            "coined": {j: kind for j, kind in named.items() if kind}, "outright": outright & set(rows)}
 
 
 def _coined_in_prompt(ev: Evidence, prompt_words: set[str], coined: Callable[[str], bool]) -> str:
@@ -346,7 +353,8 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         # trigger) only a near-synonym passes — an okapi is not a giraffe
         coined = c["coined"].get(j, "")
         if coined == "code" or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
-                coined or _named_outright(concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity))):
+                coined or j in c["outright"]
+                or _named_outright(concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity))):
             a = request.candidates[j].adapter
             ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, sim, prob)))
     out = assign(request, concepts, ranked, evidence=c["evidence"], profiles=adm.profiles,

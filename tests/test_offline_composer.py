@@ -8,6 +8,8 @@ from dataclasses import asdict, replace
 import pytest
 from helpers_compose import catalog_adapters, make_adapter, make_request, picked_ids, picks_by_concept
 
+from stylus_ext import sdk
+
 
 @pytest.fixture(scope="module")
 def composer(plugins):
@@ -222,3 +224,39 @@ def test_candidates_past_consider_only_set_the_relative_features(plugins, encode
     assert np.allclose(head["features"], everything["features"][at])  # relative features over all rows
     cut = plugins.create("composer", "offline", keep=0.15, consider=20).compose(req)
     assert 3999 in {p.adapter_id for cp in cut.concepts for p in cp.picks}  # the pin, ranked anywhere
+
+
+def test_a_concept_that_is_a_characters_name_keeps_it_in_a_crowded_catalogue(plugins, encoder, adapters):
+    """With many adapters of one character the retriever's probability that a given one is THE answer
+    is low (0.04 for a Miku card among 23 on 11.8K real cards), which alone refuses it. A concept that
+    is nothing but its name, holding a word no English dictionary has, asks for it anyway; a name made
+    of English words ("gravel") at that score still does not."""
+    composer = plugins.create("composer", "offline")  # the shipped bar
+    extra = [
+        make_adapter(41, "Hatsune Miku (Magical Mirai 2015)", category="character", name="miku_mm2015",
+                     triggers=["mm2015 outfit"], description="Hatsune Miku in her Magical Mirai 2015 outfit."),
+        make_adapter(42, "Gravel [Arknights]", category="character", name="gravel_arknights",
+                     triggers=["gravel_(arknights)"], description="Gravel, an operator from Arknights."),
+    ]
+
+    def crowded(prompt: str) -> sdk.ComposeRequest:
+        request = make_request(prompt, adapters + extra, encoder)
+        cands = tuple(replace(c, score=0.04) if c.adapter.id in (7, 41, 42) else c for c in request.candidates)
+        return replace(request, candidates=cands)
+
+    comp = composer.compose(crowded("1girl, hatsune miku, city street at night, neon lights"))
+    mikus = [i for i in picked_ids(comp) if i in (7, 41)]
+    assert len(mikus) == 1  # versions of one character are one choice
+    assert any("'hatsune miku'" in p.reason for cp in comp.concepts for p in cp.picks if p.adapter_id == mikus[0])
+    # the name in passing, inside a longer concept, is no such request
+    assert not {7, 41} & set(picked_ids(composer.compose(crowded("a poster of hatsune miku concert crowds"))))
+    assert 42 not in picked_ids(composer.compose(crowded("1girl, gravel, standing")))
+
+
+def test_named_outright_needs_the_whole_concept_and_a_word_english_lacks():
+    assert sdk.named_outright("hatsune miku", {"hatsune", "miku"})
+    assert sdk.named_outright("Tifa Lockhart", {"tifa", "lockhart"})
+    assert not sdk.named_outright("black cat", {"black", "cat"})
+    assert not sdk.named_outright("hatsune miku concert", {"hatsune", "miku"})
+    assert not sdk.named_outright("miku", {"hatsune", "miku"})
+    assert not sdk.named_outright("hatsune miku", set())

@@ -43,7 +43,7 @@ from stylus_ext.sdk.basemodels import BASE_MODEL_GROUPS, base_model_group, compa
 from stylus_ext.sdk.cards.civitai_json import cards_from_civitai_json, iter_card_files, load_json_file
 from stylus_ext.sdk.cards.local import read_lora_card
 from stylus_ext.sdk.cards.walk import LoraFile, walk_lora_files
-from stylus_ext.sdk.characters import character_evidence, distinctive, prompt_words, words_of
+from stylus_ext.sdk.characters import character_evidence, distinctive, named_outright, prompt_words, words_of
 from stylus_ext.sdk.concepts import ADJECTIVES as CONCEPT_ADJECTIVES
 from stylus_ext.sdk.concepts import Concept, NetworkTag, ParsedPrompt, split_concepts
 from stylus_ext.sdk.concepts import parse_prompt as _parse_prompt
@@ -137,7 +137,7 @@ __all__ = [  # noqa: RUF022 - grouped by module
     # the prompt's concepts (concepts.py, english.py) and characters (characters.py)
     "CONCEPT_ADJECTIVES", "Concept", "NetworkTag", "ParsedPrompt", "character_evidence", "content_words",
     "distinctive",
-    "head_noun", "parse_prompt", "prompt_words", "singular", "split_concepts", "words_of",
+    "head_noun", "named_outright", "parse_prompt", "prompt_words", "singular", "split_concepts", "words_of",
     # OpenAI-compatible servers (llm_http.py, redact.py) and LLM composers (llm_compose.py)
     "AnswerCache", "ComposerError", "ComposerPrompt", "LLMError", "LLMStatusError", "LLMTimeout", "OpenAIClient",
     "Secret", "answer_cache_key", "build_composer_messages", "clean_text", "compose_with", "extract_json_object",

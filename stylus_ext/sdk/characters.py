@@ -107,6 +107,17 @@ def character_evidence(title: str, name: str, triggers: Iterable[str], prompt_wo
     return "", set()
 
 
+def named_outright(concept: str, words: set[str]) -> bool:
+    """True when ``concept`` (a concept's text) is nothing but the name words :func:`character_evidence`
+    matched (``words``, from the title or file name) and one of them is no word of general English
+    ("hatsune miku", "tifa lockhart"; not "black cat", "gravel"): a user who types that asks for the
+    character, however many adapters of it the catalogue holds. Callers pass name evidence only: a
+    shared trigger placeholder ("sks woman") is no word of English either."""
+    said = prompt_words(concept)
+    return bool(words) and words <= said and set(words_of(concept)) <= words and any(
+        len(w) > 2 and word_classes.lookup(w)[0] == "rare" for w in words)
+
+
 #: A coined word is held by at most this share of the catalogue's adapters (and by at least
 #: :data:`COINED_MIN_ADAPTERS` whatever its size): on 11.8K real cards the coined triggers users type
 #: ("hq1992", "fuxuan", "libhllw") are held by 1–5 adapters, shared placeholders ("sks": 17) and style
