@@ -60,14 +60,6 @@ def _bm25_baseline(retriever, prompt: str, model_of: dict[int, int]) -> list[int
     return list(out)
 
 
-def titles(catalog) -> dict[int, str]:
-    """Civitai model id → the title of its first version in the catalogue."""
-    out: dict[int, str] = {}
-    for model_id, title in catalog.db.execute("select civitai_model_id, title from adapters order by id"):
-        out.setdefault(model_id, title)
-    return out
-
-
 def retrieval(retriever, queries, silver, model_of) -> None:
     from stylus_ext import lexical
 
@@ -100,7 +92,7 @@ def retrieval(retriever, queries, silver, model_of) -> None:
     print(rc.table([("typed", typed.row())], cols))
     # ... or ask for an adapter by its name: a query the recover set never holds (it removes names)
     named = rc.RankStats()
-    for name, model in rc.named_queries(queries, titles(retriever.catalog)):
+    for name, model in rc.named_queries(queries, rc.titles(retriever.catalog)):
         named.add(rc.rank_of(model, rc.model_ids(c.adapter for c in retriever.search(name, 150))))
     print("-- the card's name as the whole query (its title less brackets and versions)")
     print(rc.table([("named", named.row())], cols))
@@ -155,7 +147,7 @@ def composition(catalog, queries, silver, no_fit, retriever) -> None:
             got[1] += 1
     character_of = {q["model_id"]: q.get("category") in CHARACTER for q in queries}
     named = {kind: [0, 0] for kind in ("non-character", "character")}
-    for name, model in rc.named_queries(queries, titles(catalog)):
+    for name, model in rc.named_queries(queries, rc.titles(catalog)):
         got = named["character" if character_of[model] else "non-character"]
         got[0] += model in {a.card.civitai_model_id for a in chosen(name)}
         got[1] += 1

@@ -256,9 +256,7 @@ def main() -> int:
     dev = rc.read_jsonl(args.recover / "queries_dev.jsonl")
     typed = [(p, q) for q in train if (p := rc.typed_prompt(q)) is not None]
     typed_dev = [(p, q) for q in dev if (p := rc.typed_prompt(q)) is not None]
-    title_of: dict[int, str] = {}
-    for model_id, title in catalog.db.execute("select civitai_model_id, title from adapters order by id"):
-        title_of.setdefault(model_id, title)
+    title_of = rc.titles(catalog)
     sets = {"train": [(q["query"], {q["model_id"]}, 1.0) for q in train],
             "train_typed": [(p, {q["model_id"]}, args.rerank_typed_weight) for p, q in typed]
             if args.rerank_typed_weight else [],

@@ -70,6 +70,14 @@ def name_query(title: str) -> str | None:
     return name if re.search(r"[a-z]{3}", name) else None
 
 
+def titles(catalog: Any) -> dict[int, str]:
+    """Civitai model id → the title of its first version in ``catalog`` (a :class:`Catalog`)."""
+    out: dict[int, str] = {}
+    for model_id, title in catalog.db.execute("select civitai_model_id, title from adapters order by id"):
+        out.setdefault(model_id, title)
+    return out
+
+
 def named_queries(queries: Iterable[dict[str, Any]], title_of: dict[int, str]) -> list[tuple[str, int]]:
     """One :func:`name_query` per answer model of ``queries`` (``title_of``: model id → a title)."""
     out: dict[int, str] = {}
