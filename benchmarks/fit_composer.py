@@ -213,6 +213,8 @@ def main() -> int:
         if args.cache:
             with open(args.cache, "wb") as fh:
                 pickle.dump((x, y, groups, sources, outs, chars), fh)
+    if args.typed_weight and not (sources == "typed").any():
+        parser.error(f"{args.cache} holds no trigger-typed prompts: collect them (a new --cache) for --typed-weight")
     print(f"{len(np.unique(groups))} prompts → {len(y)} candidate rows, {int(y.sum())} positive, "
           f"{len(np.unique(groups[outs]))} leave-answer-out prompts")
     weight = np.select([sources == "no_fit", sources == "recover", sources == "typed"],
@@ -260,8 +262,9 @@ def collect_all(args, mod):
     train = random.Random(0).sample(train, min(args.limit, len(train)))
     items = [(q["query"], {q["model_id"]}, q.get("category") in ("character", "celebrity"), "recover")
              for q in train]
-    items += [(p, {q["model_id"]}, q.get("category") in ("character", "celebrity"), "typed")
-              for q in train if (p := rc.typed_prompt(q)) is not None]
+    if args.typed_weight:
+        items += [(p, {q["model_id"]}, q.get("category") in ("character", "celebrity"), "typed")
+                  for q in train if (p := rc.typed_prompt(q)) is not None]
     items += [(s["prompt"], set(s["picks_in_catalog"]), False, "silver") for s in rc.silver_rows(args.silver, "fit")]
     items += [(p, set(), False, "no_fit") for p in read_prompts(HERE / "data" / "no_fit_prompts_fit.txt")]
     return collect(stylus, mod, items, args.leave_out, random.Random(1))
