@@ -110,7 +110,7 @@ def caption_tags(prompts: Iterable[str], top: int = 20) -> tuple[str, ...]:
         text = re.sub(r"<[^<>]*>", " ", prompt)
         text = re.sub(r":\s*-?\d*\.?\d+\s*\)", ")", text)
         terms = {" ".join(t.strip(" .()[]{}").lower().split()) for t in re.split(r"[,\n|]", text)}
-        counts.update(t for t in terms if t and len(t) <= 40)
+        counts.update(sorted(t for t in terms if t and len(t) <= 40))  # sorted: ties rank the same every run
     return tuple(t for t, _ in counts.most_common(top))
 
 

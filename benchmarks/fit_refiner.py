@@ -10,7 +10,9 @@ triggers, training tags) and as a bare file (stem + triggers): one model per kin
 threshold per kind is the lowest whose precision reaches ``--precision`` (cards),
 ``--precision-files`` (headers) or ``--precision-bare`` on out-of-fold predictions over the fit half (5 folds),
 so it is not set on the rows the model saw. Writes ``plugins/offline_refiner_person.json`` (rounded
-numbers only: no card text); check the held-out half with ``bench_refiner.py`` afterwards.
+numbers and general English words only: no card text); check the held-out half with ``bench_refiner.py``
+afterwards. The shipped file: ``--kinds person`` (the card model with its word model refitted, the
+header and bare models kept as they were).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import json
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +110,38 @@ def fit_person(x: np.ndarray, y: np.ndarray, names: list[str], args: argparse.Na
     return named(names, fit_logistic(x, y, args.l2)), oof
 
 
+def fit_words(bags: list[frozenset[str]], y: np.ndarray, args: argparse.Namespace
+              ) -> tuple[dict[str, object], np.ndarray]:
+    """The word model (a logistic over which words a card has) and its out-of-fold evidence (the
+    probability without the bias, as ``word_features`` gives it).
+
+    Its words are general English only, so it learns how people write about characters and not
+    which characters this dump has: entries of the text model's vocabulary (``sdk.word_classes``,
+    in corpus-frequency order) ranked below ``--word-rank``, used by at least ``--word-cards`` cards."""
+    from stylus_ext.sdk import word_classes
+
+    table = word_classes._table()
+    counts = Counter(w for bag in bags for w in bag)
+    vocab = sorted(w for w, n in counts.items() if n >= args.word_cards
+                   and table.get(w.removeprefix("p:"), (args.word_rank, 0))[0] < args.word_rank)
+    column = {w: i for i, w in enumerate(vocab)}
+    x = np.zeros((len(bags), len(vocab)))
+    for i, bag in enumerate(bags):
+        for w in bag:
+            if w in column:
+                x[i, column[w]] = 1.0
+    folds = np.arange(len(y)) % 5
+    np.random.default_rng(1).shuffle(folds)
+    oof = np.zeros(len(y))
+    for k in range(5):
+        train, test = folds != k, folds == k
+        w = fit_logistic(x[train], y[train], args.word_l2)
+        oof[test] = 1 / (1 + np.exp(-np.clip(x[test] @ w[1:], -30, 30)))  # evidence only, as word_features
+    w = fit_logistic(x, y, args.word_l2)
+    weights = {word: round(float(v), 3) for word, v in zip(vocab, w[1:], strict=True) if abs(v) >= 0.0005}
+    return {"bias": round(float(w[0]), 3), "weights": weights}, oof
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", nargs="?", type=Path, default=bench.CARDS)
@@ -123,6 +158,17 @@ def main() -> None:
                         help="target on file headers (a missed character costs as much there)")
     parser.add_argument("--precision-bare", type=float, default=0.80,
                         help="target on bare files (a stem and triggers: less evidence, so a higher bar)")
+    parser.add_argument("--word-rank", type=int, default=20000,
+                        help="word model: words of the text model's vocabulary ranked below this (0: no word model)")
+    parser.add_argument("--kinds", default="person,person_header,person_bare",
+                        help="which models to refit (comma-separated); the others stay as the shipped file has them")
+    parser.add_argument("--word-kinds", default="person",
+                        help="which models get a word model (comma-separated among person, person_header, "
+                             "person_bare): only cards with text by default, since the bench's headers hold "
+                             "example-prompt terms in place of real training tags, and a word model fitted "
+                             "on those filed 7 more of the real user folder's 165 characters wrongly")
+    parser.add_argument("--word-cards", type=int, default=10, help="word model: words used by at least this many cards")
+    parser.add_argument("--word-l2", type=float, default=10.0, help="word model: logistic regularisation")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     from stylus_ext.plugins import PluginManager
@@ -134,20 +180,39 @@ def main() -> None:
     fit = [r for r in rows if r.half == "fit"]
     sets: dict[str, tuple[list[dict[str, float]], list[bool], list[bool]]] = {
         k: ([], [], []) for k in ("person", "person_header", "person_bare")}
+    bags: dict[str, list[frozenset[str]]] = {k: [] for k in sets}
     for view in ("no-tags", "header", "bare"):
         for r in fit:
             card = bench.VIEWS[view](r.card)
-            feats, person, celeb = sets[plugin._PERSON.kind_of(card)]
+            kind = plugin._PERSON.kind_of(card)
+            feats, person, celeb = sets[kind]
             feats.append(plugin.person_features(card))
+            feats[-1].pop("text_words", None)  # the shipped word model's: refitted below, out of fold
+            bags[kind].append(plugin._PERSON.card_words(card))
             person.append(r.label in bench.PERSON)
             celeb.append(r.label == "celebrity")
+    model_words: dict[str, dict[str, object]] = {}
+    kinds = [k for k in args.kinds.split(",") if k in sets]
+    if args.word_rank:
+        for key, (feats, person, _) in ((k, sets[k]) for k in args.word_kinds.split(",") if k in kinds):
+            model_words[key], oof_words = fit_words(bags[key], np.array(person, float), args)
+            for f, p, bag in zip(feats, oof_words, bags[key], strict=True):
+                f.update(plugin._PERSON.word_features(model_words[key], bag), text_words=float(p))
     names = sorted(sets["person"][0][0])
     model: dict[str, object] = {
         "about": f"offline refiner person model ({args.model}) fitted by benchmarks/fit_refiner.py on the fit "
                  f"half of {len(fit)} tag-labelled Civitai cards (tags hidden, header only, bare)",
         "threshold": {"celebrity": 0.5}}
-    for key, (feats, person, celeb) in sets.items():
-        x = np.array([[f[n] for n in names] for f in feats])
+    kept = json.loads(OUT.read_text(encoding="utf-8")) if len(kinds) < len(sets) else {}
+    for key in (k for k in sets if k not in kinds):  # not refitted: kept from the existing file as they are
+        if key not in kept:
+            sys.exit(f"--kinds leaves out {key}, but {OUT} has no {key} model to keep")
+        for name in (key, key.replace("person", "celebrity"), "words_" + key):
+            if name in kept:
+                model[name] = kept[name]
+        model["threshold"][key] = kept["threshold"][key]  # type: ignore[index]
+    for key, (feats, person, celeb) in ((k, sets[k]) for k in kinds):
+        x = np.array([[f.get(n, 0.0) for n in names] for f in feats])  # no word model: text_words 0
         y, yc = np.array(person, float), np.array(celeb, float)
         model[key], oof = fit_person(x, y, names, args, cards=key == "person")
         target = {"person": args.precision, "person_header": args.precision_files}.get(key, args.precision_bare)
@@ -155,6 +220,9 @@ def main() -> None:
         print(f"{key}: {len(x)} examples, threshold {model['threshold'][key]}")  # type: ignore[index]
         mask = y == 1
         model[key.replace("person", "celebrity")] = named(names, fit_logistic(x[mask], yc[mask], args.l2))
+    for key, words in model_words.items():
+        model["words_" + key] = words
+        print(f"words_{key}: {len(words['weights'])} words")  # type: ignore[arg-type]
     lines = [f" {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in model.items()]
     args.out.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
     print(f"{len(names)} features; wrote {args.out}")

@@ -7,11 +7,15 @@ tags (``ss_tag_frequency``): a trigger that is a person-like name recurring in t
 franchise in parentheses, prompts that keep one hair and eye colour and show one girl or boy, words
 such as "style", "outfit" or "panda" in the title, a trigger that is one coined word made of the
 title's common words (``redpanda``), one that is the title's names run together (``mirakessel``),
-a description that names a work ("from ..."). The person call is boosted trees per kind of card
-(with text, header, bare), the real-person call a logistic model, both fitted on one half of real
-Civitai cards with their tags hidden (``benchmarks/fit_refiner.py``) and shipped beside this file as
-``offline_refiner_person.json``; without that file the calls fall back to hand-set weights.
-Stdlib only (the trees are walked in plain Python) and deterministic.
+a description that names a work ("from ..."), and a word model's score: a logistic over which
+general English words the card and, apart, its example prompts use ("her", "outfit" for; "style",
+"concept" against; fitted on the same cards, out of fold, and fed to the trees as ``text_words``;
+cards with text only).
+The person call is boosted trees per kind of card (with text, header, bare), the real-person call
+a logistic model, both fitted on one half of real Civitai cards with their tags hidden
+(``benchmarks/fit_refiner.py``) and shipped beside this file as ``offline_refiner_person.json``;
+without that file the calls fall back to hand-set weights. Stdlib only (the trees are walked in
+plain Python) and deterministic.
 """
 
 from __future__ import annotations
@@ -141,6 +145,34 @@ def card_texts(card: sdk.AdapterCard) -> tuple[str, list[str], str]:
         triggers = [t for t in re.split(r"[,\n]", card.activation_text) if t.strip()][:8]
     desc = re.sub(r"<[^>]+>|https?://\S+|www\.\S+", " ", card.description or "")
     return names, triggers, re.sub(r"\s+", " ", desc).strip()[:1500]
+
+
+_WORD = re.compile(r"[a-z]{3,}")
+
+
+def card_words(card: sdk.AdapterCard) -> frozenset[str]:
+    """The words the word model weighs, each once: lower-case runs of 3+ letters in the card's title,
+    file name, triggers and description, and, marked ``p:``, in its first 12 example prompts and its
+    training tags (prompts say "style" of every picture: "mksks style" is a tag, not a style card)."""
+    names, triggers, desc = card_texts(card)
+    card_text = " ".join([names, *triggers, desc]).lower()
+    prompts = " ".join([*card.example_prompts[:12], *card.training_tags]).lower()
+    return frozenset(_WORD.findall(card_text)) | frozenset("p:" + w for w in _WORD.findall(prompts))
+
+
+def word_probability(model: Mapping[str, Any], words: frozenset[str]) -> float:
+    """A logistic ``{"bias": b, "weights": {word: w}}`` over which words a card has."""
+    weights = model.get("weights") or {}
+    z = float(model.get("bias", 0.0)) + sum(weights.get(w, 0.0) for w in words)
+    return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def word_features(model: Mapping[str, Any], words: frozenset[str]) -> dict[str, float]:
+    """``text_words``: the word model's evidence, its probability without the bias: 0.5 when the card
+    has none of its words, whatever share of the fitted cards were characters. (A count of the words
+    known as a second feature let the trees learn that cards saying little in English are people, as
+    this dump's many Chinese-language celebrity cards are: "LCM LoRA" became a celebrity.)"""
+    return {"text_words": word_probability({"weights": model.get("weights") or {}}, words)}
 
 
 def split_camel(text: str) -> str:

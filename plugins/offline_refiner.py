@@ -216,7 +216,7 @@ class OfflineRefiner(sdk.Refiner):
     """Card → description, category, weight with rules only (the default refiner)."""
 
     name = "offline"
-    version = "3"  # bumped whenever its output changes: catalogs refine their cards again
+    version = "4"  # bumped whenever its output changes: catalogs refine their cards again
     description = "Deterministic rules over the card: cleaned description, triggers, training tags, examples."
     env_prefix = "REFINER_OFFLINE"
     options = (
@@ -321,8 +321,13 @@ def _found(category: str, text: str) -> frozenset[str]:
 
 
 def person_features(card: sdk.AdapterCard) -> dict[str, float]:
-    """The evidence :func:`person_call` weighs (see ``_offline_refiner_person.py``)."""
-    return _PERSON.features(card, found=_found, rules=_NAMES)
+    """The evidence :func:`person_call` weighs (see ``_offline_refiner_person.py``), with the word
+    model's evidence as ``text_words`` when the fitted file has one for this kind of card."""
+    feats = _PERSON.features(card, found=_found, rules=_NAMES)
+    words = _MODEL.get("words_" + _PERSON.kind_of(card))
+    if isinstance(words, dict):
+        feats.update(_PERSON.word_features(words, _PERSON.card_words(card)))
+    return feats
 
 
 def person_call(card: sdk.AdapterCard) -> tuple[float, float]:

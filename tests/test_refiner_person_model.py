@@ -110,3 +110,34 @@ def test_a_character_card_named_like_a_utility_is_a_character(refiner) -> None:
 ])
 def test_civitai_category_tag_outranks_free_person_tags(refiner, tags, category) -> None:
     assert refiner.refine(card(name="dusk_armor", title="Dusk Armor Set", tags=tags)).category == category
+
+
+def test_the_word_model_reads_each_general_word_once(helper) -> None:
+    c = card(name="mira_pilotOutfit", title="Mira (Skyward)", trigger_words=("mira",),
+             description="<p>She wears her pilot outfit. Her outfit is blue. https://example.com/x</p>",
+             example_prompts=("1girl, mira, on a deck",), training_tags=("silver hair",))
+    words = helper.card_words(c)
+    assert {"mira", "pilot", "outfit", "skyward", "she", "her", "p:girl", "p:mira", "p:deck", "p:silver"} <= words
+    assert not {"girl", "deck", "p:pilot"} & words  # the card's words and its prompts' are told apart
+    assert not {"is", "on", "a", "https", "example", "com", "p"} & words  # short words, links, markup
+    model = {"bias": -1.0, "weights": {"outfit": 2.0, "her": 0.5, "style": -3.0}}
+    assert helper.word_probability(model, words) == pytest.approx(1 / (1 + math.exp(-1.5)))  # outfit once
+    assert helper.word_probability({}, words) == pytest.approx(0.5)
+
+
+def test_the_shipped_word_model_knows_how_people_write_about_characters(helper) -> None:
+    from stylus_ext.sdk import word_classes
+
+    shipped = helper.load_model()
+    words = shipped["words_person"]["weights"]
+    table = word_classes._table()
+    # general English only (the text model's vocabulary): it cannot memorise the dump's names
+    bare = [w.removeprefix("p:") for w in words]  # p: marks a word of the example prompts
+    assert bare and all(w in table and table[w][0] < 20000 for w in bare)
+    about_her = card(title="Mira", description="She is a character from the game. Her outfit and her hair "
+                                               "come out right; the character sheet helps.")
+    about_ink = card(title="Ink Dreams", description="A style of ink painting for scenery and landscapes, "
+                                                     "with a drawing texture.")
+    model = shipped["words_person"]
+    assert (helper.word_probability(model, helper.card_words(about_her))
+            > 0.5 > helper.word_probability(model, helper.card_words(about_ink)))
