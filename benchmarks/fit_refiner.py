@@ -196,8 +196,8 @@ def main() -> None:
     if args.word_rank:
         for key, (feats, person, _) in ((k, sets[k]) for k in args.word_kinds.split(",") if k in kinds):
             model_words[key], oof_words = fit_words(bags[key], np.array(person, float), args)
-            for f, p, bag in zip(feats, oof_words, bags[key], strict=True):
-                f.update(plugin._PERSON.word_features(model_words[key], bag), text_words=float(p))
+            for f, p in zip(feats, oof_words, strict=True):
+                f["text_words"] = float(p)
     names = sorted(sets["person"][0][0])
     model: dict[str, object] = {
         "about": f"offline refiner person model ({args.model}) fitted by benchmarks/fit_refiner.py on the fit "

@@ -7,7 +7,7 @@ tags (``ss_tag_frequency``): a trigger that is a person-like name recurring in t
 franchise in parentheses, prompts that keep one hair and eye colour and show one girl or boy, words
 such as "style", "outfit" or "panda" in the title, a trigger that is one coined word made of the
 title's common words (``redpanda``), one that is the title's names run together (``mirakessel``),
-a description that names a work ("from ..."), and a word model's score: a logistic over which
+a description that names a work ("from ..."), and a word model's evidence: a logistic over which
 general English words the card and, apart, its example prompts use ("her", "outfit" for; "style",
 "concept" against; fitted on the same cards, out of fold, and fed to the trees as ``text_words``;
 cards with text only).
