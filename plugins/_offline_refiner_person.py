@@ -338,7 +338,9 @@ def load_model(path: Path = WEIGHTS_FILE) -> dict[str, dict[str, float]]:
         model = json.loads(path.read_text(encoding="utf-8"))
         if all(isinstance(model.get(k), dict) for k in ("person", "celebrity", "threshold")) and all(
                 isinstance(m.get("trees"), list) and isinstance(m.get("features"), list)
-                for m in model.values() if isinstance(m, dict) and m.get("kind") == "trees"):
+                for m in model.values() if isinstance(m, dict) and m.get("kind") == "trees") and all(
+                isinstance(m, dict) and isinstance(m.get("weights"), dict)
+                for k, m in model.items() if k.startswith("words_")):
             return model
     except (OSError, ValueError):
         pass

@@ -141,3 +141,14 @@ def test_the_shipped_word_model_knows_how_people_write_about_characters(helper) 
     model = shipped["words_person"]
     assert (helper.word_probability(model, helper.card_words(about_her))
             > 0.5 > helper.word_probability(model, helper.card_words(about_ink)))
+
+
+def test_a_word_model_without_weights_falls_back(helper, tmp_path: Path) -> None:
+    model = {"person": {"bias": 0.0}, "celebrity": {"bias": 0.0}, "threshold": {"person": 0.5},
+             "words_person": {"bias": 0.0, "weights": ["her", "outfit"]}}
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model), encoding="utf-8")
+    assert helper.load_model(path) is helper.DEFAULT_MODEL
+    model["words_person"]["weights"] = {"her": 1.0}
+    path.write_text(json.dumps(model), encoding="utf-8")
+    assert helper.load_model(path)["words_person"]["weights"] == {"her": 1.0}
