@@ -12,6 +12,10 @@ a candidate is positive when it is a version of an answer:
   set; short and long, captions and tag lists), weighted up (``--no-fit-weight``): they are few, and
   they are what teaches the score to refuse.
 
+The retriever's score reads the query map (``fit_query_map.py``), which was fitted on these same
+train and silver prompts: ``--query-map-folds`` searches each through the out-of-fold map that never
+saw it, so the score learns how far a retriever score is to be trusted on a prompt it did not learn.
+
 ``--typed-weight`` also fits on those recover prompts with their trigger typed (measured, not used:
 README). The score is a sign-bounded L2 logistic regression (scipy). ``--model trees`` fits gradient-boosted
 trees instead (scikit-learn at fit time only; depth 3, 100 steps; word evidence monotone), which the
@@ -23,7 +27,7 @@ shipped bar is the mean of the two. Measured
 reasons for the choices (``--leave-out``, ``--recover-weight``) are in the README's owner's decisions.
 Dev figures come from ``bench_real_cards.py``.
 
-    python benchmarks/fit_composer.py [--limit 1500] [--empty 0.9] [--cache FILE]
+    python benchmarks/fit_composer.py [--limit 1500] [--empty 0.9] [--cache FILE] [--query-map-folds DIR]
 """
 
 from __future__ import annotations
@@ -50,11 +54,14 @@ def composer_module():
     return sys.modules[get_plugins().backend_class("composer", "offline").__module__]
 
 
-def collect(stylus, mod, items, leave_out: float, rng: random.Random):
+def collect(stylus, mod, items, leave_out: float, rng: random.Random, maps: list | None = None):
     """Rows of (features, label, group, source, is_leave_out, is_character_query) for ``items`` of
-    (prompt, answers, is_character, source)."""
+    (prompt, answers, is_character, source); ``maps``: the query map each prompt is searched through
+    (out-of-fold maps; None: the shipped one)."""
     xs, ys, groups, outs, sources, chars = [], [], [], [], [], []
+    shipped = stylus.retriever.query_map
     for g, (prompt, answers, character, source) in enumerate(items):
+        stylus.retriever.query_map = maps[g] if maps is not None and maps[g] is not None else shipped
         candidates = stylus.retrieve(prompt)
         out = bool(answers) and rng.random() < leave_out
         if out:
@@ -201,6 +208,8 @@ def main() -> int:
     parser.add_argument("--C", type=float, default=0.1, help="logistic only: inverse L2 strength")
     parser.add_argument("--model", choices=("logistic", "trees"), default="logistic")
     parser.add_argument("--cache", type=Path, default=None, help="file caching the collected rows (outside the repo)")
+    parser.add_argument("--query-map-folds", type=Path, default=None,
+                        help="out-of-fold query maps (fit_query_map.py --folds-dir) for the train and silver prompts")
     parser.add_argument("--drop", action="append", default=[], help="a feature the fit must not use (repeatable)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "plugins" / "offline_composer.json")
     args = parser.parse_args()
@@ -265,9 +274,15 @@ def collect_all(args, mod):
     if args.typed_weight:
         items += [(p, {q["model_id"]}, q.get("category") in ("character", "celebrity"), "typed")
                   for q in train if (p := rc.typed_prompt(q)) is not None]
-    items += [(s["prompt"], set(s["picks_in_catalog"]), False, "silver") for s in rc.silver_rows(args.silver, "fit")]
+    keys = [str(q["model_id"]) for q in train] + [str(q["model_id"]) for q in train
+                                                  if args.typed_weight and rc.typed_prompt(q) is not None]
+    silver = rc.silver_rows(args.silver, "fit")
+    items += [(s["prompt"], set(s["picks_in_catalog"]), False, "silver") for s in silver]
+    keys += [rc.silver_key(s) for s in silver]
     items += [(p, set(), False, "no_fit") for p in read_prompts(HERE / "data" / "no_fit_prompts_fit.txt")]
-    return collect(stylus, mod, items, args.leave_out, random.Random(1))
+    folds = rc.FoldMaps(args.query_map_folds) if args.query_map_folds else None
+    maps = [folds.for_key(k) for k in keys] + [None] * (len(items) - len(keys)) if folds else None
+    return collect(stylus, mod, items, args.leave_out, random.Random(1), maps)
 
 
 if __name__ == "__main__":

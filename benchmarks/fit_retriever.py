@@ -27,8 +27,15 @@ but lost the CV gain). Nor do they see a card's NAME in a query (the recover que
 they ranked "hatsune miku" a slit-pupil adapter first, the Miku card fourth: ``--rerank-named-weight``
 also teaches them each train answer's name as the whole query (``realcards.name_query``: its title
 less brackets and versions), which a monotone bound on the title and trigger features did not mend.
-The shipped fit: ``--limit 2500 --rerank-train all --rerank-silver-weight 2 --rerank-trees 400
---rerank-typed-weight 0.5 --rerank-named-weight 0.25`` (figures in the README).
+The dense features read the query map (``fit_query_map.py``), fitted on these same train queries:
+searched through it, a train query's answer looks closer than a new card's would, and a fit on those
+pools trusts the mapped cosine too much (dev recover R@10 0.667 → 0.653 with the map). With
+``--query-map-folds`` each train query is searched through the out-of-fold map that never saw its
+card. The shipped fit: ``--limit 2500 --rerank-train all --rerank-silver-weight 2 --rerank-trees 400
+--rerank-typed-weight 0.5 --rerank-named-weight 0.25 --query-map-folds DIR --typed-weight 0.5``
+(figures in the README). ``--typed-weight`` teaches the linear stage the typed triggers too: it is
+the order a small folder gets (``Rerank.min_pool``), and with the map but without them it ranked
+a typed coined trigger's card under two characters there.
 
     pip install scikit-learn lightgbm   # only for fitting; the product reads the JSON
     python benchmarks/fit_retriever.py [--limit N] [--silver-weight 3] [--rerank-trees 200] [--out PATH]
@@ -52,18 +59,22 @@ sys.path.insert(0, str(HERE))
 import realcards as rc  # noqa: E402
 
 
-def pools(retriever, prompts: list[str], cache: Path | None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The retriever's pool (ids, features) of every prompt; cached in ``cache`` (outside the repo)."""
+def pools(retriever, prompts: list[str], cache: Path | None, maps: list | None = None
+          ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The retriever's pool (ids, features) of every prompt; cached in ``cache`` (outside the repo).
+    ``maps``: the query map to search each prompt through (out-of-fold maps), else the retriever's."""
     if cache is not None and cache.exists():
         with open(cache, "rb") as fh:
             return pickle.load(fh)
     from stylus_ext import lexical
 
     retriever.encode(list(dict.fromkeys(lexical.clean_prompt(p) for p in prompts if p.strip())))
-    out = []
-    for prompt in prompts:
+    out, shipped = [], retriever.query_map
+    for i, prompt in enumerate(prompts):
+        retriever.query_map = maps[i] if maps is not None else shipped
         pool = retriever.pool(prompt, size=300)
         out.append((pool.ids, pool.features) if pool is not None else (np.zeros(0, np.int64), np.zeros((0, 0))))
+    retriever.query_map = shipped
     if cache is not None:
         with open(cache, "wb") as fh:
             pickle.dump(out, fh)
@@ -219,6 +230,8 @@ def main() -> int:
     parser.add_argument("--negatives", type=int, default=100)
     parser.add_argument("--silver-weight", type=float, default=2.0)
     parser.add_argument("--C", type=float, default=1.0)
+    parser.add_argument("--typed-weight", type=float, default=0.0,
+                        help="also fit the linear stage on its queries with the trigger typed, at this weight")
     parser.add_argument("--rerank-trees", type=int, default=200, help="LambdaMART trees (0: linear only)")
     parser.add_argument("--rerank-top", type=int, default=300, help="candidates the trees re-rank")
     parser.add_argument("--rerank-leaves", type=int, default=15, help="leaves per tree (at most 64)")
@@ -234,6 +247,8 @@ def main() -> int:
     parser.add_argument("--rerank-named-weight", type=float, default=0.0,
                         help="also teach the trees each train answer's name as the whole query, at this weight")
     parser.add_argument("--cache", type=Path, default=None, help="folder for cached pools (outside the repo)")
+    parser.add_argument("--query-map-folds", type=Path, default=None,
+                        help="out-of-fold query maps (fit_query_map.py --folds-dir) for the train queries")
     parser.add_argument("--evaluate", action="store_true", help="also run Retriever.search on dev (slow)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "stylus_ext" / "data" / "ranker.json")
     args = parser.parse_args()
@@ -267,13 +282,25 @@ def main() -> int:
             "silver_fit": [(s["prompt"], set(s["picks_in_catalog"]), args.silver_weight) for s in silver_fit],
             "dev": [(q["query"], {q["model_id"]}, 1.0) for q in dev],
             "silver_dev": [(s["prompt"], set(s["picks_in_catalog"]), 1.0) for s in silver_dev]}
+    folds = rc.FoldMaps(args.query_map_folds) if args.query_map_folds else None
+    keys = {"train": [str(q["model_id"]) for q in train], "train_typed": [str(q["model_id"]) for _, q in typed],
+            "train_named": [str(m) for _, m in rc.named_queries(train, title_of)],
+            "silver_fit": [rc.silver_key(s) for s in silver_fit]}
     data = {}
     for name, items in sets.items():
         cache = args.cache / f"pools-{name}-{len(items)}.pkl" if args.cache else None
-        got = pools(retriever, [p for p, _, _ in items], cache)
+        maps = [folds.for_key(k) for k in keys[name]][:len(items)] if folds and name in keys else None
+        got = pools(retriever, [p for p, _, _ in items], cache, maps)
         data[name] = [(pool, labels(pool[0], ans, model_of), w) for pool, (_, ans, w) in zip(got, items, strict=True)]
     linear_train = data["train"] if linear_rows is None else [data["train"][i] for i in linear_rows]
     fit_data = linear_train + data["silver_fit"]
+    if args.typed_weight:  # the linear fit's own queries with their trigger typed
+        if not data["train_typed"]:
+            parser.error("--typed-weight needs --rerank-typed-weight (the typed pools)")
+        at = {i: k for k, i in enumerate(i for i, q in enumerate(train) if rc.typed_prompt(q) is not None)}
+        rows = range(len(train)) if linear_rows is None else linear_rows
+        fit_data += [(data["train_typed"][at[i]][0], data["train_typed"][at[i]][1], args.typed_weight)
+                     for i in rows if i in at]
     coef, intercept = fit(fit_data, args.C, random.Random(1), args.negatives)
     print(f"fitted on {len(fit_data)} queries ({len(silver_fit)} silver)")
     model = {"features": list(ranking.FEATURES), "coef": [round(float(v), 6) for v in coef],

@@ -92,6 +92,33 @@ def half(key: str) -> str:
     return "fit" if hashlib.sha1(key.encode()).digest()[0] % 2 == 0 else "dev"
 
 
+def map_fold(key: str, folds: int) -> int:
+    """The query-map fold of a fit query (``key``: a recover answer's model id, or a silver caption's
+    ``source-row``): a stable hash, so the map fold that left a query out is known later."""
+    return int.from_bytes(hashlib.sha1(f"qmap-{key}".encode()).digest()[:4], "big") % folds
+
+
+class FoldMaps:
+    """Out-of-fold query maps (``fit_query_map.py --folds``): a fit that reads the retriever's features
+    of a query the shipped map was fitted on takes the map of the fold that left it out, so the
+    mapped cosine it learns from is as good as it is on a card the map never saw, not better."""
+
+    def __init__(self, folder: Path) -> None:
+        from stylus_ext import query_map
+
+        self.maps = sorted(folder.glob("fold-*.npz"), key=lambda p: int(p.stem.split("-")[1]))
+        if not self.maps:
+            raise SystemExit(f"no fold-*.npz query maps in {folder} (run fit_query_map.py --folds N)")
+        self.maps = [query_map.load(p) for p in self.maps]
+
+    def for_key(self, key: str) -> Any:
+        return self.maps[map_fold(key, len(self.maps))]
+
+
+def silver_key(row: dict[str, Any]) -> str:
+    return f"{row['source']}-{row['row']}"
+
+
 def silver_rows(silver_dir: Path, part: str = "dev") -> list[dict[str, Any]]:
     rows = read_jsonl(silver_dir / "silver.jsonl")
     return [r for r in rows if part == "all" or half(f"{r['source']}-{r['row']}") == part]

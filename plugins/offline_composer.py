@@ -27,9 +27,9 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    letters and digits ("hq1992") is kept whatever the score; 0–3 adapters per
    concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
    characters/celebrities only when the prompt names them (``sdk.character_evidence``) and their
-   keep score passes too (a quarter of the bar when a concept is nothing but the character's name
-   with a word English lacks, ``sdk.named_outright``: many cards of one character split the
-   retriever's score); versions of one character are one choice; second and third picks of a
+   keep score passes too (not needed when a concept is nothing but the character's name with a word
+   English lacks, ``sdk.named_outright``: many cards of one character split the retriever's score,
+   to 0.02 for a Miku card among 23); versions of one character are one choice; second and third picks of a
    concept must score close to its best.
 
 Every pick's reason says in words why: the concept, the adapter, its evidence, the concept
@@ -352,9 +352,9 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         # the paper's "too broad / wrong thing" rule: without the concept's own word (title, tag,
         # trigger) only a near-synonym passes — an okapi is not a giraffe
         coined = c["coined"].get(j, "")
-        if coined == "code" or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
-                coined or j in c["outright"]
-                or _named_outright(concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity))):
+        asked = coined == "code" or j in c["outright"]  # a typed code, a concept that is the character's name
+        if asked or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
+                coined or _named_outright(concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity))):
             a = request.candidates[j].adapter
             ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, sim, prob)))
     out = assign(request, concepts, ranked, evidence=c["evidence"], profiles=adm.profiles,

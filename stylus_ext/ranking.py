@@ -3,8 +3,9 @@
 A candidate pool (the union of the best few hundred by dense cosine and by BM25 over the card text,
 the example prompts, their whole tags and the title) is described by :data:`FEATURES`, mostly
 relative to the query so a weight means the same on any catalogue: the dense cosine and its gap to
-the pool's best, each field's BM25 as a share of the field's best, as a log and as a rank, how much
-of the query the title and tags cover (and how much of the title the query covers), and how much
+the pool's best (of the prompt's own embedding and of its mapped one, :mod:`stylus_ext.query_map`),
+each field's BM25 as a share of the field's best, as a log and as a rank, how much of the query the
+title and tags cover (and how much of the title the query covers), and how much
 text the card has — each once for captions and once for community tag prompts.
 
 The weights are fitted, not hand-set: ``benchmarks/fit_retriever.py`` fits a pairwise logistic
@@ -43,7 +44,7 @@ from stylus_ext.sdk.trees import Trees
 LEX_FIELDS = ("title", "tags", "triggers", "description", "examples", "training", "units", "all")
 #: Features of a candidate before the prompt-style split.
 BASE_FEATURES: tuple[str, ...] = (
-    "dense", "dense_gap", "dense_rank",
+    "dense", "dense_gap", "dense_rank", "mapped", "mapped_gap", "mapped_rank",
     *(f"{f}_rel" for f in LEX_FIELDS), *(f"{f}_log" for f in LEX_FIELDS),
     "all_rank", "examples_rank", "units_rank", "title_cover", "title_precision", "tags_cover",
     "len_examples", "len_description", "len_tags", "no_text",
@@ -153,22 +154,23 @@ def _rank_feature(values: np.ndarray, all_values: np.ndarray | None = None) -> n
 
 def candidate_features(*, sims: np.ndarray, lex: dict[str, np.ndarray], lex_all: dict[str, np.ndarray],
                        title_hits: np.ndarray, tags_hits: np.ndarray, title_len: np.ndarray,
-                       lengths: dict[str, np.ndarray], n_terms: int, tag_style: bool) -> np.ndarray:
+                       lengths: dict[str, np.ndarray], n_terms: int, tag_style: bool,
+                       mapped: np.ndarray | None = None) -> np.ndarray:
     """The feature matrix (pool size × len(FEATURES)) in :data:`FEATURES` order.
 
-    ``sims``: dense cosine per pool candidate (0 when there is no index); ``lex[f]``: BM25 of field
+    ``sims``: dense cosine per pool candidate (0 when there is no index); ``mapped``: the same for
+    the prompt's vector through the query map (:mod:`stylus_ext.query_map`; default ``sims``); ``lex[f]``: BM25 of field
     ``f`` per candidate; ``lex_all[f]``: that field's BM25 over every allowed adapter (for ranks);
     ``title_hits``/``tags_hits``: distinct query terms found in the title / tags; ``title_len``:
     terms in the title; ``lengths[f]``: terms in field ``f``.
     """
     n = len(sims)
-    has_dense = bool(np.any(sims))
-    dense_gap = sims - float(sims.max()) if has_dense else np.zeros(n)
-    cols: dict[str, np.ndarray] = {
-        "dense": sims,
-        "dense_gap": dense_gap,
-        "dense_rank": _rank_feature(sims) if has_dense else np.zeros(n),
-    }
+    cols: dict[str, np.ndarray] = {}
+    for name, values in (("dense", sims), ("mapped", sims if mapped is None else mapped)):
+        has_dense = bool(np.any(values))
+        cols[name] = values
+        cols[f"{name}_gap"] = values - float(values.max()) if has_dense else np.zeros(n)
+        cols[f"{name}_rank"] = _rank_feature(values) if has_dense else np.zeros(n)
     for f in LEX_FIELDS:
         cols[f"{f}_rel"] = _rel(lex[f])
         cols[f"{f}_log"] = np.log1p(lex[f])

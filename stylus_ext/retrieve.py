@@ -1,7 +1,8 @@
 """The retriever: prompt → top-K candidate adapters, scored by a fitted model, then filters.
 
 1. **Pool**: the union of the best :data:`POOL` adapters by dense cosine (the cleaned prompt's
-   embedding against each adapter's search text), by BM25 over all card text, by BM25 over the
+   embedding, through the fitted query map of :mod:`stylus_ext.query_map` where one exists for the
+   index's encoder, against each adapter's search text), by BM25 over all card text, by BM25 over the
    cards' example prompts and by BM25 over the title (:mod:`stylus_ext.bm25`).
 2. **Score**: every pooled adapter gets the features of :mod:`stylus_ext.ranking` (dense cosine and
    gap, each field's BM25 share and rank, title/tag coverage, prompt style, card length) and one
@@ -19,10 +20,11 @@ cannot be written in ``<lora:...>`` or whose file cannot be read, and (with ``in
 not-installed adapters never appear. Pinned adapters that pass those hard filters are always in
 the result (appended when they did not rank in the top K).
 
-``Candidate.similarity`` is the dense cosine, ``lexical`` a BM25-based score in [0, 1), ``score``
-the linear model's probability that this is the adapter the prompt asks for, times the family
-preference. Candidates come in the re-ranker's order (the linear score's on a pool smaller than
-the trees learnt from), so a score may exceed an earlier one's.
+``Candidate.similarity`` is the dense cosine of the prompt's own embedding (not the mapped one),
+``lexical`` a BM25-based score in [0, 1), ``score`` the linear model's probability that this is the
+adapter the prompt asks for, times the family preference. Candidates come in the re-ranker's order
+(the linear score's on a pool smaller than the trees learnt from), so a score may exceed an
+earlier one's.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from stylus_ext import bm25, filters_file, lexical, ranking, sdk
+from stylus_ext import bm25, filters_file, lexical, query_map, ranking, sdk
 from stylus_ext.catalog.db import Catalog, generation_key
 from stylus_ext.id_rows import FilterTable, IdRows, Versions
 from stylus_ext.index import VectorIndex, load_index
@@ -70,12 +72,15 @@ class Retriever:
     ``index`` to :func:`~stylus_ext.index.load_index`. Without an index (not indexed yet) the
     retriever is lexical-only and says so once in the log. ``ranker`` overrides the shipped fitted
     model (:func:`stylus_ext.ranking.default_ranker`); ``vector_cache`` (a mapping text → vector)
-    is used for prompt embeddings, an LRU of ``cache_size`` texts by default.
+    is used for prompt embeddings, an LRU of ``cache_size`` texts by default. ``use_query_map``: search
+    the dense side with the shipped query map where it was fitted for the index's encoder
+    (:mod:`stylus_ext.query_map`; False: the prompt's own vector, as the map's fit needs).
     """
 
     def __init__(self, catalog: Catalog, encoder: sdk.Encoder | None = None, index: VectorIndex | None = None,
                  *, plugins: Any = None, vector_cache: MutableMapping[str, np.ndarray] | None = None,
-                 cache_size: int = 2048, ranker: ranking.Ranker | None = None) -> None:
+                 cache_size: int = 2048, ranker: ranking.Ranker | None = None,
+                 use_query_map: bool = True) -> None:
         self.catalog = catalog
         self.ranker = ranker or ranking.default_ranker()
         self.index = index if index is not None else load_index(catalog)
@@ -84,7 +89,9 @@ class Retriever:
             if self.encoder is None:
                 self.encoder = _encoder_for(self.index.encoder, plugins)
             self.index.check_encoder(self.encoder.identity)
-        else:
+        self.query_map = (query_map.for_encoder(self.index.encoder, self.index.dimension)
+                          if use_query_map and self.index is not None else None)
+        if self.index is None:
             log.warning("the catalog has no vector index yet (run `stylus index`); searching by words only")
         self._cache: MutableMapping[str, np.ndarray] = vector_cache if vector_cache is not None else OrderedDict()
         self._cache_size = cache_size
@@ -275,15 +282,18 @@ class Retriever:
         top = [_top_positive(field[f], want) for f, want in (
             ("all", size), ("examples", size), ("units", size), ("title", size // 3), ("tags", size // 3))]
         pool_ids = set(lex.ids[np.concatenate(top)].tolist())
-        query_vec = d_ids = d_sims = None
+        query_vec = search_vec = d_ids = d_sims = None
         if self.index is not None and self.index.count and re.search(r"\w", cleaned):
-            query_vec = self.encode([cleaned])[0]
+            query_vec = search_vec = self.encode([cleaned])[0]
+            if self.query_map is not None:
+                search_vec = self.query_map(query_vec)
             restrict = None if len(allowed) == len(self._rows) else self._mask(base_model, installed_only, allowed)
-            d_ids, d_sims = self.index.query(query_vec, size, allowed=restrict)
+            d_ids, d_sims = self.index.query(search_vec, size, allowed=restrict)
             pool_ids.update(d_ids.tolist())
         ids = np.unique(np.fromiter(pool_ids, dtype=np.int64, count=len(pool_ids)))
         ids = ids[allowed[np.minimum(np.searchsorted(allowed, ids), len(allowed) - 1)] == ids]
-        dense = self._dense_sims(ids, query_vec, d_ids, d_sims)
+        mapped = self._dense_sims(ids, search_vec, d_ids, d_sims)
+        dense = mapped if self.query_map is None else self._dense_sims(ids, query_vec, None, None)
         lex_rows = lex.rows_for(ids)
         known = lex_rows >= 0
         safe = np.where(known, lex_rows, 0)
@@ -300,7 +310,7 @@ class Retriever:
                     hits[lex.fields[name].rows[span[0]:span[1]]] += 1
         positives = {f: field[f][field[f] > 0] for f in ("all", "examples", "units")}
         features = ranking.candidate_features(
-            sims=dense, lex={f: at(field[f]) for f in ranking.LEX_FIELDS}, lex_all=positives,
+            sims=dense, mapped=mapped, lex={f: at(field[f]) for f in ranking.LEX_FIELDS}, lex_all=positives,
             title_hits=at(title_hits), tags_hits=at(tags_hits), title_len=at(lex.fields["title"].lengths),
             lengths={f: at(lex.fields[f].lengths) for f in ("examples", "description", "tags", "all")},
             n_terms=len(terms), tag_style=lexical.is_tag_style(prompt))
