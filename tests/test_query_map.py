@@ -10,7 +10,7 @@ import pytest
 from helpers_search import build_catalog
 
 from stylus_ext import query_map
-from stylus_ext.catalog.db import Catalog
+from stylus_ext.ranking import FEATURES
 from stylus_ext.retrieve import Retriever
 
 MINILM = "transformers:sentence-transformers/all-MiniLM-L6-v2"
@@ -66,7 +66,6 @@ def catalog(tmp_path_factory, plugins, encoder):
 
 def test_retriever_searches_the_dense_side_through_the_map(catalog, encoder):
     cat, ids = catalog
-    assert isinstance(cat, Catalog)
     plain = Retriever(cat, encoder=encoder, use_query_map=False)
     assert plain.query_map is None
     mapped = Retriever(cat, encoder=encoder)
@@ -78,7 +77,7 @@ def test_retriever_searches_the_dense_side_through_the_map(catalog, encoder):
     query = plain.encode([prompt])[0]
     mapped.query_map = query_map.QueryMap(np.outer(query, card).astype(np.float32), MINILM, "")
     pool = mapped.pool(prompt)
-    names = list(__import__("stylus_ext.ranking", fromlist=["FEATURES"]).FEATURES)
+    names = list(FEATURES)
     at = int(np.flatnonzero(pool.ids == target)[0])
     style = "tags" if pool.features[0, names.index("tagstyle")] else "caption"
     assert pool.features[at, names.index(f"{style}:mapped")] == pytest.approx(1.0, abs=1e-4)
