@@ -271,11 +271,9 @@ def collect_all(args, mod):
     train = random.Random(0).sample(train, min(args.limit, len(train)))
     items = [(q["query"], {q["model_id"]}, q.get("category") in ("character", "celebrity"), "recover")
              for q in train]
-    if args.typed_weight:
-        items += [(p, {q["model_id"]}, q.get("category") in ("character", "celebrity"), "typed")
-                  for q in train if (p := rc.typed_prompt(q)) is not None]
-    keys = [str(q["model_id"]) for q in train] + [str(q["model_id"]) for q in train
-                                                  if args.typed_weight and rc.typed_prompt(q) is not None]
+    typed = [(p, q) for q in train if (p := rc.typed_prompt(q)) is not None] if args.typed_weight else []
+    items += [(p, {q["model_id"]}, q.get("category") in ("character", "celebrity"), "typed") for p, q in typed]
+    keys = [str(q["model_id"]) for q in train] + [str(q["model_id"]) for _, q in typed]
     silver = rc.silver_rows(args.silver, "fit")
     items += [(s["prompt"], set(s["picks_in_catalog"]), False, "silver") for s in silver]
     keys += [rc.silver_key(s) for s in silver]

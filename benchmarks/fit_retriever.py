@@ -283,13 +283,14 @@ def main() -> int:
             "dev": [(q["query"], {q["model_id"]}, 1.0) for q in dev],
             "silver_dev": [(s["prompt"], set(s["picks_in_catalog"]), 1.0) for s in silver_dev]}
     folds = rc.FoldMaps(args.query_map_folds) if args.query_map_folds else None
-    keys = {"train": [str(q["model_id"]) for q in train], "train_typed": [str(q["model_id"]) for _, q in typed],
-            "train_named": [str(m) for _, m in rc.named_queries(train, title_of)],
-            "silver_fit": [rc.silver_key(s) for s in silver_fit]}
+    silver_keys = [rc.silver_key(s) for s in silver_fit]
     data = {}
     for name, items in sets.items():
         cache = args.cache / f"pools-{name}-{len(items)}.pkl" if args.cache else None
-        maps = [folds.for_key(k) for k in keys[name]][:len(items)] if folds and name in keys else None
+        maps = None
+        if folds and name in ("train", "train_typed", "train_named", "silver_fit"):  # what the map learnt from
+            maps = [folds.for_key(silver_keys[i] if name == "silver_fit" else str(min(ans)))
+                    for i, (_, ans, _) in enumerate(items)]
         got = pools(retriever, [p for p, _, _ in items], cache, maps)
         data[name] = [(pool, labels(pool[0], ans, model_of), w) for pool, (_, ans, w) in zip(got, items, strict=True)]
     linear_train = data["train"] if linear_rows is None else [data["train"][i] for i in linear_rows]

@@ -106,10 +106,10 @@ class FoldMaps:
     def __init__(self, folder: Path) -> None:
         from stylus_ext import query_map
 
-        self.maps = sorted(folder.glob("fold-*.npz"), key=lambda p: int(p.stem.split("-")[1]))
-        if not self.maps:
+        paths = sorted(folder.glob("fold-*.npz"), key=lambda p: int(p.stem.split("-")[1]))
+        if not paths:
             raise SystemExit(f"no fold-*.npz query maps in {folder} (run fit_query_map.py --folds N)")
-        self.maps = [query_map.load(p) for p in self.maps]
+        self.maps = [query_map.load(p) for p in paths]
 
     def for_key(self, key: str) -> Any:
         return self.maps[map_fold(key, len(self.maps))]

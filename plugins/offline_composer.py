@@ -29,8 +29,8 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    characters/celebrities only when the prompt names them (``sdk.character_evidence``) and their
    keep score passes too (not needed when a concept is nothing but the character's name with a word
    English lacks, ``sdk.named_outright``: many cards of one character split the retriever's score,
-   to 0.02 for a Miku card among 23); versions of one character are one choice; second and third picks of a
-   concept must score close to its best.
+   to 0.02 for a Miku card among 23); versions of one character are one choice; second and third
+   picks of a concept must score close to its best.
 
 Every pick's reason says in words why: the concept, the adapter, its evidence, the concept
 similarity and the keep score.

@@ -5,8 +5,8 @@ the example prompts, their whole tags and the title) is described by :data:`FEAT
 relative to the query so a weight means the same on any catalogue: the dense cosine and its gap to
 the pool's best (of the prompt's own embedding and of its mapped one, :mod:`stylus_ext.query_map`),
 each field's BM25 as a share of the field's best, as a log and as a rank, how much of the query the
-title and tags cover (and how much of the title the query covers), and how much
-text the card has — each once for captions and once for community tag prompts.
+title and tags cover (and how much of the title the query covers), and how much text the card has —
+each once for captions and once for community tag prompts.
 
 The weights are fitted, not hand-set: ``benchmarks/fit_retriever.py`` fits a pairwise logistic
 regression (scikit-learn; positive minus negative candidates of one query), then calibrates it to a
@@ -159,10 +159,10 @@ def candidate_features(*, sims: np.ndarray, lex: dict[str, np.ndarray], lex_all:
     """The feature matrix (pool size × len(FEATURES)) in :data:`FEATURES` order.
 
     ``sims``: dense cosine per pool candidate (0 when there is no index); ``mapped``: the same for
-    the prompt's vector through the query map (:mod:`stylus_ext.query_map`; default ``sims``); ``lex[f]``: BM25 of field
-    ``f`` per candidate; ``lex_all[f]``: that field's BM25 over every allowed adapter (for ranks);
-    ``title_hits``/``tags_hits``: distinct query terms found in the title / tags; ``title_len``:
-    terms in the title; ``lengths[f]``: terms in field ``f``.
+    the prompt's vector through the query map (:mod:`stylus_ext.query_map`; default ``sims``);
+    ``lex[f]``: BM25 of field ``f`` per candidate; ``lex_all[f]``: that field's BM25 over every
+    allowed adapter (for ranks); ``title_hits``/``tags_hits``: distinct query terms found in the
+    title / tags; ``title_len``: terms in the title; ``lengths[f]``: terms in field ``f``.
     """
     n = len(sims)
     cols: dict[str, np.ndarray] = {}
