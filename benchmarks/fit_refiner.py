@@ -217,7 +217,10 @@ def main() -> None:
         model[key], oof = fit_person(x, y, names, args, cards=key == "person")
         target = {"person": args.precision, "person_header": args.precision_files}.get(key, args.precision_bare)
         model["threshold"][key] = threshold_for(oof, y, target)  # type: ignore[index]
-        print(f"{key}: {len(x)} examples, threshold {model['threshold'][key]}")  # type: ignore[index]
+        t = model["threshold"][key]  # type: ignore[index]
+        pred = oof >= t
+        print(f"{key}: {len(x)} examples, threshold {t}; out of fold precision "
+              f"{y[pred].mean() if pred.any() else 0:.3f} recall {pred[y == 1].mean():.3f}")
         mask = y == 1
         model[key.replace("person", "celebrity")] = named(names, fit_logistic(x[mask], yc[mask], args.l2))
     for key, words in model_words.items():

@@ -32,10 +32,12 @@ searched through it, a train query's answer looks closer than a new card's would
 pools trusts the mapped cosine too much (dev recover R@10 0.667 → 0.653 with the map). With
 ``--query-map-folds`` each train query is searched through the out-of-fold map that never saw its
 card. The shipped fit: ``--limit 2500 --rerank-train all --rerank-silver-weight 2 --rerank-trees 400
---rerank-typed-weight 0.5 --rerank-named-weight 0.25 --query-map-folds DIR --typed-weight 0.5``
+--rerank-typed-weight 0.5 --rerank-named-weight 0.25 --query-map-folds DIR --typed-weight 1``
 (figures in the README). ``--typed-weight`` teaches the linear stage the typed triggers too: it is
 the order a small folder gets (``Rerank.min_pool``), and with the map but without them it ranked
-a typed coined trigger's card under two characters there.
+a typed coined trigger's card under two characters there; with the example-prompt feature
+(``ex_dense``) at weight 0.5 it ranked it under a character whose example prompt also starts
+"1girl", at weight 1 only under the two adapters whose trigger the prompt also types.
 
     pip install scikit-learn lightgbm   # only for fitting; the product reads the JSON
     python benchmarks/fit_retriever.py [--limit N] [--silver-weight 3] [--rerank-trees 200] [--out PATH]

@@ -35,7 +35,7 @@ FAMILIES = ("SD 1.5", "SDXL 1.0", "Pony", "Illustrious", "Flux.1 D", "unknown")
 FAMILY_P = (0.35, 0.3, 0.15, 0.1, 0.07, 0.03)
 #: Modules whose code shapes the stored catalogue: a change there rebuilds the cached catalogue;
 #: a change of index.py only rebuilds its vector index (:func:`_current_index`).
-WRITER_MODULES = ("stylus_ext/lexical.py", "stylus_ext/catalog/db.py")
+WRITER_MODULES = ("stylus_ext/lexical.py", "stylus_ext/catalog/db.py", "stylus_ext/embed.py")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -146,9 +146,14 @@ def _current_index(path: Path) -> None:
     if old is None:
         raise RuntimeError(f"{path} has no vector index")
     ids, vectors, encoder = old.ids.copy(), np.array(old.vectors), old.encoder
+    examples = None
+    if old.has_examples:  # each row's example-prompt vectors, carried over
+        rows, starts = np.asarray(old._examples, dtype=np.float32), old._example_starts
+        examples = [rows[starts[i]:starts[i + 1]] for i in range(len(ids))]
     old.close()
     t0 = time.perf_counter()
-    new = build_index(catalog, ids, vectors, encoder, extra={"content": (read_meta(catalog) or {}).get("content")})
+    new = build_index(catalog, ids, vectors, encoder, extra={"content": (read_meta(catalog) or {}).get("content")},
+                      examples=examples)
     print(f"  rebuilt the {len(ids):,}-row vector index ({new.kind}) in {time.perf_counter() - t0:.1f} s", flush=True)
     new.close()
     catalog.close()

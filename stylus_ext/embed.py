@@ -5,6 +5,12 @@ trigger words: they are mostly made-up tokens (``sks``, ``ohwx style``) that pul
 vector towards noise; the lexical (BM25) side of the retriever matches them instead. Tags come
 before the description so that the 256-token model limit cuts the long author prose, not the tags.
 
+Each adapter's example prompts (:func:`example_texts`: at most :data:`MAX_EXAMPLES`, read as the
+retriever reads a prompt) are embedded too, one vector each, into the same cache: the retriever's
+``ex_dense`` feature is a prompt's best cosine to one of them — how close it is to prompts people
+really wrote with that adapter. On the real-card dev queries that alone finds the card in the top 10
+for 0.48 of the queries, against 0.10 for the card text's vector (README, "Example prompts").
+
 Only texts whose hash is not cached for the encoder are embedded; vectors are committed in chunks,
 so an interrupted run keeps its work and the next run resumes.
 """
@@ -20,13 +26,17 @@ from typing import Any
 
 import numpy as np
 
-from stylus_ext import sdk
+from stylus_ext import lexical, sdk
 from stylus_ext.catalog.db import Catalog, text_hash
 
 log = logging.getLogger("stylus")
 
 CHUNK = 256  # texts per encoder call and per commit
 MAX_DESCRIPTION_CHARS = 1200  # ~256 tokens: the rest would be truncated by the model anyway
+#: Example prompts embedded per adapter: a Civitai version shows up to about ten images; the dev
+#: queries' top-10 hits by example cosine were 0.37 with one, 0.47 with four and 0.48 with eight.
+MAX_EXAMPLES = 8
+MAX_EXAMPLE_CHARS = 1000
 
 
 @dataclass
@@ -39,6 +49,7 @@ class EmbedReport:
     embedded: int = 0
     cached: int = 0
     hashes: dict[int, str] = field(default_factory=dict)
+    examples: dict[int, tuple[str, ...]] = field(default_factory=dict)  # adapter id → its examples' hashes
 
 
 def _clean(text: str) -> str:
@@ -58,6 +69,19 @@ def search_text(adapter: sdk.Adapter) -> str:
             description = description[:MAX_DESCRIPTION_CHARS].rsplit(" ", 1)[0]
         parts.append(description)
     return " ".join(parts) or _clean(adapter.name)
+
+
+def example_texts(adapter: sdk.Adapter) -> tuple[str, ...]:
+    """The adapter's example prompts as the retriever reads a prompt (``lexical.clean_prompt``: no
+    ``<lora:>`` tags, weights or quality words), distinct, with a word, at most :data:`MAX_EXAMPLES`."""
+    out: list[str] = []
+    for prompt in adapter.card.example_prompts:
+        text = lexical.clean_prompt(prompt)[:MAX_EXAMPLE_CHARS]
+        if text not in out and re.search(r"\w", text):
+            out.append(text)
+            if len(out) == MAX_EXAMPLES:
+                break
+    return tuple(out)
 
 
 def to_blob(vector: np.ndarray) -> bytes:
@@ -100,7 +124,7 @@ def _progress(total: int, enabled: bool) -> Any:
 
 def embed_catalog(catalog: Catalog, encoder: sdk.Encoder, *, progress: bool = False,
                   adapters: list[sdk.Adapter] | None = None) -> EmbedReport:
-    """Embed every adapter's :func:`search_text` that is not cached yet for ``encoder``."""
+    """Embed every adapter's :func:`search_text` and :func:`example_texts` not cached yet for ``encoder``."""
     identity = encoder.identity
     adapters = catalog.adapters() if adapters is None else adapters
     texts: dict[str, str] = {}
@@ -110,9 +134,15 @@ def embed_catalog(catalog: Catalog, encoder: sdk.Encoder, *, progress: bool = Fa
         h = text_hash(text)
         report.hashes[adapter.id] = h
         texts.setdefault(h, text)
+        example_hashes = []
+        for example in example_texts(adapter):
+            example_hashes.append(text_hash(example))
+            texts.setdefault(example_hashes[-1], example)
+        if example_hashes:
+            report.examples[adapter.id] = tuple(example_hashes)
     have = cached_hashes(catalog, identity)
     todo = [(h, t) for h, t in texts.items() if h not in have]
-    report.cached = sum(1 for h in report.hashes.values() if h in have)
+    report.cached = sum(1 for h in texts if h in have)  # distinct texts (search texts and examples)
     if todo:
         # Longest first inside each chunk is done by the encoder; sorting across chunks too keeps
         # padding low for the whole run.

@@ -1,5 +1,8 @@
 """``stylus index``: refine → embed → build the vector index (and the lexical FTS table).
 
+The index holds one vector per adapter (its search text) and the vectors of its example prompts
+(:func:`stylus_ext.embed.example_texts`), both read by the retriever.
+
 Every step is incremental and resumable: refinements and embeddings are cached and committed in
 chunks, and the index is written as a new version and switched to atomically at the end — an
 interrupted run (Ctrl-C) leaves the previous index in place and the next run resumes where it
@@ -75,10 +78,15 @@ def _refine_step(catalog: Catalog, plugins: Any, refiner: Any, progress: bool, r
     report.refine = refine_catalog(catalog, refiner, progress=progress)
 
 
-def content_digest(encoder: str, pairs: list[tuple[int, str]]) -> str:
+def content_digest(encoder: str, pairs: list[tuple[int, str]],
+                   examples: dict[int, tuple[str, ...]] | None = None) -> str:
+    """What an index holds: the encoder, each adapter's search-text hash and its examples' hashes."""
     digest = hashlib.sha256(encoder.encode())
     for adapter_id, h in pairs:
         digest.update(f"{adapter_id}:{h};".encode())
+    digest.update(b"examples:")
+    for adapter_id in sorted(examples or {}):
+        digest.update(f"{adapter_id}:{','.join(examples[adapter_id])};".encode())  # type: ignore[index]
     return digest.hexdigest()[:24]
 
 
@@ -125,7 +133,7 @@ def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.R
     report.dimension = embedded.dimension or int(getattr(enc, "dimension", 0) or 0)
 
     pairs = sorted(embedded.hashes.items())
-    digest = content_digest(embedded.encoder, pairs)
+    digest = content_digest(embedded.encoder, pairs, embedded.examples)
     current = read_meta(catalog) or {}
     if not force and current.get("content") == digest and (kind is None or current.get("kind") == kind):
         from stylus_ext.index import load_index
@@ -136,14 +144,19 @@ def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.R
             index.close()
             return report
 
-    vectors = load_vectors(catalog, embedded.encoder, [h for _, h in pairs])
+    example_hashes = [h for hs in embedded.examples.values() for h in hs]
+    vectors = load_vectors(catalog, embedded.encoder, [*(h for _, h in pairs), *example_hashes])
     ids = [i for i, h in pairs if h in vectors]
     if len(ids) < len(pairs):
         report.notes.append(f"{len(pairs) - len(ids)} adapter(s) have no vector and are left out of the index")
+    dim = report.dimension or 1
     matrix = (np.stack([vectors[h] for i, h in pairs if h in vectors]) if ids
-              else np.zeros((0, report.dimension or 1), dtype=np.float32))
-    index = build_index(catalog, ids, matrix, embedded.encoder, kind=kind, extra={"content": digest})
+              else np.zeros((0, dim), dtype=np.float32))
+    examples = [np.array([vectors[h] for h in embedded.examples.get(i, ()) if h in vectors],
+                         dtype=np.float32).reshape(-1, matrix.shape[1]) for i in ids]
+    index = build_index(catalog, ids, matrix, embedded.encoder, kind=kind, extra={"content": digest},
+                        examples=examples)
     report.index_kind, report.index_version, report.rebuilt = index.kind, index.version, True
     index.close()
-    report.pruned = prune_embeddings(catalog, embedded.encoder, {h for _, h in pairs})
+    report.pruned = prune_embeddings(catalog, embedded.encoder, {h for _, h in pairs} | set(example_hashes))
     return report

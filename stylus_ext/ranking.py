@@ -3,7 +3,8 @@
 A candidate pool (the union of the best few hundred by dense cosine and by BM25 over the card text,
 the example prompts, their whole tags and the title) is described by :data:`FEATURES`, mostly
 relative to the query so a weight means the same on any catalogue: the dense cosine and its gap to
-the pool's best (of the prompt's own embedding and of its mapped one, :mod:`stylus_ext.query_map`),
+the pool's best (of the prompt's own embedding and of its mapped one, :mod:`stylus_ext.query_map`;
+and the best cosine to one of the card's example prompts, ``ex_dense``),
 each field's BM25 as a share of the field's best, as a log and as a rank, how much of the query the
 title and tags cover (and how much of the title the query covers), and how much text the card has —
 each once for captions and once for community tag prompts.
@@ -44,7 +45,8 @@ from stylus_ext.sdk.trees import Trees
 LEX_FIELDS = ("title", "tags", "triggers", "description", "examples", "training", "units", "all")
 #: Features of a candidate before the prompt-style split.
 BASE_FEATURES: tuple[str, ...] = (
-    "dense", "dense_gap", "dense_rank", "mapped", "mapped_gap", "mapped_rank",
+    "dense", "dense_gap", "dense_rank", "mapped", "mapped_gap", "mapped_rank", "ex_dense", "ex_dense_gap",
+    "ex_dense_rank",
     *(f"{f}_rel" for f in LEX_FIELDS), *(f"{f}_log" for f in LEX_FIELDS),
     "all_rank", "examples_rank", "units_rank", "title_cover", "title_precision", "tags_cover",
     "len_examples", "len_description", "len_tags", "no_text",
@@ -155,18 +157,20 @@ def _rank_feature(values: np.ndarray, all_values: np.ndarray | None = None) -> n
 def candidate_features(*, sims: np.ndarray, lex: dict[str, np.ndarray], lex_all: dict[str, np.ndarray],
                        title_hits: np.ndarray, tags_hits: np.ndarray, title_len: np.ndarray,
                        lengths: dict[str, np.ndarray], n_terms: int, tag_style: bool,
-                       mapped: np.ndarray | None = None) -> np.ndarray:
+                       mapped: np.ndarray | None = None, examples: np.ndarray | None = None) -> np.ndarray:
     """The feature matrix (pool size × len(FEATURES)) in :data:`FEATURES` order.
 
     ``sims``: dense cosine per pool candidate (0 when there is no index); ``mapped``: the same for
     the prompt's vector through the query map (:mod:`stylus_ext.query_map`; default ``sims``);
+    ``examples``: the prompt's best cosine to one of the candidate's example prompts (default 0);
     ``lex[f]``: BM25 of field ``f`` per candidate; ``lex_all[f]``: that field's BM25 over every
     allowed adapter (for ranks); ``title_hits``/``tags_hits``: distinct query terms found in the
     title / tags; ``title_len``: terms in the title; ``lengths[f]``: terms in field ``f``.
     """
     n = len(sims)
     cols: dict[str, np.ndarray] = {}
-    for name, values in (("dense", sims), ("mapped", sims if mapped is None else mapped)):
+    for name, values in (("dense", sims), ("mapped", sims if mapped is None else mapped),
+                         ("ex_dense", np.zeros(n) if examples is None else examples)):
         has_dense = bool(np.any(values))
         cols[name] = values
         cols[f"{name}_gap"] = values - float(values.max()) if has_dense else np.zeros(n)

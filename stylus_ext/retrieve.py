@@ -5,7 +5,8 @@
    index's encoder, against each adapter's search text), by BM25 over all card text, by BM25 over the
    cards' example prompts and by BM25 over the title (:mod:`stylus_ext.bm25`).
 2. **Score**: every pooled adapter gets the features of :mod:`stylus_ext.ranking` (dense cosine and
-   gap, each field's BM25 share and rank, title/tag coverage, prompt style, card length) and one
+   gap, the best cosine to one of its example prompts, each field's BM25 share and rank, title/tag
+   coverage, prompt style, card length) and one
    fitted logistic score; boosted trees re-rank its best few hundred (the order only). The fusion
    is learned on real Civitai cards (``benchmarks/fit_retriever.py``), not hand-set: the old
    hand-set weighted sum fell below plain BM25 on real cards (R@10 0.43 vs 0.60).
@@ -294,6 +295,8 @@ class Retriever:
         ids = ids[allowed[np.minimum(np.searchsorted(allowed, ids), len(allowed) - 1)] == ids]
         mapped = self._dense_sims(ids, search_vec, d_ids, d_sims)
         dense = mapped if self.query_map is None else self._dense_sims(ids, query_vec, None, None)
+        examples = (self.index.example_similarity(query_vec, ids) if query_vec is not None and self.index is not None
+                    else None)
         lex_rows = lex.rows_for(ids)
         known = lex_rows >= 0
         safe = np.where(known, lex_rows, 0)
@@ -310,7 +313,8 @@ class Retriever:
                     hits[lex.fields[name].rows[span[0]:span[1]]] += 1
         positives = {f: field[f][field[f] > 0] for f in ("all", "examples", "units")}
         features = ranking.candidate_features(
-            sims=dense, mapped=mapped, lex={f: at(field[f]) for f in ranking.LEX_FIELDS}, lex_all=positives,
+            sims=dense, mapped=mapped, examples=examples, lex={f: at(field[f]) for f in ranking.LEX_FIELDS},
+            lex_all=positives,
             title_hits=at(title_hits), tags_hits=at(tags_hits), title_len=at(lex.fields["title"].lengths),
             lengths={f: at(lex.fields[f].lengths) for f in ("examples", "description", "tags", "all")},
             n_terms=len(terms), tag_style=lexical.is_tag_style(prompt))

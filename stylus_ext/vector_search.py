@@ -41,7 +41,8 @@ class VectorIndex:
 
     def __init__(self, ids: np.ndarray, vectors: np.ndarray, *, encoder: str, annoy_index: Any = None,
                  faiss_index: Any = None, faiss_path: Path | None = None, nprobe: int = 0, version: int = 0,
-                 paths: Sequence[Path] = (), projection: projected.Projection | None = None) -> None:
+                 paths: Sequence[Path] = (), projection: projected.Projection | None = None,
+                 examples: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         if vectors.ndim != 2 or len(ids) != vectors.shape[0]:
             raise ValueError(f"index: {len(ids)} ids for vectors of shape {vectors.shape}")
         self.ids = np.asarray(ids, dtype=np.int64)
@@ -57,6 +58,9 @@ class VectorIndex:
         self._queries = 0
         self.nprobe = int(nprobe or ivf.FAISS_NPROBE)
         self._row: dict[int, int] | None = None
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+        # example-prompt vectors (float32 rows) and each adapter row's range of them
+        self._examples, self._example_starts = examples if examples is not None else (None, None)
 
     def _ensure_faiss(self) -> Any:
         """The faiss index, read (memory-mapped) on first need; None when faiss is missing (exact)."""
@@ -165,6 +169,43 @@ class VectorIndex:
         order = np.lexsort((self.ids[rows], -sims))
         return self.ids[rows[order]].copy(), sims[order].astype(np.float32)
 
+    @property
+    def has_examples(self) -> bool:
+        return self._examples is not None and bool(len(self._examples))
+
+    def rows_for(self, ids: Any) -> np.ndarray:
+        """Index row of each adapter id (-1 for ids not in the index), vectorised."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if self._sorted is None:
+            order = np.argsort(self.ids, kind="stable")
+            self._sorted = (self.ids[order], order)
+        keys, order = self._sorted
+        if not len(keys):
+            return np.full(len(ids), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        return np.where(keys[pos] == ids, order[pos], -1)
+
+    def example_similarity(self, vec: Any, ids: Any) -> np.ndarray:
+        """Per adapter id: the best cosine of ``vec`` to one of its example prompts' vectors (0 for an
+        adapter without any, or not in the index, and for every id of an index built without them)."""
+        out = np.zeros(len(ids), dtype=np.float64)
+        if not self.has_examples or not len(ids):
+            return out
+        q = self._prepare(vec)
+        rows = self.rows_for(ids)
+        known = rows >= 0
+        starts = np.where(known, self._example_starts[np.maximum(rows, 0)], 0)
+        counts = np.where(known, self._example_starts[np.maximum(rows, 0) + 1] - starts, 0)
+        have = counts > 0
+        if not have.any():
+            return out
+        sizes = counts[have]
+        first = np.cumsum(sizes) - sizes  # each adapter's segment of the gathered rows
+        flat = np.repeat(starts[have] - first, sizes) + np.arange(int(sizes.sum()))
+        sims = self._examples[flat] @ q
+        out[have] = np.maximum.reduceat(sims, first)
+        return out
+
     def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of ``ids`` (rows in that order); zeros for ids not in the index."""
         out = np.zeros((len(ids), self.dimension), dtype=np.float32)
@@ -178,7 +219,8 @@ class VectorIndex:
         if self._annoy is not None:
             self._annoy.unload()
             self._annoy = None
-        maps = [getattr(self.vectors, "_mmap", None)]
+        maps = [getattr(self.vectors, "_mmap", None), getattr(self._examples, "_mmap", None)]
+        self._examples = self._example_starts = None
         if self._projection is not None:
             maps.append(getattr(self._projection.rows, "_mmap", None))
         self._faiss = self._faiss_path = self._projection = None

@@ -169,6 +169,8 @@ def test_embed_resumes_after_interrupt(tmp_path, encoder, monkeypatch):
     cat = Catalog(tmp_path / "c.db")
     for c in list(CARDS.values())[:10]:
         cat.insert_card(c)
+    texts = {t for a in cat.adapters() for t in (embed.search_text(a), *embed.example_texts(a))}
+    assert len(texts) > 10  # the cards' example prompts are embedded too
     flaky = Flaky()
     with pytest.raises(KeyboardInterrupt):
         embed.embed_catalog(cat, flaky)
@@ -176,20 +178,22 @@ def test_embed_resumes_after_interrupt(tmp_path, encoder, monkeypatch):
     again = Flaky()
     again.calls = 5  # no more interruptions
     report = embed.embed_catalog(cat, again)
-    assert report.embedded == 6 and report.cached == 4 and again.texts == 6
+    assert report.embedded == len(texts) - 4 and report.cached == 4 and again.texts == len(texts) - 4
     assert embed.embed_catalog(cat, again).embedded == 0
 
 
 def test_index_catalog_is_incremental(tmp_path, plugins, encoder):
     from helpers_search import CARDS
 
+    from stylus_ext import embed
     from stylus_ext.indexing import index_catalog
     from stylus_ext.retrieve import Retriever
 
     cat = Catalog(tmp_path / "c.db")
     ids = [cat.insert_card(c) for c in list(CARDS.values())[:6]]
+    texts = {t for a in cat.adapters() for t in (embed.search_text(a), *embed.example_texts(a))}
     first = index_catalog(cat, plugins, encoder=encoder)
-    assert first.rebuilt and first.embedded == 6 and first.adapters == 6
+    assert first.rebuilt and first.embedded == len(texts) > 6 and first.adapters == 6
     same = index_catalog(cat, plugins, encoder=encoder)
     assert not same.rebuilt and same.embedded == 0 and same.index_version == first.index_version
     card = cat.adapter(cat.row(ids[2])).card
@@ -198,3 +202,69 @@ def test_index_catalog_is_incremental(tmp_path, plugins, encoder):
     assert changed.rebuilt and changed.embedded == 1 and changed.index_version == first.index_version + 1
     top = Retriever(cat, encoder=encoder).search("a submarine deep in the sea", 1)[0]
     assert top.adapter.id == ids[2]
+
+
+def test_index_holds_example_prompt_vectors(tmp_path, plugins, encoder, caplog):
+    """Each adapter's example prompts get vectors of their own; a prompt's best cosine to them is
+    what the retriever's ``ex_dense`` feature reads, and a new example prompt re-embeds one text."""
+    from helpers_search import CARDS
+
+    from stylus_ext import ranking
+    from stylus_ext.index import _files, load_index
+    from stylus_ext.indexing import index_catalog
+    from stylus_ext.retrieve import Retriever
+
+    cat = Catalog(tmp_path / "c.db")
+    cards = list(CARDS.values())[:7]
+    ids = [cat.insert_card(c) for c in cards[:6]]
+    bare = cat.insert_card(type(cards[6])(**{**cards[6].__dict__, "example_prompts": ()}))
+    index_catalog(cat, plugins, encoder=encoder)
+    index = load_index(cat)
+    assert index.has_examples
+    prompt = "a lighthouse on a cliff above a stormy sea, dramatic clouds"
+    card = cat.adapter(cat.row(ids[3])).card
+    cat.update_card(ids[3], type(card)(**{**card.__dict__, "example_prompts": (*card.example_prompts, prompt)}))
+    again = index_catalog(cat, plugins, encoder=encoder)
+    # the new example prompt (and the card's search text when the refiner rewrote its description)
+    assert again.rebuilt and 1 <= again.embedded <= 2 and again.adapters == 7
+    index = load_index(cat)
+    q = encoder.encode([prompt])[0]
+    sims = index.example_similarity(q, [*ids, bare, 10_000])
+    assert sims[3] == pytest.approx(1.0, abs=1e-5)
+    assert np.all(sims[[0, 1, 2, 4, 5]] < 0.9) and sims[6] == 0.0 and sims[7] == 0.0
+    retriever = Retriever(cat, encoder=encoder)
+    pool = retriever.pool(prompt)
+    column = ranking.FEATURES.index("caption:ex_dense")
+    assert pool.ids[np.argmax(pool.features[:, column])] == ids[3]
+    # damaged example files: a warning, the feature reads 0, the search still answers
+    index.close()
+    _files(cat.path, again.index_version)["exrows"].write_bytes(b"garbage")
+    with caplog.at_level("WARNING", logger="stylus"):
+        damaged = load_index(cat)
+    assert not damaged.has_examples and "example-prompt vectors" in caplog.text
+    assert not np.any(damaged.example_similarity(q, ids))
+    assert Retriever(cat, encoder=encoder).search(prompt, 3)
+
+
+def test_example_similarity_is_the_best_example_cosine(tmp_path):
+    """Against brute force on random vectors: the best cosine over each id's own example rows (0 for
+    ids without examples or outside the index, and for an index built without any)."""
+    ids, data, rng = _data()
+    counts = rng.integers(0, 5, len(ids))
+    examples = [rng.standard_normal((k, data.shape[1])).astype(np.float32) for k in counts]
+    cat = Catalog(tmp_path / "c.db")
+    idx = vindex.build_index(cat, ids, data, "enc:a", kind="exact", examples=examples)
+    q = rng.standard_normal(data.shape[1])
+    qn = q / np.linalg.norm(q)
+    asked = [*rng.permutation(ids)[:50].tolist(), 1]  # shuffled ids, and one not in the index
+    got = idx.example_similarity(q, asked)
+    row = {int(a): i for i, a in enumerate(ids)}
+    for adapter_id, value in zip(asked, got, strict=True):
+        block = examples[row[adapter_id]] if adapter_id in row else np.zeros((0, data.shape[1]))
+        want = float(np.max(block @ qn / np.linalg.norm(block, axis=1))) if len(block) else 0.0
+        assert value == pytest.approx(want, abs=1e-5)
+    assert idx.count == len(ids) and idx.query(q, 5)[0].tolist() == ids[np.argsort(-(data @ qn))[:5]].tolist()
+    plain = vindex.build_index(cat, ids, data, "enc:a", kind="exact")
+    assert not plain.has_examples and not np.any(plain.example_similarity(q, ids))
+    with pytest.raises(ValueError, match="example vectors for"):
+        vindex.build_index(cat, ids, data, "enc:a", examples=examples[:-1])
