@@ -17,10 +17,11 @@ so an interrupted run keeps its work and the next run resumes.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,9 @@ MAX_DESCRIPTION_CHARS = 1200  # ~256 tokens: the rest would be truncated by the 
 #: queries' top-10 hits by example cosine were 0.37 with one, 0.47 with four and 0.48 with eight.
 MAX_EXAMPLES = 8
 MAX_EXAMPLE_CHARS = 1000
+#: Bump when :func:`example_texts` would return other texts for the same prompts (the cached
+#: hashes in the catalog's ``example_texts`` table are keyed by it).
+EXAMPLE_TEXTS_VERSION = 1
 
 
 @dataclass
@@ -82,6 +86,45 @@ def example_texts(adapter: sdk.Adapter) -> tuple[str, ...]:
             if len(out) == MAX_EXAMPLES:
                 break
     return tuple(out)
+
+
+def _example_source(adapter: sdk.Adapter) -> str | None:
+    if not adapter.card.example_prompts:
+        return None
+    return text_hash(json.dumps([EXAMPLE_TEXTS_VERSION, MAX_EXAMPLES, MAX_EXAMPLE_CHARS,
+                                 list(adapter.card.example_prompts)], ensure_ascii=False))
+
+
+def example_hashes(catalog: Catalog, adapters: Iterable[sdk.Adapter], *,
+                   need_text: Callable[[str], bool] = lambda h: False, store: bool = True
+                   ) -> tuple[dict[int, tuple[str, ...]], dict[str, str]]:
+    """(adapter id → the hashes of its :func:`example_texts`, hash → text of each text read now).
+
+    The hashes are cached in the catalog by the raw prompts, so only new or changed example prompts
+    go through the grammar; an adapter whose cached hashes include one ``need_text`` asks for (a
+    vector still to embed) is read again for its texts. ``store``: write what was read to the cache."""
+    known = dict(catalog.db.execute("select source, hashes from example_texts").fetchall())
+    out: dict[int, tuple[str, ...]] = {}
+    texts: dict[str, str] = {}
+    fresh: dict[str, str] = {}
+    for adapter in adapters:
+        source = _example_source(adapter)
+        if source is None:
+            continue
+        hashes = tuple(json.loads(known[source])) if source in known else None
+        if hashes is None or any(need_text(h) for h in hashes):
+            read = example_texts(adapter)
+            hashes = tuple(text_hash(t) for t in read)
+            texts.update(zip(hashes, read, strict=True))
+            if source not in known:
+                fresh[source] = known[source] = json.dumps(hashes)
+        if hashes:
+            out[adapter.id] = hashes
+    if store and fresh:
+        with catalog.db.conn:
+            catalog.db.conn.executemany("insert or replace into example_texts (source, hashes) values (?, ?)",
+                                        list(fresh.items()))
+    return out, texts
 
 
 def to_blob(vector: np.ndarray) -> bytes:
@@ -134,13 +177,11 @@ def embed_catalog(catalog: Catalog, encoder: sdk.Encoder, *, progress: bool = Fa
         h = text_hash(text)
         report.hashes[adapter.id] = h
         texts.setdefault(h, text)
-        example_hashes = []
-        for example in example_texts(adapter):
-            example_hashes.append(text_hash(example))
-            texts.setdefault(example_hashes[-1], example)
-        if example_hashes:
-            report.examples[adapter.id] = tuple(example_hashes)
     have = cached_hashes(catalog, identity)
+    report.examples, example_text = example_hashes(catalog, adapters, need_text=lambda h: h not in have)
+    for h in (h for hashes in report.examples.values() for h in hashes):
+        if h not in texts and (h in have or h in example_text):
+            texts[h] = example_text.get(h, "")  # a cached vector needs no text
     todo = [(h, t) for h, t in texts.items() if h not in have]
     report.cached = sum(1 for h in texts if h in have)  # distinct texts (search texts and examples)
     if todo:
@@ -166,6 +207,17 @@ def embed_catalog(catalog: Catalog, encoder: sdk.Encoder, *, progress: bool = Fa
     row = catalog.db.execute("select dim from embeddings where encoder = ? limit 1", [identity]).fetchone()
     report.dimension = int(row[0]) if row else 0
     return report
+
+
+def prune_example_texts(catalog: Catalog, adapters: Iterable[sdk.Adapter]) -> int:
+    """Delete cached example-text hashes whose raw prompts no adapter has any more."""
+    current = {_example_source(a) for a in adapters}
+    stale = sorted(s for (s,) in catalog.db.execute("select source from example_texts") if s not in current)
+    with catalog.db.conn:
+        for start in range(0, len(stale), 500):
+            chunk = stale[start:start + 500]
+            catalog.db.execute(f"delete from example_texts where source in ({','.join('?' * len(chunk))})", chunk)
+    return len(stale)
 
 
 def prune_embeddings(catalog: Catalog, encoder_identity: str, keep: Iterable[str]) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 
 from stylus_ext import lexical, sdk
 from stylus_ext.catalog.db import Catalog
-from stylus_ext.embed import embed_catalog, load_vectors, prune_embeddings
+from stylus_ext.embed import embed_catalog, load_vectors, prune_embeddings, prune_example_texts
 from stylus_ext.index import build_index, read_meta
 
 log = logging.getLogger("stylus")
@@ -159,4 +159,5 @@ def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.R
     report.index_kind, report.index_version, report.rebuilt = index.kind, index.version, True
     index.close()
     report.pruned = prune_embeddings(catalog, embedded.encoder, {h for _, h in pairs} | set(example_hashes))
+    prune_example_texts(catalog, adapters)
     return report

@@ -314,6 +314,7 @@ def test_a_schema_1_catalog_upgrades_in_place_and_keeps_its_rows(tmp_path):
     (adapter_id,) = seed(catalog, [sdk.AdapterCard(source="t", name="old", path="/l/old.safetensors")])
     catalog.set_controls(adapter_id, pinned=True)
     catalog.db.execute("drop table kept_controls")
+    catalog.db.execute("drop table example_texts")
     for (name,) in catalog.db.execute("select name from sqlite_master where type = 'trigger'").fetchall():
         catalog.db.execute(f"drop trigger {name}")
     catalog.db.execute("delete from meta where key in ('generation', 'text_generation', 'catalog_uid')")
@@ -321,7 +322,7 @@ def test_a_schema_1_catalog_upgrades_in_place_and_keeps_its_rows(tmp_path):
     catalog.db.conn.commit()
     catalog.close()
     again = Catalog(path)
-    assert again.schema_version == SCHEMA_VERSION and "kept_controls" in again.db.table_names()
+    assert again.schema_version == SCHEMA_VERSION and {"kept_controls", "example_texts"} <= set(again.db.table_names())
     before = again.generation()
     again.set_controls(adapter_id, banned=True)
     assert before is not None and again.generation() != before  # schema 3's change counter

@@ -268,3 +268,30 @@ def test_example_similarity_is_the_best_example_cosine(tmp_path):
     assert not plain.has_examples and not np.any(plain.example_similarity(q, ids))
     with pytest.raises(ValueError, match="example vectors for"):
         vindex.build_index(cat, ids, data, "enc:a", examples=examples[:-1])
+
+
+def test_example_texts_are_read_once_per_changed_card(tmp_path, plugins, encoder, monkeypatch):
+    """An unchanged catalogue's example prompts are not read through the grammar again on the next
+    index run (their hashes are cached in the catalog); a changed card's are, and only its."""
+    from helpers_search import CARDS
+
+    from stylus_ext import embed
+    from stylus_ext.indexing import index_catalog
+
+    cat = Catalog(tmp_path / "c.db")
+    ids = [cat.insert_card(c) for c in list(CARDS.values())[:6]]
+    index_catalog(cat, plugins, encoder=encoder)
+    read: list[str] = []
+    real = embed.example_texts
+    monkeypatch.setattr(embed, "example_texts", lambda a: read.append(a.name) or real(a))
+    assert not index_catalog(cat, plugins, encoder=encoder).rebuilt and read == []
+    card = cat.adapter(cat.row(ids[1])).card
+    cat.update_card(ids[1], type(card)(**{**card.__dict__, "example_prompts": ("a red fox in the snow",)}))
+    assert index_catalog(cat, plugins, encoder=encoder).rebuilt and read == [card.name]
+    rows = cat.db.execute("select count(*) from example_texts").fetchone()[0]
+    assert rows == sum(1 for a in cat.adapters() if a.card.example_prompts)  # the old prompts' row pruned
+    # a vector pruned from the cache (another encoder took its place) makes the card read again
+    cat.db.execute("delete from embeddings where text_hash = ?", [embed.text_hash("a red fox in the snow")])
+    cat.db.conn.commit()
+    read.clear()
+    assert index_catalog(cat, plugins, encoder=encoder).embedded == 1 and read == [card.name]

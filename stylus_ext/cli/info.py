@@ -17,7 +17,7 @@ def add_parser(sub: Any) -> None:
 def collect(catalog: Any) -> dict[str, Any]:
     """Everything ``stylus info`` shows, as a JSON-able dict."""
     from stylus_ext import lexical
-    from stylus_ext.embed import example_texts, search_text
+    from stylus_ext.embed import example_hashes, search_text
     from stylus_ext.index import read_meta
     from stylus_ext.indexing import content_digest
 
@@ -39,7 +39,7 @@ def collect(catalog: Any) -> dict[str, Any]:
 
         adapters = catalog.adapters()
         pairs = sorted((a.id, text_hash(search_text(a))) for a in adapters)
-        examples = {a.id: tuple(text_hash(t) for t in texts) for a in adapters if (texts := example_texts(a))}
+        examples, _ = example_hashes(catalog, adapters, store=False)
         current = content_digest(str(meta.get("encoder", "")), pairs, examples) == meta.get("content")
         index["state"] = "up to date" if current else "stale (run `stylus index`)"
     return {
