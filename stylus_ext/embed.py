@@ -10,6 +10,8 @@ retriever reads a prompt) are embedded too, one vector each, into the same cache
 ``ex_dense`` feature is a prompt's best cosine to one of them — how close it is to prompts people
 really wrote with that adapter. On the real-card dev queries that alone finds the card in the top 10
 for 0.48 of the queries, against 0.10 for the card text's vector (README, "Example prompts").
+Which texts an adapter's example prompts give is cached in the catalog (:func:`example_hashes`), so
+an unchanged catalogue is not read through the prompt grammar again.
 
 Only texts whose hash is not cached for the encoder are embedded; vectors are committed in chunks,
 so an interrupted run keeps its work and the next run resumes.
@@ -179,11 +181,10 @@ def embed_catalog(catalog: Catalog, encoder: sdk.Encoder, *, progress: bool = Fa
         texts.setdefault(h, text)
     have = cached_hashes(catalog, identity)
     report.examples, example_text = example_hashes(catalog, adapters, need_text=lambda h: h not in have)
-    for h in (h for hashes in report.examples.values() for h in hashes):
-        if h not in texts and (h in have or h in example_text):
-            texts[h] = example_text.get(h, "")  # a cached vector needs no text
+    every = {*texts, *(h for hashes in report.examples.values() for h in hashes)}
+    report.cached = len(every & have)  # distinct texts (search texts and examples)
+    texts = {**example_text, **texts}  # every example hash without a vector was read (need_text)
     todo = [(h, t) for h, t in texts.items() if h not in have]
-    report.cached = sum(1 for h in texts if h in have)  # distinct texts (search texts and examples)
     if todo:
         # Longest first inside each chunk is done by the encoder; sorting across chunks too keeps
         # padding low for the whole run.
