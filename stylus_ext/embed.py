@@ -56,6 +56,7 @@ class EmbedReport:
     cached: int = 0
     hashes: dict[int, str] = field(default_factory=dict)
     examples: dict[int, tuple[str, ...]] = field(default_factory=dict)  # adapter id → its examples' hashes
+    example_sources: set[str] = field(default_factory=set)  # cache keys of the adapters' raw example prompts
 
 
 def _clean(text: str) -> str:
@@ -98,9 +99,10 @@ def _example_source(adapter: sdk.Adapter) -> str | None:
 
 
 def example_hashes(catalog: Catalog, adapters: Iterable[sdk.Adapter], *,
-                   need_text: Callable[[str], bool] = lambda h: False, store: bool = True
-                   ) -> tuple[dict[int, tuple[str, ...]], dict[str, str]]:
-    """(adapter id → the hashes of its :func:`example_texts`, hash → text of each text read now).
+                   need_text: Callable[[str], bool] = lambda h: False, store: bool = True,
+                   sources: set[str] | None = None) -> tuple[dict[int, tuple[str, ...]], dict[str, str]]:
+    """(adapter id → the hashes of its :func:`example_texts`, hash → text of each text read now);
+    ``sources`` collects the cache keys of the adapters' raw prompts (what pruning keeps).
 
     The hashes are cached in the catalog by the raw prompts, so only new or changed example prompts
     go through the grammar; an adapter whose cached hashes include one ``need_text`` asks for (a
@@ -113,6 +115,8 @@ def example_hashes(catalog: Catalog, adapters: Iterable[sdk.Adapter], *,
         source = _example_source(adapter)
         if source is None:
             continue
+        if sources is not None:
+            sources.add(source)
         hashes = tuple(json.loads(known[source])) if source in known else None
         if hashes is None or any(need_text(h) for h in hashes):
             read = example_texts(adapter)
@@ -180,7 +184,8 @@ def embed_catalog(catalog: Catalog, encoder: sdk.Encoder, *, progress: bool = Fa
         report.hashes[adapter.id] = h
         texts.setdefault(h, text)
     have = cached_hashes(catalog, identity)
-    report.examples, example_text = example_hashes(catalog, adapters, need_text=lambda h: h not in have)
+    report.examples, example_text = example_hashes(catalog, adapters, need_text=lambda h: h not in have,
+                                                   sources=report.example_sources)
     every = {*texts, *(h for hashes in report.examples.values() for h in hashes)}
     report.cached = len(every & have)  # distinct texts (search texts and examples)
     texts = {**example_text, **texts}  # every example hash without a vector was read (need_text)
@@ -210,10 +215,9 @@ def embed_catalog(catalog: Catalog, encoder: sdk.Encoder, *, progress: bool = Fa
     return report
 
 
-def prune_example_texts(catalog: Catalog, adapters: Iterable[sdk.Adapter]) -> int:
-    """Delete cached example-text hashes whose raw prompts no adapter has any more."""
-    current = {_example_source(a) for a in adapters}
-    stale = sorted(s for (s,) in catalog.db.execute("select source from example_texts") if s not in current)
+def prune_example_texts(catalog: Catalog, keep: set[str]) -> int:
+    """Delete cached example-text hashes whose raw prompts (cache key) are not in ``keep``."""
+    stale = sorted(s for (s,) in catalog.db.execute("select source from example_texts") if s not in keep)
     with catalog.db.conn:
         for start in range(0, len(stale), 500):
             chunk = stale[start:start + 500]

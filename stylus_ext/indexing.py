@@ -149,9 +149,8 @@ def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.R
     ids = [i for i, h in pairs if h in vectors]
     if len(ids) < len(pairs):
         report.notes.append(f"{len(pairs) - len(ids)} adapter(s) have no vector and are left out of the index")
-    dim = report.dimension or 1
     matrix = (np.stack([vectors[h] for i, h in pairs if h in vectors]) if ids
-              else np.zeros((0, dim), dtype=np.float32))
+              else np.zeros((0, report.dimension or 1), dtype=np.float32))
     examples = [np.array([vectors[h] for h in embedded.examples.get(i, ()) if h in vectors],
                          dtype=np.float32).reshape(-1, matrix.shape[1]) for i in ids]
     index = build_index(catalog, ids, matrix, embedded.encoder, kind=kind, extra={"content": digest},
@@ -159,5 +158,5 @@ def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.R
     report.index_kind, report.index_version, report.rebuilt = index.kind, index.version, True
     index.close()
     report.pruned = prune_embeddings(catalog, embedded.encoder, {h for _, h in pairs} | set(example_hashes))
-    prune_example_texts(catalog, adapters)
+    prune_example_texts(catalog, embedded.example_sources)
     return report

@@ -57,7 +57,6 @@ class VectorIndex:
         self._faiss_path = faiss_path if faiss_index is None else None  # loaded on demand (_ensure_faiss)
         self._queries = 0
         self.nprobe = int(nprobe or ivf.FAISS_NPROBE)
-        self._row: dict[int, int] | None = None
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         # example-prompt vectors (float32 rows) and each adapter row's range of them
         self._examples, self._example_starts = examples if examples is not None else (None, None)
@@ -85,9 +84,8 @@ class VectorIndex:
         return self.count
 
     def row_of(self, adapter_id: int) -> int | None:
-        if self._row is None:
-            self._row = {int(a): i for i, a in enumerate(self.ids)}
-        return self._row.get(int(adapter_id))
+        row = int(self.rows_for([adapter_id])[0])
+        return row if row >= 0 else None
 
     def check_encoder(self, identity: str, dimension: int | None = None) -> None:
         """Raise :class:`IndexMismatchError` unless the index was built with this encoder."""
@@ -209,10 +207,9 @@ class VectorIndex:
     def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of ``ids`` (rows in that order); zeros for ids not in the index."""
         out = np.zeros((len(ids), self.dimension), dtype=np.float32)
-        for i, adapter_id in enumerate(ids):
-            row = self.row_of(adapter_id)
-            if row is not None:
-                out[i] = self.vectors[row]
+        rows = self.rows_for(ids)
+        known = rows >= 0
+        out[known] = self.vectors[rows[known]]
         return out
 
     def close(self) -> None:
