@@ -172,8 +172,9 @@ def _progress(total: int, enabled: bool) -> Any:
 
 
 def embed_catalog(catalog: Catalog, encoder: sdk.Encoder, *, progress: bool = False,
-                  adapters: list[sdk.Adapter] | None = None) -> EmbedReport:
-    """Embed every adapter's :func:`search_text` and :func:`example_texts` not cached yet for ``encoder``."""
+                  adapters: list[sdk.Adapter] | None = None, examples: bool = True) -> EmbedReport:
+    """Embed every adapter's :func:`search_text` and :func:`example_texts` not cached yet for ``encoder``
+    (``examples=False``: the search texts only)."""
     identity = encoder.identity
     adapters = catalog.adapters() if adapters is None else adapters
     texts: dict[str, str] = {}
@@ -184,8 +185,10 @@ def embed_catalog(catalog: Catalog, encoder: sdk.Encoder, *, progress: bool = Fa
         report.hashes[adapter.id] = h
         texts.setdefault(h, text)
     have = cached_hashes(catalog, identity)
-    report.examples, example_text = example_hashes(catalog, adapters, need_text=lambda h: h not in have,
-                                                   sources=report.example_sources)
+    example_text: dict[str, str] = {}
+    if examples:
+        report.examples, example_text = example_hashes(catalog, adapters, need_text=lambda h: h not in have,
+                                                       sources=report.example_sources)
     every = {*texts, *(h for hashes in report.examples.values() for h in hashes)}
     report.cached = len(every & have)  # distinct texts (search texts and examples)
     texts = {**example_text, **texts}  # every example hash without a vector was read (need_text)

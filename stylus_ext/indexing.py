@@ -106,14 +106,25 @@ def default_refiner(catalog: Catalog, plugins: Any) -> str | None:
     return None if getattr(cls, "cost_guard", 0) else current
 
 
+EXAMPLES_META = "index_examples"
+
+
+def examples_enabled(catalog: Catalog) -> bool:
+    """Whether ``stylus index`` embeds example prompts for this catalog (on unless turned off)."""
+    return catalog.get_meta(EXAMPLES_META, "1") != "0"
+
+
 def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.Refiner | None = "auto",
                   encoder: str | sdk.Encoder = "transformers", progress: bool = False,
-                  kind: str | None = None, force: bool = False) -> IndexReport:
+                  kind: str | None = None, force: bool = False, examples: bool | None = None) -> IndexReport:
     """Refine (when available), embed what changed, rebuild the index when its content changed.
 
     ``refiner``/``encoder`` are backend names (created through ``plugins``) or instances;
     ``refiner="auto"`` picks :func:`default_refiner`, ``None`` skips refining. ``kind`` forces
     ``"exact"``/``"annoy"`` (default: automatic); ``force`` rebuilds the index even when nothing changed.
+    ``examples``: embed the cards' example prompts too (the ``ex_dense`` ranking feature); True/False
+    is remembered in the catalog (meta ``index_examples``), None keeps the catalog's choice (default on).
+    Turning them off drops their vectors; turning them back on embeds them again.
     """
     plugins = _plugins(plugins) if isinstance(refiner, str) or isinstance(encoder, str) else plugins
     if refiner == "auto":
@@ -128,7 +139,10 @@ def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.R
     enc: sdk.Encoder = plugins.create("encoder", encoder) if isinstance(encoder, str) else encoder
     adapters = catalog.adapters()
     report.adapters = len(adapters)
-    embedded = embed_catalog(catalog, enc, progress=progress, adapters=adapters)
+    if examples is not None:
+        catalog.set_meta(EXAMPLES_META, "1" if examples else "0")
+    with_examples = examples_enabled(catalog)
+    embedded = embed_catalog(catalog, enc, progress=progress, adapters=adapters, examples=with_examples)
     report.encoder, report.embedded, report.cached = embedded.encoder, embedded.embedded, embedded.cached
     report.dimension = embedded.dimension or int(getattr(enc, "dimension", 0) or 0)
 
@@ -151,10 +165,10 @@ def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.R
         report.notes.append(f"{len(pairs) - len(ids)} adapter(s) have no vector and are left out of the index")
     matrix = (np.stack([vectors[h] for i, h in pairs if h in vectors]) if ids
               else np.zeros((0, report.dimension or 1), dtype=np.float32))
-    examples = [np.array([vectors[h] for h in embedded.examples.get(i, ()) if h in vectors],
+    example_rows = [np.array([vectors[h] for h in embedded.examples.get(i, ()) if h in vectors],
                          dtype=np.float32).reshape(-1, matrix.shape[1]) for i in ids]
     index = build_index(catalog, ids, matrix, embedded.encoder, kind=kind, extra={"content": digest},
-                        examples=examples)
+                        examples=example_rows if with_examples else None)
     report.index_kind, report.index_version, report.rebuilt = index.kind, index.version, True
     index.close()
     report.pruned = prune_embeddings(catalog, embedded.encoder, {h for _, h in pairs} | set(example_hashes))

@@ -100,3 +100,33 @@ def test_bad_k(indexed, capsys):
     path, _ = indexed
     code, _, err = run(capsys, "--catalog", path, "search", "x", "-k", "0")
     assert code == 1 and "-k" in err
+
+
+def test_index_without_example_prompts_is_remembered(indexed, capsys):
+    """``stylus index --no-examples`` embeds the search texts only and builds no example rows; a plain
+    ``stylus index`` keeps that choice, ``--examples`` embeds them again."""
+    from stylus_ext.index import load_index
+
+    path, _ = indexed
+    n_examples = len({p for card in CARDS.values() for p in card.example_prompts})
+    assert n_examples  # the fixture cards have example prompts to leave out
+
+    def state():
+        catalog = Catalog(path, create=False)
+        try:
+            index = load_index(catalog)
+            vectors = catalog.db.execute("select count(*) from embeddings").fetchone()[0]
+            return index.has_examples, index.count, vectors, catalog.get_meta("index_examples")
+        finally:
+            catalog.close()
+
+    assert run(capsys, "--catalog", path, "index", "--no-examples")[0] == 0
+    assert state() == (False, len(CARDS), len(CARDS), "0")
+    code, out, _ = run(capsys, "--catalog", path, "index")
+    assert code == 0 and "embedded 0 new" in out and state()[0] is False
+    code, out, _ = run(capsys, "--catalog", path, "info")
+    assert code == 0 and "index: up to date" in out and "no example-prompt vectors" in out
+    code, out, _ = run(capsys, "--catalog", path, "index", "--examples")
+    with_examples = state()
+    assert code == 0 and with_examples[0] is True and with_examples[2] > len(CARDS) and with_examples[3] == "1"
+    assert run(capsys, "--catalog", path, "search", "a kitten napping on a couch", "-k", "1", "--json")[0] == 0

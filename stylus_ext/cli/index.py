@@ -22,6 +22,10 @@ def add_parser(sub: Any) -> None:
                         "(auto: from 50K adapters the faster of projected and faiss where measured faster "
                         "than exact, else exact up to 1M)")
     p.add_argument("--force", action="store_true", help="rebuild the index even when nothing changed")
+    p.add_argument("--examples", action=argparse.BooleanOptionalAction, default=None,
+                   help="embed the cards' example prompts too (default: on, or the catalog's last choice); "
+                        "--no-examples embeds about a third as many texts, for a large catalogue on a CPU, "
+                        "at some cost in retrieval quality (see the README)")
     p.set_defaults(func=run)
 
 
@@ -43,7 +47,8 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
         encoder = args.encoder or ((read_meta(catalog) or {}).get("encoder") or "transformers").partition(":")[0]
         refiner = _refiner_choice(args.refiner)
         report = index_catalog(catalog, ctx.plugins, refiner=refiner, encoder=encoder, progress=True,
-                               kind=None if args.kind == "auto" else args.kind, force=args.force)
+                               kind=None if args.kind == "auto" else args.kind, force=args.force,
+                               examples=args.examples)
         if report.refine is not None and hasattr(report.refine, "summary"):
             print(report.refine.summary())
         for note in report.notes:

@@ -19,7 +19,7 @@ def collect(catalog: Any) -> dict[str, Any]:
     from stylus_ext import lexical
     from stylus_ext.embed import example_hashes, search_text
     from stylus_ext.index import read_meta
-    from stylus_ext.indexing import content_digest
+    from stylus_ext.indexing import content_digest, examples_enabled
 
     db = catalog.db
     refiner = catalog.get_meta("refiner")
@@ -39,7 +39,8 @@ def collect(catalog: Any) -> dict[str, Any]:
 
         adapters = catalog.adapters()
         pairs = sorted((a.id, text_hash(search_text(a))) for a in adapters)
-        examples, _ = example_hashes(catalog, adapters, store=False)
+        index["examples"] = examples_enabled(catalog)
+        examples = example_hashes(catalog, adapters, store=False)[0] if index["examples"] else {}
         current = content_digest(str(meta.get("encoder", "")), pairs, examples) == meta.get("content")
         index["state"] = "up to date" if current else "stale (run `stylus index`)"
     return {
@@ -96,6 +97,6 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
         print("index: missing (run `stylus index`)")
     else:
         print(f"index: {idx['state']}; {idx['kind']}, version {idx['version']}, {idx['count']} vectors, "
-              f"{idx['dimension']}-d")
+              f"{idx['dimension']}-d{'' if idx['examples'] else ', no example-prompt vectors (--no-examples)'}")
     print(f"problems: {info['problems']} file(s) (see `stylus scan --problems`)")
     return 0
