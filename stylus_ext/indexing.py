@@ -165,10 +165,11 @@ def index_catalog(catalog: Catalog, plugins: Any = None, *, refiner: str | sdk.R
         report.notes.append(f"{len(pairs) - len(ids)} adapter(s) have no vector and are left out of the index")
     matrix = (np.stack([vectors[h] for i, h in pairs if h in vectors]) if ids
               else np.zeros((0, report.dimension or 1), dtype=np.float32))
-    example_rows = [np.array([vectors[h] for h in embedded.examples.get(i, ()) if h in vectors],
-                         dtype=np.float32).reshape(-1, matrix.shape[1]) for i in ids]
+    example_rows = ([np.array([vectors[h] for h in embedded.examples.get(i, ()) if h in vectors],
+                              dtype=np.float32).reshape(-1, matrix.shape[1]) for i in ids]
+                    if with_examples else None)
     index = build_index(catalog, ids, matrix, embedded.encoder, kind=kind, extra={"content": digest},
-                        examples=example_rows if with_examples else None)
+                        examples=example_rows)
     report.index_kind, report.index_version, report.rebuilt = index.kind, index.version, True
     index.close()
     report.pruned = prune_embeddings(catalog, embedded.encoder, {h for _, h in pairs} | set(example_hashes))

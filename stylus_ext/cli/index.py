@@ -25,8 +25,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--examples", action=argparse.BooleanOptionalAction, default=None,
                    help="embed the cards' example prompts too (default: on, or the catalog's last choice); "
                         "--no-examples embeds about a fifth as many texts in under half the time, for a large "
-                        "catalogue on a CPU, "
-                        "at some cost in retrieval quality (see the README)")
+                        "catalogue on a CPU, at some cost in retrieval and composer quality (see the README)")
     p.set_defaults(func=run)
 
 
