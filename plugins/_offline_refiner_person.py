@@ -7,7 +7,8 @@ tags (``ss_tag_frequency``): a trigger that is a person-like name recurring in t
 franchise in parentheses, prompts that keep one hair and eye colour and show one girl or boy, words
 such as "style", "outfit" or "panda" in the title, a trigger that is one coined word made of the
 title's common words (``redpanda``), one that is the title's names run together (``mirakessel``),
-a description that names a work ("from ..."), and a word model's evidence: a logistic over which
+a description that names a work ("from ..."), people's names by the encoder vocabulary's name
+groups (``sdk.name_kind``: "Megan Fox" is a first and last name), and a word model's evidence: a logistic over which
 general English words the card and, apart, its example prompts use ("her", "outfit" for; "style",
 "concept" against; fitted on the same cards, out of fold, and fed to the trees as ``text_words``;
 cards with text only).
@@ -242,6 +243,7 @@ def features(card: sdk.AdapterCard, *, found: Callable[[str, str], frozenset[str
     f["title_all_names"] = float(1 <= len(words) <= 4 and len(person_words) == len(words))
     first = triggers[0] if triggers else ""
     first_tokens = tokens(re.sub(r"\\?\([^)]*\\?\)", " ", first))
+    f.update(given_name_features(words, first))
     f["trig_none"] = float(not triggers)
     f["trig_count"] = min(5, len(triggers)) / 5
     f["trig_words"] = min(4, len(first_tokens)) / 4
@@ -270,6 +272,18 @@ def features(card: sdk.AdapterCard, *, found: Callable[[str, str], frozenset[str
     f["training_none"] = float(not training)
     f.update(structure_features(words, person_words, desc, prompts, training=training, first=first))
     return f
+
+
+def given_name_features(words: list[str], trigger: str) -> dict[str, float]:
+    """People's names by the encoder vocabulary's name groups (``sdk.name_kind``), which no card taught:
+    a given name in the title ("Megan Fox", "Natalie Dormer"), one followed by another word that is no
+    common noun (a first and last name), and a given name in the first trigger."""
+    kinds = [sdk.name_kind(w) for w in words]
+    full = any(k == "given" and i + 1 < len(words) and words[i + 1] not in _COMMON and len(words[i + 1]) >= 2
+               for i, k in enumerate(kinds))
+    return {"title_given_name": float("given" in kinds), "title_surname": float("surname" in kinds),
+            "title_full_name": float(full),
+            "trig_given_name": float(any(sdk.name_kind(w) == "given" for w in tokens(trigger)))}
 
 
 _COMMON = frozenset(COMMON_WORDS.split())

@@ -216,7 +216,7 @@ class OfflineRefiner(sdk.Refiner):
     """Card → description, category, weight with rules only (the default refiner)."""
 
     name = "offline"
-    version = "4"  # bumped whenever its output changes: catalogs refine their cards again
+    version = "5"  # bumped whenever its output changes: catalogs refine their cards again
     description = "Deterministic rules over the card: cleaned description, triggers, training tags, examples."
     env_prefix = "REFINER_OFFLINE"
     options = (
@@ -334,8 +334,9 @@ def person_call(card: sdk.AdapterCard) -> tuple[float, float]:
     """(probability the adapter is a character or real person, probability such a one is a real person)."""
     feats = person_features(card)
     if (max(feats["title_animal"], feats["title_thing"]) and not feats["subject"] and not feats["franchise_title"]
-            and (feats["trig_coined"] or not feats["name_evidence"])):
+            and not feats["title_full_name"] and (feats["trig_coined"] or not feats["name_evidence"])):
         return 0.0, 0.0  # an animal or thing in the title, no girl or boy in prompts or training tags, no name
+        # (a first and last name is one: "Megan Fox")
     kind = _PERSON.kind_of(card)
     person = _MODEL.get(kind, _MODEL["person"])
     celebrity = _MODEL.get(kind.replace("person", "celebrity"), _MODEL["celebrity"])

@@ -204,9 +204,28 @@ def test_person_model_file_is_fitted_and_a_broken_one_falls_back(tmp_path: Path,
     for kind in ("person", "person_header", "person_bare"):
         model = shipped[kind]
         named = set(model.get("features", ())) if model.get("kind") == "trees" else set(model) - {"bias"}
-        assert named - {"text_words"} == names  # text_words: the word model's score, where it has one
+        # text_words: the word model's score, where it has one; the header and bare models were kept
+        # from an earlier fit (``fit_refiner.py --kinds person``), so they may know fewer features
+        assert named - {"text_words"} == names if kind == "person" else named - {"text_words"} <= names
         assert ("text_words" in named) == ("words_" + kind in shipped)
     broken = tmp_path / "model.json"
     broken.write_text("{not json", encoding="utf-8")
     assert helper.load_model(broken) is helper.DEFAULT_MODEL
     assert refiner.version != "1"  # cached refinements of the old rules are computed again
+
+
+def test_names_come_from_the_encoder_vocabulary() -> None:
+    assert [sdk.name_kind(w) for w in ("Megan", "natalie", "david", "smith", "fox", "castle", "zzqx")] == [
+        "given", "given", "given", "surname", "", "", ""]
+
+
+def test_a_first_and_last_name_is_a_person_even_when_the_last_is_an_animal(refiner) -> None:
+    # "fox" is animal evidence and the trigger is coined ("megfo"); the given name says it is a person
+    c = card(name="megfo_v2", title="Megan Fox (v2.0)", trigger_words=("megfo",), description="trigger word : megfo",
+             example_prompts=("(close up:1.2), (megfo), in a swimsuit, 8k uhd, dslr, soft lighting, film grain",
+                              "megfo, portrait, evening dress, red carpet, photograph"))
+    assert refiner.refine(c).category in ("character", "celebrity")  # was "animal" before the name groups
+    fox = card(name="arctic_fox", title="Arctic Fox (v1.0)", trigger_words=("arcticfox",),
+               description="A fluffy arctic fox in the snow.",
+               example_prompts=("arcticfox, snow, forest, winter", "arcticfox sleeping, curled up, snow"))
+    assert refiner.refine(fox).category == "animal"

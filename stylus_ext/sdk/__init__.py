@@ -6,7 +6,7 @@ file in the user plugins folder) with functions marked ``@hookimpl`` that regist
 
     from stylus_ext import sdk
 
-    STYLUS_API = (1, 5)  # the sdk.API_VERSION this plugin was written for
+    STYLUS_API = (1, 6)  # the sdk.API_VERSION this plugin was written for
 
     class ShoutComposer(sdk.Composer):
         name = "shout"
@@ -79,6 +79,7 @@ from stylus_ext.sdk.records import (
 from stylus_ext.sdk.redact import Secret
 from stylus_ext.sdk.threads import single_blas_thread
 from stylus_ext.sdk.trees import Trees
+from stylus_ext.sdk.word_classes import name_kind
 
 
 @functools.lru_cache(maxsize=256)
@@ -136,8 +137,8 @@ __all__ = [  # noqa: RUF022 - grouped by module
     "civitai_pages",
     # the prompt's concepts (concepts.py, english.py) and characters (characters.py)
     "CONCEPT_ADJECTIVES", "Concept", "NetworkTag", "ParsedPrompt", "character_evidence", "content_words",
-    "distinctive",
-    "head_noun", "named_outright", "parse_prompt", "prompt_words", "singular", "split_concepts", "words_of",
+    "distinctive", "head_noun", "name_kind", "named_outright", "parse_prompt", "prompt_words", "singular",
+    "split_concepts", "words_of",
     # OpenAI-compatible servers (llm_http.py, redact.py) and LLM composers (llm_compose.py)
     "AnswerCache", "ComposerError", "ComposerPrompt", "LLMError", "LLMStatusError", "LLMTimeout", "OpenAIClient",
     "Secret", "answer_cache_key", "build_composer_messages", "clean_text", "compose_with", "extract_json_object",

@@ -46,3 +46,21 @@ def lookup(word: str) -> tuple[str, str]:
     if entry is None:
         return "rare", "rare"
     return str(min(int(math.log2(entry[0] + 1)), CAP_BUCKET)), str(entry[1])
+
+
+#: Words whose clusters are people's names (the k-means numbering may change when the file is rebuilt,
+#: so the clusters are found by these members, not by number).
+_NAME_EXEMPLARS = {"given": ("mary", "john"), "surname": ("smith",)}
+
+
+@lru_cache(maxsize=1)
+def _name_clusters() -> dict[int, str]:
+    table = _table()
+    return {table[w][1]: kind for kind, words in _NAME_EXEMPLARS.items() for w in words if w in table}
+
+
+def name_kind(word: str) -> str:
+    """``"given"`` for a word of the vocabulary's given-name groups ("megan", "natalie", "david"),
+    ``"surname"`` for its family-name group ("smith", "taylor"), else ``""`` (also without the file)."""
+    entry = _table().get(word.lower())
+    return _name_clusters().get(entry[1], "") if entry else ""
