@@ -155,3 +155,20 @@ def test_without_fitted_weights_phrases_stay_whole(monkeypatch):
     monkeypatch.setattr(concept_spans, "WEIGHTS", {})
     texts = [c.text for c in parse_prompt("a large white boat on the water, a dog sleeping").topical]
     assert texts == ["white boat", "water", "dog", "sleeping"]  # size word dropped; a final -ing verb kept
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    # a noun joined by "and" to one the run score keeps is kept too
+    ("a warrior wombat holding a sword and shield in a fighting stance",
+     ["warrior wombat", "sword", "shield", "fighting stance"]),
+    ("a man and a woman walking on a beach", ["man", "woman", "beach"]),
+    # "&" between words is "and"; inside a name it is part of the name
+    ("a hat & a scarf on a chair", ["hat", "scarf", "chair"]),
+    ("M&M candies in a glass jar", ["m&m candies", "glass jar"]),
+    # a past participle before a colour ends the noun phrase ("painted yellow"), a name stays whole
+    ("a photo of the Space Shuttle Endeavor painted yellow", ["space shuttle endeavor", "yellow"]),
+    # a possessive stays inside its noun phrase
+    ("a shiny astronaut's helmet on a table", ["shiny astronaut's helmet", "table"]),
+])
+def test_no_noun_of_the_prompt_is_lost(prompt, expected):
+    assert [c.text for c in parse_prompt(prompt).topical if c.kind != "action"] == expected

@@ -20,7 +20,8 @@ The rules:
   (:mod:`stylus_ext.sdk.concept_score`); tags, styles and quality words are never trimmed;
 - the concepts of a sentence are then re-cut by a fitted run score (:mod:`stylus_ext.sdk.concept_spans`):
   it may join two ("building with a clock"), trim one ("white bus" → "bus"), drop a generic one ("man")
-  or keep a lone verb, but never splits a noun phrase ("red panda") nor drops a style;
+  or keep a lone verb, but never splits a noun phrase ("red panda") nor drops a style, a name or a
+  noun joined by "and" / "&" to one it keeps ("a sword and shield");
 - ``(x:1.2)`` weights give :attr:`Concept.weight`; quality tags get kind ``quality`` and pull no
   adapters; an existing ``<lora:...>`` tag is kept in :attr:`ParsedPrompt.tags`, never a concept.
 
@@ -31,6 +32,7 @@ measured by ``benchmarks/bench_concepts.py`` on a fit half and a held-out half.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 
 from stylus_ext.sdk import concept_score, concept_spans
@@ -148,8 +150,19 @@ def _is_number(word: str) -> bool:
     return word.replace(".", "").replace("-", "").isdigit()
 
 
+#: A word, or "&" read as "and" ("a hat & pink top": two concepts, not one unscorable run).
+_WORD_OR_AMPERSAND = re.compile(rf"{WORD_RE.pattern}|(?<=\s)&(?=\s)")  # not inside "M&M"
+
+
 def _words(b: _Builder, start: int, end: int) -> list[Word]:
-    return [(m.group(0), start + m.start(), start + m.end()) for m in WORD_RE.finditer(b.clean[start:end])]
+    return [(m.group(0) if m.group(0) != "&" else "and", start + m.start(), start + m.end())
+            for m in _WORD_OR_AMPERSAND.finditer(b.clean[start:end])]
+
+
+def _plain(word: str) -> str:
+    """A word as the fitted scores read it: a possessive without its "'s" ("astronaut's" → "astronaut"),
+    which they never learnt (so "a shiny astronaut's helmet" lost its middle word)."""
+    return word[:-2] if len(word) > 3 and word[-2:].lower() in ("'s", "’s") else word
 
 
 def _lower(words: list[Word]) -> list[str]:
@@ -238,8 +251,8 @@ def _is_verb(w: str, prev: str, nxt: str) -> bool:
     noun_follows = bool(nxt) and not is_function_word(nxt) and not is_ing(nxt) and not is_ed(nxt)
     if is_ing(w):
         return not (noun_follows and (not prev or is_adjective_like(prev)))  # "a cozy living room"
-    if is_ed(w):
-        return not noun_follows
+    if is_ed(w):  # "a painted wall" (a noun follows), but "a car painted yellow" (a colour ends it)
+        return not noun_follows or (bool(prev) and not is_adjective_like(prev) and nxt in ADJECTIVES)
     return bool(prev) and is_finite_verb(w, prev, nxt)
 
 
@@ -259,7 +272,7 @@ def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
     ends = {w[2]: i + 1 for i, w in enumerate(words)}
     rules = [(starts[c.span[0]], ends[c.span[1]], c.kind) for c in scratch.out
              if c.span[0] in starts and c.span[1] in ends]
-    chosen = concept_spans.select([w for w, _, _ in words], rules)
+    chosen = concept_spans.select([_plain(w) for w, _, _ in words], rules)
     if chosen is None:
         for c in scratch.out:
             if c.text not in b.seen and len(b.out) < MAX_CONCEPTS:
@@ -279,10 +292,19 @@ def _kept_whole(words: list[Word], i: int, j: int, kind: str, chosen: list[tuple
     a name, whatever the score ("a cat reading a comic book"), and a noun phrase of two or more words
     the score left out whole ("a store front at night": held-out agreement 62.8% → 63.2% at 2.88
     concepts per prompt; the paper's composer: 2.57) — unless a chosen span already holds it."""
-    if any(a <= i and j <= z for a, z in chosen):
+    if any(a <= i and j <= z for a, z in chosen) or any(a < j and i < z for a, z in chosen):
         return False
-    return kind == "style" or _is_name(words, i, j) or (
-        kind in ("subject", "setting") and j - i >= 2 and not any(a < j and i < z for a, z in chosen))
+    return kind == "style" or _is_name(words, i, j) or (kind in ("subject", "setting") and j - i >= 2) or (
+        kind == "subject" and _coordinated(words, i, j, chosen))
+
+
+def _coordinated(words: list[Word], i: int, j: int, chosen: list[tuple[int, int]]) -> bool:
+    """``words[i:j]`` is joined by "and"/"or" to a chosen noun phrase ("a sword and shield"): the score
+    learnt the paper's "sword and shield" as one concept, and left "sword" out where that was no span."""
+    after = j < len(words) and words[j][0].lower() in ("and", "or") and any(a in (j + 1, j + 2) for a, _ in chosen)
+    k = i - 1 - (i >= 2 and words[i - 1][0].lower() in DETERMINERS)  # "a man and a woman"
+    before = k >= 1 and words[k][0].lower() in ("and", "or") and any(z == k for _, z in chosen)
+    return after or before
 
 
 def _is_name(words: list[Word], i: int, j: int) -> bool:
@@ -367,7 +389,7 @@ def _flush(b: _Builder, chunk: list[Word], nxt: str, prep: str) -> None:
     chunk = [w for w in chunk if w[0].lower() not in SIZE_WORDS] or chunk
     low = _lower(chunk)
     if not (low[-1] in MEDIUM_HEADS or low[-1] in MEDIUM_PHRASES or " ".join(low) in MEDIUM_PHRASES):
-        span = concept_score.best_span([w for w, _, _ in chunk], prep, nxt)  # "white boat" or "boat"
+        span = concept_score.best_span([_plain(w) for w, _, _ in chunk], prep, nxt)  # "white boat" or "boat"
         if span is None and len(chunk) >= 2 and all(w[:1].isupper() and not w.isupper() for w, _, _ in chunk):
             span = (0, len(chunk))  # a name stays whole, as the run score's names do ("Space Shuttle Endeavor")
         if span is None:
