@@ -172,3 +172,20 @@ def test_without_fitted_weights_phrases_stay_whole(monkeypatch):
 ])
 def test_no_noun_of_the_prompt_is_lost(prompt, expected):
     assert [c.text for c in parse_prompt(prompt).topical if c.kind != "action"] == expected
+
+
+def test_an_angle_tag_of_function_words_is_a_concept_and_bare_function_words_are_not():
+    assert [c.text for c in parse_prompt("1girl, from below, smile").topical] == ["1girl", "from below", "smile"]
+    assert [c.text for c in parse_prompt("1boy, from behind, castle").topical] == ["1boy", "from behind", "castle"]
+    assert [c.text for c in parse_prompt("1girl, from side, rain").topical] == ["1girl", "from side", "rain"]
+    assert [c.text for c in parse_prompt("cat, and, of the, the dog").topical] == ["cat", "dog"]
+
+
+@pytest.mark.parametrize(("prompt", "styles"), [
+    ("portrait of a samurai, (by greg rutkowski:0.8), art by wlop", ["greg rutkowski", "wlop"]),
+    ("a painting by Claude Monet of a garden", ["claude monet"]),
+    ("a house by the lake", []),
+    ("by the sea, 1girl", []),
+])
+def test_an_artist_credit_is_a_style_with_or_without_capitals(prompt, styles):
+    assert [c.text for c in parse_prompt(prompt).topical if c.kind == "style" and c.text != "painting"] == styles

@@ -14,7 +14,8 @@ The rules:
   phrase keeps its adjectives and compound nouns ("gothic cathedral"), loses number and size words
   ("two large dogs" → "dogs") and its frame ("a group of skiers" → "skiers", "in front of");
 - style phrases: "in the style of X", "X style", "X aesthetic", "looks like X", "inspired by X",
-  "by Artist Name", and noun phrases headed by a medium ("watercolor painting", "pixel art");
+  "by Artist Name" (a tag "by greg rutkowski" / "art by wlop" in any case), and noun phrases headed
+  by a medium ("watercolor painting", "pixel art"); a camera tag "from side" keeps its "from";
 - which words of a sentence's noun phrase are the concept ("white boat" or "boat") and whether a verb
   without an object is one ("a dog sleeping") is a small fitted score over word classes
   (:mod:`stylus_ext.sdk.concept_score`); tags, styles and quality words are never trimmed;
@@ -133,8 +134,12 @@ class _Builder:
             return
         start, end = words[0][1], words[-1][2]
         text = " ".join(self.clean[start:end].replace("_", " ").split()).strip(" -'’\"").lower()
-        if not text or all(_is_number(w) for w in content_words(text)):
+        content = content_words(text)
+        if not text or (content and all(_is_number(w) for w in content)):
             return  # nothing, or a number left by broken weight syntax ("(1.2)")
+        if not content and (len(words) < 2 or any(
+                w.lower() in DETERMINERS or w.lower() in CONJUNCTIONS or w.lower() in AUX for w, _, _ in words)):
+            return  # function words only ("and", "of the"); an angle tag such as "from below" stays
         if kind not in ("style", "quality") and grammar.is_quality(text):
             kind = "quality"
         if kind == "subject" and all(w.lower() in ADJECTIVES for w, _, _ in words):
@@ -177,6 +182,12 @@ def _strip_function(words: list[Word]) -> list[Word]:
     return words
 
 
+#: Words before "by" that make a segment an artist's credit ("art by wlop", "painted by ...").
+_BY_VERBS = frozenset({"art", "artwork", "painted", "painting", "drawn", "drawing", "illustrated", "illustration"})
+#: Lower-case words inside an artist's name ("Vincent van Gogh").
+_NAME_LINKS = frozenset({"van", "von", "de", "da", "di", "del", "der", "la", "le"})
+
+
 def _style_split(words: list[Word]) -> tuple[list[Word], list[Word], list[Word]] | None:
     """(before, style name, after) for the style phrases; None when there is none."""
     low = _lower(words)
@@ -190,11 +201,17 @@ def _style_split(words: list[Word]) -> tuple[list[Word], list[Word], list[Word]]
                 before = before[:-1]
             if name:
                 return before, name, []
+    lead = next((n for n in (1, 2) if len(low) > n and low[n - 1] == "by" and (n == 1 or low[0] in _BY_VERBS)), 0)
+    if lead and 0 < len(words) - lead <= 4 and low[lead] not in DETERMINERS:
+        return [], words[lead:], []  # a tag "by greg rutkowski", "art by wlop": capitals or not
     for i, w in enumerate(low):
-        if w == "by" and 0 < len(words) - i - 1 <= 5 and all(
-                x[0][:1].isupper() or x[0].lower() in ("van", "von", "de", "da", "di", "del", "der", "la", "le")
-                for x in words[i + 1:]):
-            return words[:i], words[i + 1:], []
+        if w != "by" or i + 1 == len(words) or low[i + 1] in DETERMINERS or all(x[0].isupper() for x in words):
+            continue  # not "by the lake", nor a sentence in capitals
+        j = i + 1  # the capitalised name after "by": "a painting by Claude Monet of a garden"
+        while j < len(words) and j - i <= 5 and (words[j][0][:1].isupper() or (j > i + 1 and low[j] in _NAME_LINKS)):
+            j += 1
+        if j > i + 1 and low[j - 1] not in _NAME_LINKS:
+            return words[:i], words[i + 1:j], words[j:]
     for i, w in enumerate(low):
         if w in ("style", "aesthetic", "artstyle") and i > 0:
             j = i
@@ -222,7 +239,8 @@ def _chunk_segment(b: _Builder, start: int, end: int, tag_style: bool) -> None:
                 _chunk_segment(b, part[0][1], part[-1][2], tag_style)
         return
     if _is_tag(words, tag_style):
-        _add_phrase(b, _strip_function(words) or words, "subject")
+        angle = len(words) == 2 and words[0][0].lower() == "from"  # "from side", "from above": camera tags
+        _add_phrase(b, words if angle else _strip_function(words) or words, "subject")
         return
     _chunk_sentence(b, words)
 
