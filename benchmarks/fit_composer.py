@@ -85,7 +85,7 @@ def collect(stylus, mod, items, leave_out: float, rng: random.Random, maps: list
 #: adapter, narrowness never for it. The train prompts had their trigger words and names removed, so
 #: without these bounds a fit learns that word evidence is a bad sign — an artefact of the data.
 POSITIVE = ("ret_logit", "ret_rank", "sim", "anchor_trigger", "anchor_title", "anchor_tag", "exact_trigger",
-            "overlap", "style_match")
+            "overlap", "style_match", "caption_anchor_title", "caption_anchor_tag", "caption_sim")
 NEGATIVE = ("extras", "missing", "style_for_subject")
 
 
@@ -157,7 +157,8 @@ def cross_validated_bar(x, y, groups, sources, chars, fit, empty: float):
 
 #: Trees may use every feature freely except word evidence, which only ever counts for an adapter
 #: (monotone): the recover train prompts had their trigger words removed, see POSITIVE.
-EVIDENCE = ("anchor_trigger", "anchor_title", "anchor_tag", "exact_trigger")
+EVIDENCE = ("anchor_trigger", "anchor_title", "anchor_tag", "exact_trigger", "caption_anchor_title",
+            "caption_anchor_tag")
 
 
 def fit_model(kind: str, x, y, names, weight, c: float) -> dict:

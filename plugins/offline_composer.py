@@ -12,7 +12,9 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
 3. **Keep score** (:func:`pair_features`, :func:`keep_probability`): a logistic model over the
    retriever's fitted score (its probability that the adapter is the one the prompt asks for), its
    rank, the concept cosine and its gap to the concept's best, the word evidence, narrowness
-   (specific title words the prompt lacks, qualifiers the adapter lacks) and style agreement. It is
+   (specific title words the prompt lacks, qualifiers the adapter lacks) and style agreement, with
+   the word evidence and the cosine once more for captions (where a title word means more than in a
+   tag list; no feature says "caption" alone: most no-fit prompts are captions). It is
    fitted on real prompts → the LoRAs their authors used, the paper's GPT-4o picks and prompts nothing
    fits (``benchmarks/fit_composer.py`` writes ``offline_composer.json``); ``keep`` (default from the
    fit, chosen on held-out no-fit prompts) is the probability an adapter needs. No feature counts the
@@ -60,7 +62,7 @@ MODEL_PATH = Path(__file__).with_name("offline_composer.json")
 PAIR_FEATURES = (
     "ret_logit", "ret_gap", "ret_rank", "sim", "sim_gap", "prompt_sim", "lexical", "anchor_trigger",
     "anchor_title", "anchor_tag", "exact_trigger", "extras", "missing", "overlap", "style_match",
-    "style_for_subject",
+    "style_for_subject", "caption_anchor_title", "caption_anchor_tag", "caption_sim",
 )
 
 
@@ -164,6 +166,7 @@ def pair_features(request: sdk.ComposeRequest, concepts: Sequence[Any], sims: np
     ranks[order] = np.arange(len(every))
     best_sim = dict(enumerate(sims[:, every].max(axis=1).tolist())) if rows else {}
     out = np.zeros((len(rows), len(PAIR_FEATURES)))
+    caption = not sdk.prompt.is_tag_style(request.prompt)  # word evidence means more in a sentence
     for r, j in enumerate(rows):
         ev, p, cand = evidence[j], profiles[j], request.candidates[j]
         concept = concepts[ev.concept]
@@ -176,7 +179,8 @@ def pair_features(request: sdk.ComposeRequest, concepts: Sequence[Any], sims: np
             ev.kind == "tag", ev.kind == "trigger" and ev.exact, _WORDS.extras(concept, p, prompt_words),
             _WORDS.missing(concept, p),
             len(cwords & p.words) / max(1, len(cwords)), style and concept.kind == "style",
-            style and concept.kind not in ("style", "setting"))
+            style and concept.kind not in ("style", "setting"),
+            caption and ev.kind in ("title", "name"), caption and ev.kind == "tag", sim if caption else 0.0)
     return out
 
 

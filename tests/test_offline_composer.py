@@ -260,3 +260,26 @@ def test_named_outright_needs_the_whole_concept_and_a_word_english_lacks():
     assert not sdk.named_outright("hatsune miku concert", {"hatsune", "miku"})
     assert not sdk.named_outright("miku", {"hatsune", "miku"})
     assert not sdk.named_outright("hatsune miku", set())
+
+
+def test_word_evidence_weighs_more_in_a_caption_than_in_a_tag_list(plugins, encoder, adapters):
+    """The caption copies of the word evidence (``caption_anchor_*``, ``caption_sim``) are set for a
+    sentence only, and the shipped fit gives them weight: the corgi adapter (its trigger) keeps
+    a higher score for "a corgi ..." than it would with those copies unset."""
+    import sys
+
+    mod = sys.modules[plugins.backend_class("composer", "offline").__module__]
+    names = list(mod.PAIR_FEATURES)
+    copies = [names.index(n) for n in ("caption_anchor_title", "caption_anchor_tag", "caption_sim")]
+
+    def corgi_row(prompt):
+        pairs = mod.candidate_pairs(make_request(prompt, adapters, encoder))
+        r = next(k for k, j in enumerate(pairs["rows"]) if adapters[j].id == 5)  # "Corgi Dog"
+        return pairs["features"][r:r + 1]
+
+    caption = corgi_row("a corgi sleeping on a rug by the fireplace")
+    tags = corgi_row("masterpiece, corgi, sleeping, rug, fireplace, indoors")
+    assert caption[0, copies].max() > 0 and tags[0, copies].max() == 0
+    unset = caption.copy()
+    unset[0, copies] = 0
+    assert mod.keep_probability(caption)[0] > mod.keep_probability(unset)[0]
