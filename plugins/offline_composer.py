@@ -180,7 +180,7 @@ def pair_features(request: sdk.ComposeRequest, concepts: Sequence[Any], sims: np
             _WORDS.missing(concept, p),
             len(cwords & p.words) / max(1, len(cwords)), style and concept.kind == "style",
             style and concept.kind not in ("style", "setting"),
-            caption and ev.kind in ("title", "name"), caption and ev.kind == "tag", sim if caption else 0.0)
+            caption and ev.kind == "title", caption and ev.kind == "tag", sim if caption else 0.0)
     return out
 
 
