@@ -8,10 +8,10 @@ franchise in parentheses, prompts that keep one hair and eye colour and show one
 such as "style", "outfit" or "panda" in the title, a trigger that is one coined word made of the
 title's common words (``redpanda``), one that is the title's names run together (``mirakessel``),
 a description that names a work ("from ..."), people's names by the encoder vocabulary's name
-groups (``sdk.name_kind``: "Megan Fox" is a first and last name), and a word model's evidence: a logistic over which
-general English words the card and, apart, its example prompts use ("her", "outfit" for; "style",
-"concept" against; fitted on the same cards, out of fold, and fed to the trees as ``text_words``;
-cards with text only).
+groups (``sdk.name_kind``: "Megan Fox" is a first and last name), and a word model's evidence: a
+logistic over which general English words the card and, apart, its example prompts use ("her",
+"outfit" for; "style", "concept" against; fitted on the same cards, out of fold, and fed to the
+trees as ``text_words``; cards with text only).
 The person call is boosted trees per kind of card (with text, header, bare), the real-person call
 a logistic model, both fitted on one half of real Civitai cards with their tags hidden
 (``benchmarks/fit_refiner.py``) and shipped beside this file as ``offline_refiner_person.json``;

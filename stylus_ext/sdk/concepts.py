@@ -309,11 +309,15 @@ def _kept_whole(words: list[Word], i: int, j: int, kind: str, chosen: list[tuple
     """The chunker's concept ``words[i:j]`` stands beside the run score's ``chosen`` spans: a style or
     a name, whatever the score ("a cat reading a comic book"), and a noun phrase of two or more words
     the score left out whole ("a store front at night": held-out agreement 62.8% → 63.2% at 2.88
-    concepts per prompt; the paper's composer: 2.57) — unless a chosen span already holds it."""
-    if any(a <= i and j <= z for a, z in chosen) or any(a < j and i < z for a, z in chosen):
+    concepts per prompt; the paper's composer: 2.57) or one joined by "and" to a chosen one
+    (:func:`_coordinated`) — unless a chosen span already holds it."""
+    if any(a <= i and j <= z for a, z in chosen):
         return False
-    return kind == "style" or _is_name(words, i, j) or (kind in ("subject", "setting") and j - i >= 2) or (
-        kind == "subject" and _coordinated(words, i, j, chosen))
+    if kind == "style" or _is_name(words, i, j):
+        return True
+    if any(a < j and i < z for a, z in chosen):
+        return False
+    return (kind in ("subject", "setting") and j - i >= 2) or (kind == "subject" and _coordinated(words, i, j, chosen))
 
 
 def _coordinated(words: list[Word], i: int, j: int, chosen: list[tuple[int, int]]) -> bool:
