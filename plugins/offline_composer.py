@@ -28,9 +28,11 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    no English word or common tag, on at most 0.1% of the adapters), and a coined code that mixes
    letters and digits ("hq1992") is kept whatever the score; 0–3 adapters per
    concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
-   characters/celebrities only when the prompt names them (``sdk.character_evidence``) and their
-   keep score passes too (not needed when a concept is nothing but the character's name with a word
-   English lacks, ``sdk.named_outright``: many cards of one character split the retriever's score,
+   characters/celebrities only when the prompt names them (``sdk.character_evidence``; one name word
+   that a sentence writes as a thing, after an article or "of" in lower case, names no one: "a bottle
+   of shampoo", "a pile of gravel") and their keep score passes too (not needed when a concept is
+   nothing but the character's name with a word English lacks, ``sdk.named_outright``: many cards
+   of one character split the retriever's score,
    to 0.02 for a Miku card among 23); versions of one character are one choice; second and third
    picks of a concept must score close to its best.
 
@@ -289,6 +291,10 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
             character = sdk.character_evidence(a.title, a.card.alias or a.card.name,
                                                (*a.card.trigger_words, a.card.activation_text), prompt_words,
                                                coined=coined)
+            one = next(iter(character[1])) if len(character[1]) == 1 else ""
+            if one and not re.search(r"\d", one) and not any(
+                    _typed_as_name(cp, request.prompt) for cp in concepts if character[1] & sdk.prompt_words(cp.text)):
+                character = ("", set())  # one name word written as a thing: "a bottle of shampoo" (not a code)
             # name evidence, or a trigger that is the title's name (not a shared "sks woman")
             if (character[0].startswith("name") or character[1] <= sdk.prompt_words(a.title)) and \
                     any(sdk.named_outright(cp.text, character[1]) for cp in concepts):
@@ -308,6 +314,24 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     return {"concepts": concepts, "admissible": adm, "sims": sims, "with_vectors": with_vectors, "rows": rows,
             "evidence": evidence, "features": features, "character_words": character_words,
             "coined": {j: kind for j, kind in named.items() if kind}, "outright": outright & set(rows)}
+
+
+#: Words before a noun that make it a thing, not a name ("a robot", "a bottle of shampoo").
+_ARTICLES = frozenset({"a", "an", "the", "of", "some", "this", "that", "these", "those", "his", "her", "their",
+                       "my", "your", "its", "our"})
+
+
+def _typed_as_name(concept: Any, prompt: str) -> bool:
+    """False for a one-word concept a sentence writes as a thing: after an article or "of", in lower
+    case ("a bottle of shampoo", "a pile of gravel", "a robot"), though the word is no word of the
+    encoder's vocabulary (``sdk.named_outright``'s test of English) or the character is named after
+    it. Names take no article ("miku singing on a stage") or a capital ("a photo of Zelda"); a tag
+    list ("1girl, shampoo") names it in any case."""
+    start, end = concept.span
+    if len(concept.text.split()) > 1 or prompt[start:end][:1].isupper() or sdk.prompt.is_tag_style(prompt):
+        return True
+    before = re.findall(r"[\w']+", prompt[max(0, start - 40):start].lower())
+    return not before or before[-1] not in _ARTICLES
 
 
 def _coined_in_prompt(ev: Evidence, prompt_words: set[str], coined: Callable[[str], bool]) -> str:

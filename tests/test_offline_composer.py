@@ -283,3 +283,15 @@ def test_word_evidence_weighs_more_in_a_caption_than_in_a_tag_list(plugins, enco
     unset = caption.copy()
     unset[0, copies] = 0
     assert mod.keep_probability(caption)[0] > mod.keep_probability(unset)[0]
+
+
+def test_a_one_word_name_written_as_a_thing_does_not_name_the_character(plugins, encoder, adapters):
+    """"Shampoo" is a character's name and no word of the encoder's vocabulary, but "a bottle of
+    shampoo" is a thing; a tag list or a capital names her."""
+    composer = plugins.create("composer", "offline")
+    shampoo = make_adapter(4000, "Shampoo (Ranma)", category="character", triggers=["shampoo"], name="shampoo_ranma",
+                           description="Shampoo, the character. Purple hair, chinese dress.")
+    pool = [*adapters, shampoo]
+    assert 4000 not in picked_ids(compose(composer, encoder, "a bottle of shampoo and a bar of soap on a shelf", pool))
+    assert 4000 in picked_ids(compose(composer, encoder, "1girl, shampoo, chinese dress, purple hair", pool))
+    assert 4000 in picked_ids(compose(composer, encoder, "Shampoo in a chinese dress, smiling", pool))
