@@ -286,8 +286,8 @@ def test_word_evidence_weighs_more_in_a_caption_than_in_a_tag_list(plugins, enco
 
 
 def test_a_one_word_name_written_as_a_thing_does_not_name_the_character(plugins, encoder, adapters):
-    """"Shampoo" is a character's name and no word of the encoder's vocabulary, but "a bottle of
-    shampoo" is a thing; a tag list or a capital names her."""
+    """Shampoo is a character's name and no word of the encoder's vocabulary, but in a bottle of
+    shampoo it is a thing; a tag list or a capital names her."""
     composer = plugins.create("composer", "offline")
     shampoo = make_adapter(4000, "Shampoo (Ranma)", category="character", triggers=["shampoo"], name="shampoo_ranma",
                            description="Shampoo, the character. Purple hair, chinese dress.")
