@@ -283,6 +283,7 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     evidence: dict[int, Evidence] = {}
     character_words: dict[int, frozenset[str]] = {}
     outright: set[int] = set()
+    tag_style = sdk.prompt.is_tag_style(request.prompt)  # a tag list names a character in any case
     for j in adm.rows if concepts else ():
         p = adm.profiles[j]
         character = None
@@ -292,7 +293,7 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
                                                (*a.card.trigger_words, a.card.activation_text), prompt_words,
                                                coined=coined)
             one = next(iter(character[1])) if len(character[1]) == 1 else ""
-            if one and not re.search(r"\d", one) and not any(
+            if one and not tag_style and not re.search(r"\d", one) and not any(
                     _typed_as_name(cp, request.prompt) for cp in concepts if character[1] & sdk.prompt_words(cp.text)):
                 character = ("", set())  # one name word written as a thing: "a bottle of shampoo" (not a code)
             # name evidence, or a trigger that is the title's name (not a shared "sks woman")
@@ -325,10 +326,10 @@ def _typed_as_name(concept: Any, prompt: str) -> bool:
     """False for a one-word concept a sentence writes as a thing: after an article or "of", in lower
     case ("a bottle of shampoo", "a pile of gravel", "a robot"), though the word is no word of the
     encoder's vocabulary (``sdk.named_outright``'s test of English) or the character is named after
-    it. Names take no article ("miku singing on a stage") or a capital ("a photo of Zelda"); a tag
-    list ("1girl, shampoo") names it in any case."""
+    it. Names take no article ("miku singing on a stage") or a capital ("a photo of Zelda"). (A tag
+    list, "1girl, shampoo", names it in any case: the caller asks only for sentences.)"""
     start, end = concept.span
-    if len(concept.text.split()) > 1 or prompt[start:end][:1].isupper() or sdk.prompt.is_tag_style(prompt):
+    if len(concept.text.split()) > 1 or prompt[start:end][:1].isupper():
         return True
     before = re.findall(r"[\w']+", prompt[max(0, start - 40):start].lower())
     return not before or before[-1] not in _ARTICLES
