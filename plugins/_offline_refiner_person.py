@@ -244,6 +244,7 @@ def features(card: sdk.AdapterCard, *, found: Callable[[str, str], frozenset[str
     first = triggers[0] if triggers else ""
     first_tokens = tokens(re.sub(r"\\?\([^)]*\\?\)", " ", first))
     f.update(given_name_features(words, first))
+    f["desc_names_trigger"] = _capitalised_in(desc, [*first_tokens, *person_words])
     f["trig_none"] = float(not triggers)
     f["trig_count"] = min(5, len(triggers)) / 5
     f["trig_words"] = min(4, len(first_tokens)) / 4
@@ -272,6 +273,14 @@ def features(card: sdk.AdapterCard, *, found: Callable[[str, str], frozenset[str
     f["training_none"] = float(not training)
     f.update(structure_features(words, person_words, desc, prompts, training=training, first=first))
     return f
+
+
+def _capitalised_in(text: str, names: list[str]) -> float:
+    """1 when a name word of the trigger or title (3+ letters, not a clothing or body word) is written in
+    ``text`` capitalised, as a name is ("A LoRA of Kaguya Shinomiya" for the trigger ``kaguya shinomiya``;
+    also "Pixel art ..." for ``pixel art``: the fitted trees weigh it with the other evidence)."""
+    return float(any(re.search(rf"\b{re.escape(w.capitalize())}\b", text)
+                     for w in {w.lower() for w in names if len(w) >= 3 and w.isalpha() and w.lower() not in _COMMON}))
 
 
 def given_name_features(words: list[str], trigger: str) -> dict[str, float]:

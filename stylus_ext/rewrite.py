@@ -12,7 +12,9 @@ never gets a tag: :func:`rewrite` reports it instead.
 
 Trigger words: on by default for an explicit activation text (the user's ``.json`` "activation
 text", meant to be pasted); Civitai "trained words" are added only with ``add_trained_words`` and
-only when short (≤ 4 words, no comma): long ones are whole-prompt "triggers", never added.
+only when short (≤ 4 words, no comma): long ones are whole-prompt "triggers", never added. Their
+brackets are literal (a danbooru tag's qualifier, ``casca (berserk)``) and are written escaped
+(``casca \\(berserk\\)``), so the WebUI does not read them as attention.
 
 Card text is untrusted (files and Civitai cards are written by strangers): activation, negative and
 trained-word text pass :func:`stylus_ext.sdk.prompt.sanitize` first — no extra-network tags
@@ -32,6 +34,8 @@ from stylus_ext.sdk.prompt import TAG_RE, sanitize
 
 EMPHASIS = 1.1
 MAX_CARD_TEXT = 300  # characters of activation / negative text added per adapter
+_LITERAL_BRACKET = re.compile(r"(?<!\\)([()\[\]])")
+_UNESCAPE = re.compile(r"\\([()\[\]])")
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,8 @@ def _card_texts(spec: TagSpec, add_triggers: bool, add_trained_words: bool,
         words.append(clean("activation text:", spec.activation_text))
     if add_triggers and add_trained_words:
         for w in spec.trained_words[:2]:
-            if _short(w):
-                words.append(clean("trained word:", w, 60))
+            if _short(w):  # a trained word's brackets are literal ("casca (berserk)"): escaped, not a weight
+                words.append(clean("trained word:", _LITERAL_BRACKET.sub(r"\\\1", w), 60))
     negative = clean("negative text:", spec.negative_text) if add_negative and spec.negative_text.strip() else ""
     return [w for w in words if w], negative, notes
 
@@ -87,6 +91,7 @@ def _contains(haystack: str, needle: str) -> bool:
         return True
     h = " ".join(TAG_RE.sub(" ", haystack).lower().replace("_", " ").split())
     n = n.replace("_", " ")
+    h, n = (_UNESCAPE.sub(r"\1", x) for x in (h, n))  # "casca \(berserk\)" is "casca (berserk)"
     return re.search(r"(?<![\w])" + re.escape(n) + r"(?![\w])", h) is not None
 
 

@@ -59,6 +59,14 @@ def test_trigger_words_are_split_deduplicated_and_long_prompts_trimmed():
     assert all(len(w) <= 80 for w in words)
 
 
+def test_a_danbooru_qualifier_stays_whole_and_weights_and_stray_brackets_go():
+    words = fields.clean_trigger_words([r"casca \(berserk\), (masterpiece:1.2), ((best quality)), x)",
+                                        "riniya_(tower of fantasy), [y]", "(a) (b)"])
+    assert words == ("casca (berserk)", "masterpiece", "best quality", "x", "riniya_(tower of fantasy)", "y",
+                     "(a) (b)")
+    assert fields.clean_trigger_words(["(", "()", "((casca \\(berserk\\):1.2)"]) == ("casca (berserk)",)
+
+
 def test_html_description_becomes_plain_text():
     text = fields.html_to_text('<p>Soft <b>watercolor</b> &amp; ink.</p><script>alert(1)</script>'
                                '<ul><li>weight 0.7</li><li>use "wtrclr"</li></ul>')

@@ -11,6 +11,7 @@ import pytest
 
 from stylus_ext import sdk
 from stylus_ext.sample import ADAPTERS
+from stylus_ext.sdk.cards.fields import clean_trigger_words
 from stylus_ext.sdk.cards.local import read_lora_card
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,3 +230,22 @@ def test_a_first_and_last_name_is_a_person_even_when_the_last_is_an_animal(refin
                description="A fluffy arctic fox in the snow.",
                example_prompts=("arcticfox, snow, forest, winter", "arcticfox sleeping, curled up, snow"))
     assert refiner.refine(fox).category == "animal"
+
+
+def test_a_trigger_written_as_a_name_in_the_description_is_name_evidence(refiner) -> None:
+    import sys
+
+    helper = sys.modules["stylus_plugin_helper_offline_refiner_person"]
+    rules = helper.NameRules(jargon=set(), lexicon=set())
+
+    def feats(description: str, trigger: str) -> dict[str, float]:
+        return helper.features(card(name="kgy_v1", trigger_words=(trigger,), description=description),
+                               found=lambda _c, _t: frozenset(), rules=rules)
+
+    assert feats("A LoRA of Kaguya Shinomiya, weight 0.8.", "kaguya shinomiya")["desc_names_trigger"] == 1.0
+    assert feats("use kaguya shinomiya at weight 0.8", "kaguya shinomiya")["desc_names_trigger"] == 0.0
+    assert feats("Shown in a silk dress and socks.", "silk socks")["desc_names_trigger"] == 0.0  # common words
+    # a danbooru qualifier survives the card parser, so the trigger's "(series)" is seen whole
+    escaped = card(name="casca_v1", trigger_words=clean_trigger_words([r"casca \(berserk\)"]))
+    got = helper.features(escaped, found=lambda _c, _t: frozenset(), rules=rules)
+    assert escaped.trigger_words == ("casca (berserk)",) and got["trig_paren"] == 1.0 and got["trig_words"] == 0.25

@@ -27,6 +27,16 @@ def test_trained_words_only_short_ones_and_only_on_request():
     assert ", wc" in out.prompt and "long prompt" not in out.prompt
 
 
+def test_a_trained_words_brackets_are_written_escaped_not_as_attention():
+    spec = [TagSpec("casca", 0.8, trained_words=("casca (berserk)",))]
+    out = rewrite("1girl, standing", spec, add_trained_words=True)
+    assert out.prompt == r"1girl, standing, casca \(berserk\) <lora:casca:0.8>"
+    assert parse_prompt(out.prompt).concepts[-1].weight == 1.0  # a literal tag, not berserk x1.1
+    assert rewrite(out.prompt, spec, add_trained_words=True).prompt == out.prompt
+    typed = rewrite("casca (berserk), 1girl", spec, add_trained_words=True).prompt
+    assert typed == "casca (berserk), 1girl <lora:casca:0.8>"  # already there, in either form
+
+
 def test_idempotent_on_pasted_back_prompt():
     once = rewrite("a castle, (sky:1.1)", SPECS, negative_prompt="blurry", debias="high quality",
                    emphasize=["castle"])

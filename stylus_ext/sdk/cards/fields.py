@@ -149,13 +149,40 @@ _LORA_TAG = re.compile(r"<[^<>]*>")
 _WEIGHTED = re.compile(r"^[(\[{]+(.*?)(?::\s*-?[\d.]+)?[)\]}]+$")
 
 
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+_OPENER = {v: k for k, v in _PAIRS.items()}
+
+
 def _clean_tag(part: str) -> str:
+    """One tag without ``<lora:…>`` tags, attention weights or stray brackets; a danbooru tag's
+    escaped qualifier stays whole (``casca \\(berserk\\)`` → ``casca (berserk)``)."""
     part = _LORA_TAG.sub(" ", part).strip()
     match = _WEIGHTED.match(part)
-    if match:
+    if match and _balanced(match.group(1)):
         part = match.group(1)
-    part = part.strip(" ()[]{}\t\n\"'").replace("\\(", "(").replace("\\)", ")")
+    part = part.replace("\\(", "(").replace("\\)", ")").replace("\\[", "[").replace("\\]", "]")
+    while True:  # outer quotes, whole-tag brackets "((x))", and unbalanced edge brackets "x)" / "(x"
+        part = part.strip(" \t\n\"'")
+        if len(part) >= 2 and part[0] in _PAIRS and part[-1] == _PAIRS[part[0]] and _balanced(part[1:-1]):
+            part = part[1:-1]
+        elif part and part[-1] in _OPENER and part.count(part[-1]) > part.count(_OPENER[part[-1]]):
+            part = part[:-1]
+        elif part and part[0] in _PAIRS and part.count(part[0]) > part.count(_PAIRS[part[0]]):
+            part = part[1:]
+        else:
+            break
     return re.sub(r"\s+", " ", part)
+
+
+def _balanced(text: str) -> bool:
+    """Whether every bracket in ``text`` closes in order (``a (b) c`` yes, ``a) (b`` no)."""
+    stack: list[str] = []
+    for ch in text:
+        if ch in _PAIRS:
+            stack.append(_PAIRS[ch])
+        elif ch in ")]}" and (not stack or stack.pop() != ch):
+            return False
+    return not stack
 
 
 def clean_trigger_words(entries: Iterable[Any]) -> tuple[str, ...]:
