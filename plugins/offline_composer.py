@@ -284,6 +284,7 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     character_words: dict[int, frozenset[str]] = {}
     outright: set[int] = set()
     tag_style = sdk.prompt.is_tag_style(request.prompt)  # a tag list names a character in any case
+    characters: dict[int, tuple[str, set[str]] | None] = {}
     for j in adm.rows if concepts else ():
         p = adm.profiles[j]
         character = None
@@ -303,6 +304,16 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
             elif character[0] and not character[0].startswith("trigger") and \
                     request.candidates[j].score < character_score:
                 character = ("", set())  # a name word in passing ("white"), and the retriever disagrees
+        characters[j] = character
+    # "genshin impact" is part of the names of Lumine, Nahida and Raiden Shogun: a series, nobody's name
+    series = sdk.series_matches((ch[1] if ch[0] else (), a.title, a.card.alias or a.card.name, a.card.trigger_words)
+                                for j, ch in characters.items() if ch is not None
+                                for a in (request.candidates[j].adapter,))
+    for j, found in characters.items():
+        p = adm.profiles[j]
+        character = ("", set()) if found is not None and found[0] and frozenset(found[1]) in series else found
+        if character is not found:
+            outright.discard(j)
         ev = best_concept(concepts, sims, j, p, prompt_words=prompt_words, character=character)
         if ev is not None:
             evidence[j] = ev

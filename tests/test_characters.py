@@ -71,3 +71,27 @@ def test_coined_means_rare_here_and_no_english_word_or_tag():
     assert distinctive(_Counts({"sks": 3}, 50))("sks") and not distinctive(_Counts({"sks": 4}, 50))("sks")
     assert distinctive(object()) is None  # a request that cannot count words
     assert not distinctive(_Counts({"hq1992": None}, 50))("hq1992")  # a counter that cannot say
+
+
+def test_a_franchise_shared_by_several_characters_names_none_of_them():
+    from stylus_ext.sdk.characters import series_matches
+
+    def matched(prompt: str, title: str, name: str, triggers=()):
+        return (character_evidence(title, name, triggers, prompt_words(prompt))[1], title, name, triggers)
+
+    cast = [("Korrin Starfall Saga | Character LoRA", "korrin_v1", ()),
+            ("StarfallSaga_Thessaly", "thessaly_ss", ()),
+            ("Ysolde Starfall Saga", "ysolde", ()),
+            ("Lirael Vance | Starfall Saga", "lirael_vance", ("lirael vance",)),
+            ("Miravel (Starfall Saga)", "miravel_v2", ("miravel (starfall saga)",))]
+    prompt = "1girl, starfall saga, standing in a field"
+    named_by_series = [matched(prompt, *c) for c in cast]
+    assert sum(bool(m[0]) for m in named_by_series) >= 3  # the name rule alone says the prompt names them
+    assert series_matches(named_by_series) == {frozenset({"starfall", "saga"})}
+    # one character's name is nobody's qualifier, however many adapters of it
+    mikus = [("Hatsune Miku (Magical Mirai)", "miku_mm", ()), ("Hatsune Miku", "hatsune_miku_nochekaiser", ()),
+             ("Hatsune Miku Zorvath", "miku_zorvath", ()), ("Hatsune Miku Quellin", "miku_quellin", ()),
+             ("Hatsune Miku Brask", "miku_brask", ())]
+    assert series_matches([matched("hatsune miku singing", *c) for c in mikus]) == set()
+    # two characters sharing the words are not yet a series
+    assert series_matches(named_by_series[:2] + named_by_series[3:]) == set()

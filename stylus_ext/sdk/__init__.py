@@ -6,7 +6,7 @@ file in the user plugins folder) with functions marked ``@hookimpl`` that regist
 
     from stylus_ext import sdk
 
-    STYLUS_API = (1, 6)  # the sdk.API_VERSION this plugin was written for
+    STYLUS_API = (1, 7)  # the sdk.API_VERSION this plugin was written for
 
     class ShoutComposer(sdk.Composer):
         name = "shout"
@@ -43,7 +43,14 @@ from stylus_ext.sdk.basemodels import BASE_MODEL_GROUPS, base_model_group, compa
 from stylus_ext.sdk.cards.civitai_json import cards_from_civitai_json, iter_card_files, load_json_file
 from stylus_ext.sdk.cards.local import read_lora_card
 from stylus_ext.sdk.cards.walk import LoraFile, walk_lora_files
-from stylus_ext.sdk.characters import character_evidence, distinctive, named_outright, prompt_words, words_of
+from stylus_ext.sdk.characters import (
+    character_evidence,
+    distinctive,
+    named_outright,
+    prompt_words,
+    series_matches,
+    words_of,
+)
 from stylus_ext.sdk.concepts import ADJECTIVES as CONCEPT_ADJECTIVES
 from stylus_ext.sdk.concepts import Concept, NetworkTag, ParsedPrompt, split_concepts
 from stylus_ext.sdk.concepts import parse_prompt as _parse_prompt
@@ -137,8 +144,8 @@ __all__ = [  # noqa: RUF022 - grouped by module
     "civitai_pages",
     # the prompt's concepts (concepts.py, english.py) and characters (characters.py)
     "CONCEPT_ADJECTIVES", "Concept", "NetworkTag", "ParsedPrompt", "character_evidence", "content_words",
-    "distinctive", "head_noun", "name_kind", "named_outright", "parse_prompt", "prompt_words", "singular",
-    "split_concepts", "words_of",
+    "distinctive", "head_noun", "name_kind", "named_outright", "parse_prompt", "prompt_words",
+    "series_matches", "singular", "split_concepts", "words_of",
     # OpenAI-compatible servers (llm_http.py, redact.py) and LLM composers (llm_compose.py)
     "AnswerCache", "ComposerError", "ComposerPrompt", "LLMError", "LLMStatusError", "LLMTimeout", "OpenAIClient",
     "Secret", "answer_cache_key", "build_composer_messages", "clean_text", "compose_with", "extract_json_object",

@@ -67,9 +67,14 @@ def prompt_words(prompt: str) -> set[str]:
     return set(words_of(prompt)) | set(words_of(prompt, camel=False))
 
 
+#: "LoRA" / "LyCORIS" as written in titles, before camelCase splits them into "Lo RA".
+_NETWORK_WORD = re.compile(r"(?:LoRA|LORA|LyCORIS|LoCon|LoHa|LoKr)s?|(?i:(?<![a-z])lora(?![a-z]))")
+
+
 def name_words(text: str) -> set[str]:
     """Distinctive words of a file name / title (no versions, numbers, base models or generic words)."""
-    return {w for w in words_of(text) if len(w) > 1 and w not in NOT_NAMES and not _HAS_DIGIT.search(w)}
+    return {w for w in words_of(_NETWORK_WORD.sub(" ", text)) if len(w) > 1 and w not in NOT_NAMES
+            and not _HAS_DIGIT.search(w)}
 
 
 def _phrases(triggers: Iterable[str]) -> list[str]:
@@ -116,6 +121,61 @@ def named_outright(concept: str, words: set[str]) -> bool:
     said = prompt_words(concept)
     return bool(words) and words <= said and set(words_of(concept)) <= words and any(
         len(w) > 2 and word_classes.lookup(w)[0] == "rare" for w in words)
+
+
+#: A name match shared, as only part of their names, by this many differently named characters is a series.
+SERIES_MIN_CHARACTERS = 3
+
+
+_QUALIFIER = re.compile(r"[(\[【]([^)\]】]*)")
+
+
+def _name_parts(title: str, name: str, triggers: Iterable[str]) -> tuple[set[str], set[str]]:
+    """(the name words a reader sees: the title's first segment, else the file name's; the words of
+    its qualifiers: the title's brackets and segments after "|", the triggers' brackets —
+    "Lumine | Genshin Impact", "lumine (genshin impact)")."""
+    lead = name_words(title.replace("|", "(").split("(")[0]) if title else set()
+    qualifiers = [*_QUALIFIER.findall(title or ""), *(title or "").split("|")[1:]]
+    qualifiers += [q for t in _phrases(triggers)[:4] for q in _QUALIFIER.findall(t)]
+    return lead or name_words(name), {w for q in qualifiers for w in name_words(_QUALIFIER.sub(" ", q))}
+
+
+def series_matches(named: Iterable[tuple[Iterable[str], str, str, Iterable[str]]]) -> set[frozenset[str]]:
+    """The matched name words that name a series, not somebody, among one prompt's character candidates.
+
+    ``named`` holds, per character candidate, (the words :func:`character_evidence` matched, none
+    when the prompt does not name it, its title, file name, triggers). Matched words are a series
+    when they qualify the names of two or more candidates ("Lumine | Genshin Impact", "raiden shogun
+    (genshin impact)") and are only part of the names of :data:`SERIES_MIN_CHARACTERS` or more whose
+    other name words share nothing ("Lumine Genshin Impact", "GenshinImpact_Nahida", "Kamisato Ayaka
+    Genshin Impact"): a prompt saying "genshin impact" names none of them. A character's own name is
+    nobody's qualifier, however many adapters of it there are ("hatsune miku"), and words that are a
+    candidate's whole name stay a name even when several characters share it ("Asuna LoRA", "Asuna-SAO-
+    Yuuki Asuna"). Catalogue-driven: no franchise list to keep up to date.
+    """
+    others: dict[frozenset[str], list[frozenset[str]]] = {}
+    qualified: list[set[str]] = []
+    whole: set[frozenset[str]] = set()  # somebody's whole name ("Asuna (Blue Archive)"): a name, however shared
+    for matched, title, name, triggers in named:
+        words = frozenset(matched)
+        lead, qualifiers = _name_parts(title, name, triggers)
+        qualified.append(qualifiers)
+        whole.add(frozenset(lead))
+        rest = frozenset(w for w in lead if w not in words and len(w) > 2 and word_classes.lookup(w)[0] == "rare")
+        if words and rest:
+            others.setdefault(words, []).append(rest)
+    series = set()
+    for words, rests in others.items():
+        if words in whole:
+            continue
+        seen: set[str] = set()
+        distinct = 0
+        for rest in sorted(rests, key=sorted):  # characters apart: "nahida" and "nahida sumeru" are one
+            distinct += not rest & seen
+            seen |= rest
+        if distinct >= SERIES_MIN_CHARACTERS and sum(words <= q for q in qualified) >= 2:
+            series.add(words)
+    return series
 
 
 #: A coined word is held by at most this share of the catalogue's adapters (and by at least
