@@ -77,6 +77,11 @@ def name_words(text: str) -> set[str]:
             and not _HAS_DIGIT.search(w)}
 
 
+def title_words(title: str) -> set[str]:
+    """The name words of a title's first segment ("Hatsune Miku | Vocaloid" → hatsune, miku)."""
+    return name_words(title.replace("|", "(").split("(")[0]) if title else set()
+
+
 def _phrases(triggers: Iterable[str]) -> list[str]:
     return [p.strip() for t in triggers for p in str(t).split(",") if p.strip()]
 
@@ -92,7 +97,7 @@ def character_evidence(title: str, name: str, triggers: Iterable[str], prompt_wo
     coined for this adapter (an outfit trigger such as "libhllw"): nobody types it by chance.
     """
     names = name_words(name)
-    title_words = name_words(title.replace("|", "(").split("(")[0]) if title else set()
+    lead = title_words(title)
     phrases = _phrases(triggers)
     for i, phrase in enumerate(phrases):
         forms = [{w for w in words_of(phrase, camel=c) if len(w) > 1} for c in (True, False)]
@@ -102,12 +107,12 @@ def character_evidence(title: str, name: str, triggers: Iterable[str], prompt_wo
         looks_only = all(w in APPEARANCE or w in ADJECTIVES or w in NOT_NAMES for w in forms[0])
         proper_noun = all(w[:1].isupper() for w in phrase.split())  # "Thorn Princess"
         if (not looks_only and (i == 0 or proper_noun or (coined is not None and any(map(coined, words))))) \
-                or forms[0] & (names | title_words):
+                or forms[0] & (names | lead):
             return f"trigger '{phrase}'", words
-    if title_words and title_words <= prompt_words:
-        return f"name '{' '.join(sorted(title_words))}'", title_words
-    hit = (names | title_words) & prompt_words
-    if hit and (lenient or len(hit) >= 2 or hit in (names, title_words)):
+    if lead and lead <= prompt_words:
+        return f"name '{' '.join(sorted(lead))}'", lead
+    hit = (names | lead) & prompt_words
+    if hit and (lenient or len(hit) >= 2 or hit in (names, lead)):
         return f"name '{' '.join(sorted(hit))}'", hit
     return "", set()
 
@@ -134,7 +139,7 @@ def _name_parts(title: str, name: str, triggers: Iterable[str]) -> tuple[set[str
     """(the name words a reader sees: the title's first segment, else the file name's; the words of
     its qualifiers: the title's brackets and segments after "|", the triggers' brackets —
     "Lumine | Genshin Impact", "lumine (genshin impact)")."""
-    lead = name_words(title.replace("|", "(").split("(")[0]) if title else set()
+    lead = title_words(title)
     qualifiers = [*_QUALIFIER.findall(title or ""), *(title or "").split("|")[1:]]
     qualifiers += [q for t in _phrases(triggers)[:4] for q in _QUALIFIER.findall(t)]
     return lead or name_words(name), {w for q in qualifiers for w in name_words(_QUALIFIER.sub(" ", q))}
