@@ -146,8 +146,10 @@ def best_concept(concepts: Sequence[Any], sims: np.ndarray, j: int, p: Profile, 
         holders = [ci for ci, c in enumerate(concepts) if words & sdk.prompt_words(c.text)]
         if not holders:
             return None
-        ci = max(holders, key=lambda c: sims[c, j])
-        return Evidence(ci, "name", named.split(" ", 1)[-1].strip("'"))
+        text = named.split(" ", 1)[-1].strip("'")
+        lead = sdk.words_of(text)[:1] if named.startswith("trigger") else []  # a trigger leads with the name
+        ci = max(holders, key=lambda c: (bool(set(lead) & sdk.prompt_words(concepts[c].text)), sims[c, j]))
+        return Evidence(ci, "name", text)
     found = [(ci, ev) for ci, c in enumerate(concepts) if (ev := _WORDS.word_evidence(c, p, prompt_words))]
     if found:
         ci, ev = max(found, key=lambda t: (t[1].exact, sims[t[0], j]))
@@ -227,9 +229,10 @@ def assign(request: sdk.ComposeRequest, concepts: Sequence[Any], ranked: list[tu
             if total >= request.max_adapters or len(chosen[ci]) >= per_concept or any(
                     p.adapter_id == a.id for p in chosen[ci]) or (first_pass and chosen[ci]):
                 continue
-            if (first_pass is False and prob < best.get(ci, 0.0) - margin) or \
-                    character_words.get(j) in taken_characters:
-                continue
+            words = character_words.get(j)
+            if (first_pass is False and prob < best.get(ci, 0.0) - margin) or (words is not None and any(
+                    words <= taken or taken <= words for taken in taken_characters)):
+                continue  # versions of one character are one choice ("ganyu", "ganyu (genshin impact)")
             is_style = profiles[j].category in STYLE_CATEGORIES
             if is_style and styles >= max_styles:
                 continue
@@ -301,6 +304,9 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
             if (character[0].startswith("name") or character[1] <= sdk.prompt_words(a.title)) and \
                     any(sdk.named_outright(cp.text, character[1]) for cp in concepts):
                 outright.add(j)  # a concept IS its name ("hatsune miku"), however many Mikus compete
+            elif character[0] and any(sdk.named_with_series(cp.text, a.card.trigger_words, prompt_words)
+                                      for cp in concepts):
+                outright.add(j)  # "sirius, azur lane": the name and its series, as its booru tag has them
             elif character[0] and not character[0].startswith("trigger") and \
                     request.candidates[j].score < character_score:
                 character = ("", set())  # a name word in passing ("white"), and the retriever disagrees

@@ -94,6 +94,7 @@ class _Validation:
     excluded: set[str]
     prompt_words: set[str]
     coined: Callable[[str], bool] | None = None
+    series: set[frozenset[str]] | None = None  # the prompt's franchise words (:func:`_series`), once
     used: set[int] = field(default_factory=set)
     dropped: list[str] = field(default_factory=list)
     styles: int = 0
@@ -173,7 +174,7 @@ def _why_dropped(adapter: sdk.Adapter | None, aid: int, state: _Validation, kept
     if category in ("character", "celebrity") and not request.allow_characters:
         return "is a character adapter (characters are off)"
     if category in ("character", "celebrity") and not adapter.pinned and \
-            not _named(adapter, state.prompt_words, state.coined):
+            not _named(adapter, state):
         return "is a character/celebrity the prompt does not name"
     if category == "utility" and not adapter.pinned:
         return "is a utility adapter (used only when pinned)"
@@ -201,13 +202,30 @@ def _missing_pins(state: _Validation) -> list[sdk.Pick]:
     return missing
 
 
-def _named(adapter: sdk.Adapter, prompt_words: set[str], coined: Callable[[str], bool] | None = None) -> bool:
+def _named(adapter: sdk.Adapter, state: _Validation) -> bool:
     """The prompt names this character: the offline composer's rule (a coined trigger in any place
-    included), plus a single name word (lenient)."""
+    included), plus a single name word (lenient), unless the words name the prompt's series
+    (``sdk.series_matches``: "genshin impact" names no Genshin character)."""
+    _, words = _character_words(adapter, state, lenient=True)
+    return bool(words) and not any(words <= series for series in _series(state))
+
+
+def _character_words(adapter: sdk.Adapter, state: _Validation, *, lenient: bool = False) -> tuple[str, set[str]]:
     card = adapter.card
-    triggers = (*card.trigger_words, card.activation_text)
-    return bool(sdk.character_evidence(adapter.title, card.alias or card.name, triggers, prompt_words,
-                                       lenient=True, coined=coined)[0])
+    return sdk.character_evidence(adapter.title, card.alias or card.name, (*card.trigger_words, card.activation_text),
+                                  state.prompt_words, lenient=lenient, coined=state.coined)
+
+
+def _series(state: _Validation) -> set[frozenset[str]]:
+    """The matched words that name a series among the request's character candidates (computed once)."""
+    if state.series is None:
+        named = []
+        for a in state.by_id.values():
+            if a.category in ("character", "celebrity"):
+                evidence, words = _character_words(a, state)
+                named.append((words if evidence else (), a.title, a.card.alias or a.card.name, a.card.trigger_words))
+        state.series = sdk.series_matches(named)
+    return state.series
 
 
 def run_composer(

@@ -95,3 +95,14 @@ def test_a_franchise_shared_by_several_characters_names_none_of_them():
     assert series_matches([matched("hatsune miku singing", *c) for c in mikus]) == set()
     # two characters sharing the words are not yet a series
     assert series_matches(named_by_series[:2] + named_by_series[3:]) == set()
+
+
+def test_a_name_with_its_series_names_the_character_as_its_booru_tag_does():
+    from stylus_ext.sdk.characters import named_with_series
+
+    words = prompt_words("sirius, azur lane, 1girl")
+    assert named_with_series("sirius", ["sirius_(azur_lane)", "maid"], words)
+    assert named_with_series("sirius", [r"sirius \(azur lane\)"], words)
+    assert not named_with_series("sirius", ["sirius_(azur_lane)"], prompt_words("sirius, a bright star"))
+    assert not named_with_series("azur lane", ["sirius_(azur_lane)"], words)  # the series is not her name
+    assert not named_with_series("sirius", ["sirius", "azur lane"], words)  # no qualifier, no booru tag

@@ -131,6 +131,23 @@ def test_validation_drops_unnamed_characters_and_unpinned_utility():
     assert picked_ids(comp) == [1, 3]
 
 
+def test_validation_drops_a_character_named_only_by_its_series():
+    """Any composer's pick (an LLM's too) goes through the offline composer's series rule: a prompt
+    saying the franchise names none of its characters; one naming her keeps her."""
+    cast = [("Korrin Starfall Saga | Character LoRA", "korrin_v1", ["korrin"]),
+            ("StarfallSaga_Thessaly", "thessaly_ss", []),
+            ("Ysolde Starfall Saga", "ysolde", []),
+            ("Lirael Vance | Starfall Saga", "lirael_vance", ["lirael vance"]),
+            ("Miravel (Starfall Saga)", "miravel_v2", ["miravel (starfall saga)"])]
+    ads = [make_adapter(i + 1, t, category="character", name=n, triggers=tr) for i, (t, n, tr) in enumerate(cast)]
+    answer = sdk.Composition((sdk.ConceptPicks("x", (sdk.Pick(1, ""), sdk.Pick(3, ""))),))
+    cands = tuple(sdk.Candidate(a) for a in ads)
+    comp, dropped, _, _ = validate(answer, sdk.ComposeRequest("1girl, starfall saga, smile", cands))
+    assert picked_ids(comp) == [] and len(dropped) == 2
+    comp, _, _, _ = validate(answer, sdk.ComposeRequest("1girl, korrin, starfall saga, smile", cands))
+    assert picked_ids(comp) == [1]
+
+
 def test_validation_drops_banned_nsfw_and_incompatible():
     ads = [make_adapter(1, "A"), make_adapter(2, "B", banned=True), make_adapter(3, "C", nsfw=True),
            make_adapter(4, "D", base_model="SDXL"), make_adapter(5, "E", category="character"),

@@ -314,3 +314,32 @@ def test_a_franchise_in_the_prompt_names_none_of_its_characters(plugins, encoder
     picked = set(picked_ids(compose(composer, encoder, "1girl, starfall saga, standing in a field", pool)))
     assert not picked & {a.id for a in cast}
     assert 5000 in picked_ids(compose(composer, encoder, "1girl, korrin, starfall saga, smile", pool))
+
+
+def test_a_name_typed_with_its_series_asks_for_the_character(plugins, encoder, adapters):
+    """Booru prompts name a character as its tag does, "name (series)" split into two tags: "vesper,
+    hollow tide". "vesper" is an English word, so alone it names nobody; with its series it does."""
+    composer = plugins.create("composer", "offline")
+    vesper = make_adapter(6000, "Vesper | Hollow Tide", category="character", name="vesper_ht",
+                          triggers=["vesper_(hollow_tide)"], description="Vesper, a heroine of Hollow Tide.")
+    pool = [*adapters, vesper]
+    request = make_request("vesper, hollow tide, 1girl, smile", pool, encoder)
+    low = replace(request, candidates=tuple(replace(c, score=0.03) if c.adapter.id == 6000 else c
+                                            for c in request.candidates))  # the retriever is unsure
+    comp = composer.compose(low)
+    assert 6000 in picks_by_concept(comp).get("vesper", [])
+    assert 6000 not in picked_ids(compose(composer, encoder, "vesper bells ringing at dusk", pool))
+
+
+def test_a_version_named_with_its_series_is_the_same_choice(plugins, encoder, adapters):
+    """"vesper" names one card, "vesper (hollow tide)" another: one character, one choice."""
+    composer = plugins.create("composer", "offline")
+    pool = [*adapters,
+            make_adapter(6000, "Vesper | Hollow Tide", category="character", name="vesper_ht",
+                         triggers=["vesper_(hollow_tide)"], description="Vesper, a heroine of Hollow Tide."),
+            make_adapter(6001, "Vesper (winter outfit)", category="character", name="vesper_winter",
+                         triggers=["vesper"], description="Vesper of Hollow Tide in her winter outfit.")]
+    request = make_request("vesper, hollow tide, 1girl, smile", pool, encoder)
+    sure = replace(request, candidates=tuple(replace(c, score=0.6) if c.adapter.id in (6000, 6001) else c
+                                             for c in request.candidates))
+    assert len({6000, 6001} & set(picked_ids(composer.compose(sure)))) == 1

@@ -47,6 +47,7 @@ from stylus_ext.sdk.characters import (
     character_evidence,
     distinctive,
     named_outright,
+    named_with_series,
     prompt_words,
     series_matches,
     words_of,
@@ -144,7 +145,7 @@ __all__ = [  # noqa: RUF022 - grouped by module
     "civitai_pages",
     # the prompt's concepts (concepts.py, english.py) and characters (characters.py)
     "CONCEPT_ADJECTIVES", "Concept", "NetworkTag", "ParsedPrompt", "character_evidence", "content_words",
-    "distinctive", "head_noun", "name_kind", "named_outright", "parse_prompt", "prompt_words",
+    "distinctive", "head_noun", "name_kind", "named_outright", "named_with_series", "parse_prompt", "prompt_words",
     "series_matches", "singular", "split_concepts", "words_of",
     # OpenAI-compatible servers (llm_http.py, redact.py) and LLM composers (llm_compose.py)
     "AnswerCache", "ComposerError", "ComposerPrompt", "LLMError", "LLMStatusError", "LLMTimeout", "OpenAIClient",

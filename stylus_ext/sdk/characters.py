@@ -128,6 +128,20 @@ def named_outright(concept: str, words: set[str]) -> bool:
         len(w) > 2 and word_classes.lookup(w)[0] == "rare" for w in words)
 
 
+def named_with_series(concept: str, triggers: Iterable[str], prompt_words: set[str]) -> bool:
+    """True when ``concept`` is the name part of a booru trigger "name (series)" and the prompt also
+    holds the series ("sirius, azur lane, 1girl" for ``sirius_(azur_lane)``): the booru way to name a
+    character, so it asks for it however common its name word is ("sirius" is a star too)."""
+    said = set(words_of(concept))
+    for phrase in _phrases(triggers)[:4]:
+        qualifiers = _QUALIFIER.findall(phrase)
+        series = {w for q in qualifiers for w in words_of(q) if len(w) > 1}
+        name = {w for w in words_of(_QUALIFIER.sub(" ", phrase).replace(")", " ")) if len(w) > 1}
+        if series and name == said and series <= prompt_words:
+            return True
+    return False
+
+
 #: A name match shared, as only part of their names, by this many differently named characters is a series.
 SERIES_MIN_CHARACTERS = 3
 
@@ -155,27 +169,30 @@ def series_matches(named: Iterable[tuple[Iterable[str], str, str, Iterable[str]]
     other name words share nothing ("Lumine Genshin Impact", "GenshinImpact_Nahida", "Kamisato Ayaka
     Genshin Impact"): a prompt saying "genshin impact" names none of them. A character's own name is
     nobody's qualifier, however many adapters of it there are ("hatsune miku"), and words that are a
-    candidate's whole name stay a name even when several characters share it ("Asuna LoRA", "Asuna-SAO-
-    Yuuki Asuna"). Catalogue-driven: no franchise list to keep up to date.
+    candidate's whole name, or its one naming trigger, stay a name even when several characters share
+    them ("Asuna LoRA"; the trigger "Naruto", also a series). Catalogue-driven: no franchise list.
     """
-    others: dict[frozenset[str], list[frozenset[str]]] = {}
+    keys: set[frozenset[str]] = set()
+    leads: list[set[str]] = []
     qualified: list[set[str]] = []
-    whole: set[frozenset[str]] = set()  # somebody's whole name ("Asuna (Blue Archive)"): a name, however shared
+    whole: set[frozenset[str]] = set()  # somebody's whole name ("Asuna LoRA", the trigger "naruto"): a name
     for matched, title, name, triggers in named:
-        words = frozenset(matched)
         lead, qualifiers = _name_parts(title, name, triggers)
+        keys.add(frozenset(matched))
+        leads.append(lead)
         qualified.append(qualifiers)
         whole.add(frozenset(lead))
-        rest = frozenset(w for w in lead if w not in words and len(w) > 2 and word_classes.lookup(w)[0] == "rare")
-        if words and rest:
-            others.setdefault(words, []).append(rest)
+        own = [set(words_of(_QUALIFIER.sub(" ", t).replace(")", " "))) for t in _phrases(triggers)[:4]]
+        own = [w for w in own if w & lead]
+        if len(own) == 1:  # its one naming trigger ("Naruto"; not "genshin impact" beside "kamisato ayaka")
+            whole.add(frozenset(own[0]))
     series = set()
-    for words, rests in others.items():
-        if words in whole:
-            continue
+    for words in keys - whole - {frozenset()}:
+        rests = [frozenset(w for w in lead if w not in words and len(w) > 2 and word_classes.lookup(w)[0] == "rare")
+                 for lead in leads if words <= lead]
         seen: set[str] = set()
         distinct = 0
-        for rest in sorted(rests, key=sorted):  # characters apart: "nahida" and "nahida sumeru" are one
+        for rest in sorted(filter(None, rests), key=sorted):  # characters apart: "nahida", "nahida sumeru" are one
             distinct += not rest & seen
             seen |= rest
         if distinct >= SERIES_MIN_CHARACTERS and sum(words <= q for q in qualified) >= 2:
