@@ -106,3 +106,22 @@ def test_a_name_with_its_series_names_the_character_as_its_booru_tag_does():
     assert not named_with_series("sirius", ["sirius_(azur_lane)"], prompt_words("sirius, a bright star"))
     assert not named_with_series("azur lane", ["sirius_(azur_lane)"], words)  # the series is not her name
     assert not named_with_series("sirius", ["sirius", "azur lane"], words)  # no qualifier, no booru tag
+
+
+def test_a_series_named_after_its_hero_still_names_the_hero():
+    from stylus_ext.sdk.characters import series_matches
+
+    def entry(prompt: str, title: str, name: str, triggers=()):
+        return (character_evidence(title, name, triggers, prompt_words(prompt))[1], title, name, triggers)
+
+    cast = [("Kestrel Dawnrider", "kestrel_v1", ("kestrel",)),
+            ("Kestrel - Zoravin", "zoravin_v3", ()),
+            ("Kestrel Sablethorn", "sablethorn", ()),
+            ("Arlovance | Kestrel", "arlovance", ("arlovance",)),
+            ("Miravel (Kestrel)", "miravel_k", ("miravel",))]
+    prompt = "kestrel, 1boy, running"
+    assert series_matches([entry(prompt, *c) for c in cast]) == set()  # his one naming trigger is "kestrel"
+    # a card that also has a fuller naming trigger ("kestrel" beside "dawnrider") leaves the word the series
+    fuller = [entry(prompt, "Kestrel Dawnrider", "kestrel_v1", ("kestrel", "dawnrider")),
+              *(entry(prompt, *c) for c in cast[1:])]
+    assert fuller[0][0] == {"kestrel"} and series_matches(fuller) == {frozenset({"kestrel"})}
