@@ -329,9 +329,23 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     features = pair_features(request, concepts, sims, rows, evidence=evidence, profiles=adm.profiles,
                              prompt_words=prompt_words, context=adm.tail)
     named = {j: _coined_in_prompt(evidence[j], prompt_words, coined) for j in rows} if coined else {}
+    typed = {j for j in rows if (characters.get(j) or ("",))[0].startswith("trigger")
+             and _typed_first_trigger(concepts[evidence[j].concept], request.candidates[j].adapter.card)}
     return {"concepts": concepts, "admissible": adm, "sims": sims, "with_vectors": with_vectors, "rows": rows,
             "evidence": evidence, "features": features, "character_words": character_words,
-            "coined": {j: kind for j, kind in named.items() if kind}, "outright": outright & set(rows)}
+            "coined": {j: kind for j, kind in named.items() if kind}, "outright": outright & set(rows),
+            "typed": typed}
+
+
+def _typed_first_trigger(concept: Any, card: sdk.AdapterCard) -> bool:
+    """The concept is the character's first trigger phrase, two or more words of its title ("sailor
+    saturn" of "Sailor Saturn | Sailor Moon"; not a shared "sks woman"): a tag typed on purpose, which
+    the fitted score never saw (its prompts had their triggers removed)."""
+    phrases = (p.strip() for t in (*card.trigger_words, card.activation_text) for p in t.split(","))
+    first = next((p for p in phrases if p), "")
+    words = sdk.words_of(first)
+    return len(words) >= 2 and words == sdk.words_of(concept.text) and \
+        set(words) <= sdk.prompt_words(card.title or card.name)
 
 
 #: Words before a noun that make it a thing, not a name ("a robot", "a bottle of shampoo").
@@ -400,7 +414,8 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         coined = c["coined"].get(j, "")
         asked = coined == "code" or j in c["outright"]  # a typed code, a concept that is the character's name
         if asked or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
-                coined or _named_outright(concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity))):
+                coined or j in c["typed"]
+                or _named_outright(concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity))):
             a = request.candidates[j].adapter
             ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, sim, prob)))
     out = assign(request, concepts, ranked, evidence=c["evidence"], profiles=adm.profiles,

@@ -343,3 +343,22 @@ def test_a_version_named_with_its_series_is_the_same_choice(plugins, encoder, ad
     sure = replace(request, candidates=tuple(replace(c, score=0.6) if c.adapter.id in (6000, 6001) else c
                                              for c in request.candidates))
     assert len({6000, 6001} & set(picked_ids(composer.compose(sure)))) == 1
+
+
+def test_a_characters_trigger_typed_as_a_tag_asks_for_it(plugins, encoder, adapters):
+    """"harbor wren" is two English words, so no rule of names asks for the character, and the fitted
+    score never saw a typed trigger (its prompts had them removed); the tag typed whole is a request
+    (at a quarter of the bar), the same words in passing are not."""
+    composer = plugins.create("composer", "offline")
+    wren = make_adapter(7000, "Harbor Wren | Tidefall", category="character", name="harbor_wren_tf",
+                        triggers=["harbor wren", "tidefall uniform"],
+                        description="Harbor Wren, a heroine of Tidefall, in her uniform.")
+    pool = [*adapters, wren]
+
+    def unsure(prompt: str) -> sdk.ComposeRequest:
+        request = make_request(prompt, pool, encoder)
+        return replace(request, candidates=tuple(replace(c, score=0.3) if c.adapter.id == 7000 else c
+                                                 for c in request.candidates))
+
+    assert 7000 in picked_ids(composer.compose(unsure("1girl, harbor wren, smile, looking at viewer")))
+    assert 7000 not in picked_ids(composer.compose(unsure("a wren perched on a harbor wall at dawn")))
