@@ -362,3 +362,22 @@ def test_a_characters_trigger_typed_as_a_tag_asks_for_it(plugins, encoder, adapt
 
     assert 7000 in picked_ids(composer.compose(unsure("1girl, harbor wren, smile, looking at viewer")))
     assert 7000 not in picked_ids(composer.compose(unsure("a wren perched on a harbor wall at dawn")))
+
+
+def test_a_characters_coined_first_trigger_typed_whole_is_kept_at_any_score(plugins, encoder, adapters):
+    """"kvelindef" is the character's first trigger, coined for her: typed as a whole tag it asks for
+    her however unsure the retriever is (on real cards such prompts got nothing at retriever score 0.05,
+    keep score 0.04); the same word coined but not her first trigger still needs a quarter of the bar."""
+    composer = plugins.create("composer", "offline")
+    kvelin = make_adapter(7100, "Kvelin Tidefall | Character LoRA", category="character", name="kvelin1-000009",
+                          triggers=["kvelindef", "kvelinrnd"], description="Kvelin of Tidefall, two outfits.")
+    pool = [*adapters, kvelin]
+    counts = {"kvelindef": 1, "kvelinrnd": 1}
+
+    def unsure(prompt: str) -> sdk.ComposeRequest:
+        request = make_request(prompt, pool, encoder, adapters_with=lambda w: counts.get(w, 0), catalog_size=2_000)
+        return replace(request, candidates=tuple(replace(c, score=0.005) if c.adapter.id == 7100 else c
+                                                 for c in request.candidates))
+
+    assert 7100 in picked_ids(composer.compose(unsure("1girl, kvelindef, upper body, smile, outdoors")))
+    assert 7100 not in picked_ids(composer.compose(unsure("1girl, kvelinrnd, upper body, smile, outdoors")))
