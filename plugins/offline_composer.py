@@ -360,7 +360,9 @@ def _typed_as_name(concept: Any, prompt: str) -> bool:
     case ("a bottle of shampoo", "a pile of gravel", "a robot"), though the word is no word of the
     encoder's vocabulary (``sdk.named_outright``'s test of English) or the character is named after
     it. Names take no article ("miku singing on a stage") or a capital ("a photo of Zelda"). (A tag
-    list, "1girl, shampoo", names it in any case: the caller asks only for sentences.)"""
+    list, "1girl, shampoo", names it in any case: the caller asks only for sentences.) Measured: also
+    asking a longer phrase to be headed by the name ("vesper bells" are bells) lost the character for
+    a card's own name as the query ("asuna sao sword art online"): 0.709 → 0.657 on the dev split."""
     start, end = concept.span
     if len(concept.text.split()) > 1 or prompt[start:end][:1].isupper():
         return True

@@ -189,3 +189,15 @@ def test_an_angle_tag_of_function_words_is_a_concept_and_bare_function_words_are
 ])
 def test_an_artist_credit_is_a_style_with_or_without_capitals(prompt, styles):
     assert [c.text for c in parse_prompt(prompt).topical if c.kind == "style" and c.text != "painting"] == styles
+
+
+def test_a_name_is_never_trimmed_off_a_phrase():
+    """The fitted trim keeps a phrase's last words ("white boat" → "boat"); a name before them, a
+    person's name of the encoder's vocabulary or a word it lacks, is the point of the phrase."""
+    def topical(prompt: str) -> list[str]:
+        return [c.text for c in parse_prompt(prompt).topical]
+
+    assert "abigail williams" in topical("abigail williams fate grand order")  # was only "grand order"
+    assert topical("kvelin tidefall character 1731") == ["kvelin tidefall character 1731"]  # was "character 1731"
+    assert any(t.startswith("harley quinn") for t in topical("harley quinn batman the animated series character"))
+    assert topical("a white boat on a lake") == ["boat", "lake"]  # no name: the trim as fitted

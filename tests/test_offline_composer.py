@@ -317,18 +317,20 @@ def test_a_franchise_in_the_prompt_names_none_of_its_characters(plugins, encoder
 
 
 def test_a_name_typed_with_its_series_asks_for_the_character(plugins, encoder, adapters):
-    """Booru prompts name a character as its tag does, "name (series)" split into two tags: "vesper,
-    hollow tide". "vesper" is an English word, so alone it names nobody; with its series it does."""
+    """Booru prompts name a character as its tag does, "name (series)" split into two tags: "sparrow,
+    hollow tide". "sparrow" is an English word, so alone it names nobody outright; with its series it does."""
     composer = plugins.create("composer", "offline")
-    vesper = make_adapter(6000, "Vesper | Hollow Tide", category="character", name="vesper_ht",
-                          triggers=["vesper_(hollow_tide)"], description="Vesper, a heroine of Hollow Tide.")
-    pool = [*adapters, vesper]
-    request = make_request("vesper, hollow tide, 1girl, smile", pool, encoder)
-    low = replace(request, candidates=tuple(replace(c, score=0.03) if c.adapter.id == 6000 else c
-                                            for c in request.candidates))  # the retriever is unsure
-    comp = composer.compose(low)
-    assert 6000 in picks_by_concept(comp).get("vesper", [])
-    assert 6000 not in picked_ids(compose(composer, encoder, "vesper bells ringing at dusk", pool))
+    sparrow = make_adapter(6000, "Sparrow | Hollow Tide", category="character", name="sparrow_ht",
+                           triggers=["sparrow_(hollow_tide)"], description="Sparrow, a heroine of Hollow Tide.")
+    pool = [*adapters, sparrow]
+
+    def unsure(prompt: str) -> sdk.ComposeRequest:  # the retriever is unsure
+        request = make_request(prompt, pool, encoder)
+        return replace(request, candidates=tuple(replace(c, score=0.03) if c.adapter.id == 6000 else c
+                                                 for c in request.candidates))
+
+    assert 6000 in picks_by_concept(composer.compose(unsure("sparrow, hollow tide, 1girl, smile"))).get("sparrow", [])
+    assert 6000 not in picked_ids(composer.compose(unsure("sparrow, 1girl, smile")))  # no series: no request
 
 
 def test_a_version_named_with_its_series_is_the_same_choice(plugins, encoder, adapters):

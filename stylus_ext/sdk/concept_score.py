@@ -6,7 +6,8 @@ a verb without an object is a concept of its own ("sitting") is a logistic score
 features only (colour, adjective, number, -ing, -ed, place word, position...; no word of the reference
 set). The weights and the threshold were fitted by ``benchmarks/fit_concepts.py`` on the fit half of the
 paper's concepts and ship in ``data/concept_scores.json``; without that file every phrase is kept whole
-and no lone verb is added.
+and no lone verb is added. A name is never trimmed off (:func:`name_word`): the paper's captions seldom
+hold one, so the fit learnt to keep a phrase's last words ("abigail williams fate grand order" → "grand order").
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from stylus_ext.sdk.english import (
     is_ing,
     singular,
 )
+from stylus_ext.sdk.word_classes import lookup, name_kind
 
 WEIGHTS_PATH = Path(__file__).with_name("data") / "concept_scores.json"
 #: Phrases longer than this are scored on their last words only (bounded work per phrase).
@@ -106,10 +108,13 @@ def best_span(words: list[str], prep: str = "", nxt: str = "") -> tuple[int, int
         return 0, n
     lo = max(0, n - MAX_PHRASE)
     classes = [word_class(w) for w in words]
+    names = [k for k, w in enumerate(words) if name_word(w)]
+    # a name is never trimmed off ("abigail williams fate grand order" kept "grand order")
+    hi, least_end = (min(names[0], n - 1), names[-1] + 1) if names else (n - 1, 1)
     best, best_score = None, -math.inf
     seen = []
-    for i in range(lo, n):
-        for j in range(i + 1, n + 1):
+    for i in range(lo, max(lo, hi) + 1):
+        for j in range(max(i + 1, least_end), n + 1):
             feats = span_features(classes, i, j, prep, nxt)
             s = score(feats)
             seen.append((words[i:j], feats))
@@ -119,7 +124,14 @@ def best_span(words: list[str], prep: str = "", nxt: str = "") -> tuple[int, int
         RECORDER.append(("np", seen))
     if not WEIGHTS or best is None:
         return 0, n
-    return best if keep_score(span_features(classes, *best, prep, nxt)) >= PHRASE_THRESHOLD else None
+    return best if names or keep_score(span_features(classes, *best, prep, nxt)) >= PHRASE_THRESHOLD else None
+
+
+def name_word(word: str) -> bool:
+    """A word that names someone or something: a person's name of the encoder's vocabulary ("abigail",
+    "williams") or a word it lacks ("keqing", "cadenzavna")."""
+    w = word.lower()
+    return len(w) > 2 and w.isalpha() and (lookup(w)[0] == "rare" or name_kind(w) != "")
 
 
 def keep_score(features: list[str]) -> float:

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylus_ext.sdk.concept_score import word_class
+from stylus_ext.sdk.concept_score import name_word, word_class
 from stylus_ext.sdk.english import (
     AUX,
     CONJUNCTIONS,
@@ -241,8 +241,8 @@ def select(words: list[str], rules: list[Rule]) -> list[tuple[int, int]] | None:
             if RECORDER is not None:
                 seen.append((" ".join(words[i:j]), feats))
             gain = score(feats) - THRESHOLD if WEIGHTS else -1.0
-            if rel.startswith("exact") and sent.lex[j - 1][1] == "rare":
-                gain = max(gain, UNKNOWN_GAIN)  # "hatsune miku": a name or coined word is not ours to judge
+            if rel.startswith("exact") and (sent.lex[j - 1][1] == "rare" or any(map(name_word, words[i:j]))):
+                gain = max(gain, UNKNOWN_GAIN)  # "hatsune miku", "harley quinn": a name is not ours to judge
             if gain > 0 and best[i] + gain > best[j]:
                 best[j], back[j] = best[i] + gain, (i, j)
     if RECORDER is not None:
