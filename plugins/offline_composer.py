@@ -329,25 +329,27 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     features = pair_features(request, concepts, sims, rows, evidence=evidence, profiles=adm.profiles,
                              prompt_words=prompt_words, context=adm.tail)
     named = {j: _coined_in_prompt(evidence[j], prompt_words, coined) for j in rows} if coined else {}
-    typed = {j: n for j in rows if (characters.get(j) is None or characters[j][0].startswith("trigger"))
-             and (n := _typed_first_trigger(concepts[evidence[j].concept], request.candidates[j].adapter.card))}
+    typed = {j: t for j in rows if (characters.get(j) is None or characters[j][0].startswith("trigger"))
+             and (t := _typed_first_trigger(concepts[evidence[j].concept], request.candidates[j].adapter.card))[0]}
     return {"concepts": concepts, "admissible": adm, "sims": sims, "with_vectors": with_vectors, "rows": rows,
             "evidence": evidence, "features": features, "character_words": character_words,
             "coined": {j: kind for j, kind in named.items() if kind}, "outright": outright & set(rows),
-            "typed": typed}
+            "typed": typed, "tag_style": tag_style}
 
 
-def _typed_first_trigger(concept: Any, card: sdk.AdapterCard) -> int:
-    """How many words the concept has when it is the character's first trigger phrase typed whole (0
-    otherwise): a tag typed on purpose, which the fitted score never saw (its prompts had their triggers
-    removed). Two or more words must be words of its title ("sailor saturn" of "Sailor Saturn | Sailor
-    Moon"; not a shared "sks woman"); one word is a request when it is coined ("keqingdef")."""
+def _typed_first_trigger(concept: Any, card: sdk.AdapterCard) -> tuple[int, bool]:
+    """(how many words, whether they are words of its title) when the concept is the adapter's first
+    trigger phrase typed whole, else (0, False): a tag typed on purpose, which the fitted score never saw
+    (its prompts had their triggers removed). Two or more words of its title ask for it at a quarter
+    of the bar ("sailor saturn" of "Sailor Saturn | Sailor Moon"; not a shared "sks woman"), one coined
+    word whatever its score ("keqingdef"), one word of its title in a tag list at a quarter of the bar
+    ("tensura" of "... Slime (Tensura)")."""
     phrases = (p.strip() for t in (*card.trigger_words, card.activation_text) for p in t.split(","))
     first = next((p for p in phrases if p), "")
     words = sdk.words_of(first, camel=False)
     if not words or words != sdk.words_of(concept.text, camel=False):
-        return 0
-    return len(words) if len(words) == 1 or set(words) <= sdk.prompt_words(card.title or card.name) else 0
+        return 0, False
+    return len(words), set(words) <= sdk.prompt_words(card.title or card.name)
 
 
 #: Words before a noun that make it a thing, not a name ("a robot", "a bottle of shampoo").
@@ -416,11 +418,11 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         # the paper's "too broad / wrong thing" rule: without the concept's own word (title, tag,
         # trigger) only a near-synonym passes — an okapi is not a giraffe
         coined = c["coined"].get(j, "")
-        typed = c["typed"].get(j, 0)  # the concept is its first trigger: coined ("keqingdef") or 2+ words
+        typed, in_title = c["typed"].get(j, (0, False))  # the concept is its first trigger, typed whole
         # a typed code, a concept that is the character's name, its coined trigger typed whole
         asked = coined == "code" or j in c["outright"] or (typed == 1 and bool(coined))
         if asked or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
-                coined or typed >= 2
+                coined or (in_title and (typed >= 2 or c["tag_style"]))
                 or _named_outright(concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity))):
             a = request.candidates[j].adapter
             ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, sim, prob)))

@@ -383,3 +383,21 @@ def test_a_characters_coined_first_trigger_typed_whole_is_kept_at_any_score(plug
 
     assert 7100 in picked_ids(composer.compose(unsure("1girl, kvelindef, upper body, smile, outdoors")))
     assert 7100 not in picked_ids(composer.compose(unsure("1girl, kvelinrnd, upper body, smile, outdoors")))
+
+
+def test_a_tag_that_is_an_adapters_first_trigger_and_title_word_asks_for_it(plugins, encoder, adapters):
+    """A tag list typing a style's trigger word, which its title also holds, asks for it at a quarter
+    of the bar, however far the style's description is from the prompt; a sentence using it does not."""
+    composer = plugins.create("composer", "offline")
+    style = make_adapter(7200, "That Time I Was Reborn as a Goblin in Another World (Qzvrel)", category="style",
+                         name="qzvrel_style", triggers=["qzvrel", "anime screencap"],
+                         description="Screencaps of the anime: flat colours, thin outlines, soft shading.")
+    pool = [*adapters, style]
+
+    def unsure(prompt: str) -> sdk.ComposeRequest:
+        request = make_request(prompt, pool, encoder)
+        return replace(request, candidates=tuple(replace(c, score=0.5) if c.adapter.id == 7200 else c
+                                                 for c in request.candidates))
+
+    assert 7200 in picked_ids(composer.compose(unsure("qzvrel, no humans, throne room, indoors, candles")))
+    assert 7200 not in picked_ids(composer.compose(unsure("a qzvrel festival with candles in a throne room")))
