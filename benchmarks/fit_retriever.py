@@ -78,6 +78,7 @@ def pools(retriever, prompts: list[str], cache: Path | None, maps: list | None =
         out.append((pool.ids, pool.features) if pool is not None else (np.zeros(0, np.int64), np.zeros((0, 0))))
     retriever.query_map = shipped
     if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
         with open(cache, "wb") as fh:
             pickle.dump(out, fh)
     return out

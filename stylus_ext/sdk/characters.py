@@ -208,15 +208,17 @@ COINED_SHARE = 0.001
 COINED_MIN_ADAPTERS = 3
 
 
-def distinctive(request: Any) -> Callable[[str], bool] | None:
+def distinctive(request: Any, share: float = COINED_SHARE) -> Callable[[str], bool] | None:
     """``coined(word)`` for ``request`` (a :class:`ComposeRequest`): True when ``word`` is no word of
     general English (the encoder's vocabulary, :mod:`word_classes`), no common prompt tag, and the
-    catalogue holds it on only a few adapters (``request.adapters_with``). A prompt that holds such a
-    word of an adapter's trigger names that adapter. None when the request cannot count words."""
+    catalogue holds it on only a few adapters (``request.adapters_with``: at most ``share`` of them,
+    at least :data:`COINED_MIN_ADAPTERS`). A prompt that holds such a word of an adapter's trigger
+    names that adapter. A larger ``share`` asks only "a word of the adapters' own jargon" ("chibi",
+    "tsurime"). None when the request cannot count words."""
     count = getattr(request, "adapters_with", None)
     if count is None:
         return None
-    limit = max(COINED_MIN_ADAPTERS, int(getattr(request, "catalog_size", 0) * COINED_SHARE))
+    limit = max(COINED_MIN_ADAPTERS, int(getattr(request, "catalog_size", 0) * share))
 
     @functools.lru_cache(maxsize=1024)
     def coined(word: str) -> bool:
