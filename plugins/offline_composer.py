@@ -26,9 +26,9 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    (the train prompts had their trigger words removed, so no fit can learn that); so is one whose
    trigger or name holds a word the prompt holds and the catalogue coined for it (``sdk.distinctive``:
    no English word or common tag, on at most 0.1% of the adapters), and a coined code that mixes
-   letters and digits ("hq1992") is kept whatever the score, as is the retriever's first adapter
-   when a tag of a tag list is its whole first trigger and a word of the adapters' jargon (on at most
-   :data:`TYPED_TAG_SHARE` of them: "tsurime", "midjourney"); 0–3 adapters per
+   letters and digits ("hq1992") is kept whatever the score, as is a tag's best-ranked adapter
+   when the tag (in a tag list) is its whole first trigger and holds a word of the adapters' jargon
+   (on at most :data:`TYPED_TAG_SHARE` of them: "tsurime", "midjourney"); 0–3 adapters per
    concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
    characters/celebrities only when the prompt names them (``sdk.character_evidence``; one name word
    that a sentence writes as a thing, after an article or "of" in lower case, names no one: "a bottle
@@ -76,9 +76,9 @@ PAIR_FEATURES = (
 #: cosine of a concept), so those stay what they were over all candidates.
 CONSIDER = 50
 
-#: A tag list's tag that is the retriever's first adapter's whole first trigger and a word of the
-#: adapters' own jargon (no English word, no common tag, on at most this share of the adapters:
-#: "tsurime", "midjourney", "chibi") asks for that adapter whatever its score.
+#: A tag list's tag that is the whole first trigger of the best-ranked adapter matched to it and holds
+#: a word of the adapters' own jargon (no English word, no common tag, on at most this share of the
+#: adapters: "tsurime", "midjourney", "chibi") asks for that adapter whatever its score.
 TYPED_TAG_SHARE = 0.05
 
 
@@ -339,9 +339,13 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     typed = {j: t for j in rows if (characters.get(j) is None or characters[j][0].startswith("trigger"))
              and (t := _typed_first_trigger(concepts[evidence[j].concept], request.candidates[j].adapter.card))[0]}
     jargon = sdk.distinctive(request, share=TYPED_TAG_SHARE) if tag_style and rows else None
-    first = min(adm.rows) if adm.rows else -1
-    typed_tag = {first} if jargon is not None and typed.get(first, (0,))[0] == 1 and jargon(
-        concepts[evidence[first].concept].text.strip().lower()) else set()
+    typed_tag: set[int] = set()
+    if jargon is not None:
+        firsts: dict[int, int] = {}  # concept → its best-ranked candidate
+        for j in rows:
+            firsts.setdefault(evidence[j].concept, j)
+        typed_tag = {j for j in firsts.values() if j in typed and any(
+            jargon(w) for w in sdk.words_of(concepts[evidence[j].concept].text, camel=False))}
     return {"concepts": concepts, "admissible": adm, "sims": sims, "with_vectors": with_vectors, "rows": rows,
             "evidence": evidence, "features": features, "character_words": character_words,
             "coined": {j: kind for j, kind in named.items() if kind}, "outright": outright & set(rows),

@@ -405,27 +405,33 @@ def test_a_tag_that_is_an_adapters_first_trigger_and_title_word_asks_for_it(plug
 
 
 def test_the_first_adapters_jargon_trigger_typed_as_a_tag_asks_for_it(plugins, encoder, adapters):
-    """"kirime" (no English word, on 2% of the adapters: jargon, not coined) is the first trigger of
-    the adapter the retriever ranks first: typed as a tag it asks for it whatever its score (on real
-    cards "tsurime" and "midjourney" were refused at keep scores 0.04–0.08). Not when another adapter
-    ranks first, when the word is on a fifth of the catalogue, or in a sentence."""
+    """"kirime" (no English word, on 2% of the adapters: jargon, not coined) is the whole first
+    trigger of the adapter the retriever ranks first for that tag: typed as a tag it asks for it
+    whatever its score (on real cards "tsurime" and "midjourney" were refused at keep scores
+    0.04–0.08), also behind another tag's adapter. Not when another adapter of that tag ranks above
+    it, when the word is on a fifth of the catalogue, or in a sentence."""
     composer = plugins.create("composer", "offline")
     eyes = make_adapter(7300, "Kirime Eyes - Concept LoRA", category="concept", name="kirime_eyes",
                         triggers=["kirime"], description="Narrow, sharp upturned eyes.")
-    pool = [*adapters, eyes]
+    rival = make_adapter(7301, "Kirime Eye Makeup", category="concept", name="kirime_makeup",
+                         triggers=["eyeliner"], description="Winged eyeliner for sharp kirime eyes.")
+    pool = [*adapters, eyes, rival]
 
-    def unsure(prompt: str, *, first: bool = True, holders: int = 40) -> sdk.ComposeRequest:
+    def unsure(prompt: str, *, first: bool = True, holders: int = 40, behind: bool = False) -> sdk.ComposeRequest:
         request = make_request(prompt, pool, encoder, adapters_with=lambda w: holders if w == "kirime" else 0,
                                catalog_size=2_000)
-        low = [replace(c, score=0.01) for c in request.candidates if c.adapter.id == 7300]
-        rest = [c for c in request.candidates if c.adapter.id != 7300]
-        order = [*low, *rest] if first else [rest[0], *low, *rest[1:]]
+        by_id = {c.adapter.id: replace(c, score=0.01) for c in request.candidates if c.adapter.id >= 7300}
+        rest = [c for c in request.candidates if c.adapter.id < 7300]
+        order = [by_id[7300], by_id[7301], *rest] if first else [by_id[7301], by_id[7300], *rest]
+        if behind:  # another tag's adapter ranks first overall
+            order = [rest[0], by_id[7300], by_id[7301], *rest[1:]]
         vecs = {c.adapter.id: v for c, v in zip(request.candidates, request.candidate_vectors, strict=True)}
         return replace(request, candidates=tuple(order),
                        candidate_vectors=np.stack([vecs[c.adapter.id] for c in order]))
 
     tags = "1girl, kirime, upper body, smile, outdoors"
     assert 7300 in picked_ids(composer.compose(unsure(tags)))
+    assert 7300 in picked_ids(composer.compose(unsure(tags, behind=True)))
     assert 7300 not in picked_ids(composer.compose(unsure(tags, first=False)))
     assert 7300 not in picked_ids(composer.compose(unsure(tags, holders=400)))
     assert 7300 not in picked_ids(composer.compose(unsure("a girl with kirime smiling outdoors")))
