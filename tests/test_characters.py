@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stylus_ext.sdk.characters import character_evidence, distinctive, prompt_words
+from stylus_ext.sdk.characters import character_evidence, distinctive, named_outright, prompt_words
 
 
 def named(prompt: str, title: str, name: str, triggers=(), **kw) -> str:
@@ -125,3 +125,14 @@ def test_a_series_named_after_its_hero_still_names_the_hero():
     fuller = [entry(prompt, "Kestrel Dawnrider", "kestrel_v1", ("kestrel", "dawnrider")),
               *(entry(prompt, *c) for c in cast[1:])]
     assert fuller[0][0] == {"kestrel"} and series_matches(fuller) == {frozenset({"kestrel"})}
+
+
+def test_a_full_name_with_a_given_name_is_named_outright():
+    """Two or more name words, one a given name of the encoder's vocabulary, are a person's full name
+    even when every word is English ("walter grey"); one given name alone, or English words without
+    one, are not ("a portrait of natalie" names no celebrity; "black cat" is a cat)."""
+    assert named_outright("walter grey", {"walter", "grey"})
+    assert named_outright("abigail williams", {"abigail", "william"})  # words as matched: singular
+    assert not named_outright("walter", {"walter"})
+    assert not named_outright("black cat", {"black", "cat"})
+    assert not named_outright("walter grey coat", {"walter", "grey"})  # more than the name

@@ -201,3 +201,6 @@ def test_a_name_is_never_trimmed_off_a_phrase():
     assert topical("kvelin tidefall character 1731") == ["kvelin tidefall character 1731"]  # was "character 1731"
     assert any(t.startswith("harley quinn") for t in topical("harley quinn batman the animated series character"))
     assert topical("a white boat on a lake") == ["boat", "lake"]  # no name: the trim as fitted
+    # more content words than one concept may hold (4): whole when it is a name phrase, not "outfits"
+    assert topical("kvelin tidefall harbor moon 4 outfits") == ["kvelin tidefall harbor moon 4 outfits"]
+    assert topical("kvelin princess connect re dive") == ["kvelin princess connect re dive"]  # was "dive"

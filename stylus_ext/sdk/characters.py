@@ -120,12 +120,14 @@ def character_evidence(title: str, name: str, triggers: Iterable[str], prompt_wo
 def named_outright(concept: str, words: set[str]) -> bool:
     """True when ``concept`` (a concept's text) is nothing but the name words :func:`character_evidence`
     matched (``words``, from the title or file name) and one of them is no word of general English
-    ("hatsune miku", "tifa lockhart"; not "black cat", "gravel"): a user who types that asks for the
+    ("hatsune miku", "tifa lockhart"; not "black cat", "gravel"), or two or more of them with a given
+    name ("walter white", "abigail williams"): a user who types that asks for the
     character, however many adapters of it the catalogue holds. Callers pass name evidence only: a
     shared trigger placeholder ("sks woman") is no word of English either."""
     said = prompt_words(concept)
-    return bool(words) and words <= said and set(words_of(concept)) <= words and any(
-        len(w) > 2 and word_classes.lookup(w)[0] == "rare" for w in words)
+    return bool(words) and words <= said and set(words_of(concept)) <= words and (any(
+        len(w) > 2 and word_classes.lookup(w)[0] == "rare" for w in words) or (
+        len(words) >= 2 and any(word_classes.name_kind(w) == "given" for w in words)))
 
 
 def named_with_series(concept: str, triggers: Iterable[str], prompt_words: set[str]) -> bool:

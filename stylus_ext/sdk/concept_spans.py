@@ -232,16 +232,17 @@ def select(words: list[str], rules: list[Rule]) -> list[tuple[int, int]] | None:
         for i in range(j - 1, max(-1, j - 1 - MAX_WORDS), -1):
             if i not in sent.starts:
                 continue
-            if sent.ccount[j] - sent.ccount[i] > MAX_CONTENT:
-                break
             rel = _relation(sent, i, j)
+            named = rel.startswith("exact") and (sent.lex[j - 1][1] == "rare" or any(map(name_word, words[i:j])))
+            if sent.ccount[j] - sent.ccount[i] > MAX_CONTENT and not named:
+                continue  # too long to be one concept, unless it is a whole phrase holding a name
             if (rel == "inside" and not SPLIT_PHRASES) or _frame(words, i, j) or _modifier(sent, i, j, rel):
                 continue  # "red panda" is never "red" + "panda"; "boat" may stand for "white boat"
             feats = features(sent, i, j, rel)
             if RECORDER is not None:
                 seen.append((" ".join(words[i:j]), feats))
             gain = score(feats) - THRESHOLD if WEIGHTS else -1.0
-            if rel.startswith("exact") and (sent.lex[j - 1][1] == "rare" or any(map(name_word, words[i:j]))):
+            if named:
                 gain = max(gain, UNKNOWN_GAIN)  # "hatsune miku", "harley quinn": a name is not ours to judge
             if gain > 0 and best[i] + gain > best[j]:
                 best[j], back[j] = best[i] + gain, (i, j)
