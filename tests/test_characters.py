@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stylus_ext.sdk.characters import character_evidence, distinctive, named_outright, prompt_words
+from stylus_ext.sdk.characters import character_evidence, distinctive, named_outright, prompt_words, title_words
 
 
 def named(prompt: str, title: str, name: str, triggers=(), **kw) -> str:
@@ -136,3 +136,18 @@ def test_a_full_name_with_a_given_name_is_named_outright():
     assert not named_outright("walter", {"walter"})
     assert not named_outright("black cat", {"black", "cat"})
     assert not named_outright("walter grey coat", {"walter", "grey"})  # more than the name
+
+
+def test_a_title_ends_its_name_at_full_width_brackets_and_a_spaced_slash():
+    """"Kvelin Tidefall（Harbor Saga）" and "Kvelin Tidefall / Harbor Saga" name Kvelin Tidefall, not
+    the saga ("Fate/Grand Order" keeps its slash); a prompt typing the whole name gets the whole name
+    as evidence, not the one-word trigger ("kvelin") that is part of it, so the name asks for her."""
+    for title in ("Kvelin Tidefall（Harbor Saga） (v3)", "Kvelin Tidefall / Harbor Saga (v1.0)"):
+        assert title_words(title) == {"kvelin", "tidefall"}
+    assert title_words("Fate/Grand Order Abigail") == {"fate", "grand", "order", "abigail"}
+    title = "Kvelin Tidefall（Harbor Saga） (v3)"
+    words = prompt_words("kvelin tidefall")
+    evidence, matched = character_evidence(title, "kvelin_v3", ("Kvelin",), words)
+    assert matched == {"kvelin", "tidefall"} and evidence.startswith("name")
+    assert named_outright("kvelin tidefall", matched)
+    assert character_evidence(title, "kvelin_v3", ("Kvelin",), prompt_words("kvelin, 1girl"))[1] == {"kvelin"}

@@ -78,8 +78,12 @@ def name_words(text: str) -> set[str]:
 
 
 def title_words(title: str) -> set[str]:
-    """The name words of a title's first segment ("Hatsune Miku | Vocaloid" → hatsune, miku)."""
-    return name_words(title.replace("|", "(").split("(")[0]) if title else set()
+    """The name words of a title's first segment ("Hatsune Miku | Vocaloid", "Asuka / Yu-Gi-Oh!",
+    "Maria（Symphogear）" → hatsune, miku; asuka; maria)."""
+    return name_words(_SEGMENT.split(title, maxsplit=1)[0]) if title else set()
+
+
+_SEGMENT = re.compile(r"[|(（]| / ")
 
 
 def _phrases(triggers: Iterable[str]) -> list[str]:
@@ -108,6 +112,8 @@ def character_evidence(title: str, name: str, triggers: Iterable[str], prompt_wo
         proper_noun = all(w[:1].isupper() for w in phrase.split())  # "Thorn Princess"
         if (not looks_only and (i == 0 or proper_noun or (coined is not None and any(map(coined, words))))) \
                 or forms[0] & (names | lead):
+            if lead and words < lead <= prompt_words:  # "maria" of "Maria Cadenzavna Eve", all typed
+                break
             return f"trigger '{phrase}'", words
     if lead and lead <= prompt_words:
         return f"name '{' '.join(sorted(lead))}'", lead
@@ -148,7 +154,7 @@ def named_with_series(concept: str, triggers: Iterable[str], prompt_words: set[s
 SERIES_MIN_CHARACTERS = 3
 
 
-_QUALIFIER = re.compile(r"[(\[【]([^)\]】]*)")
+_QUALIFIER = re.compile(r"[(（\[【]([^)）\]】]*)")
 
 
 def _name_parts(title: str, name: str, triggers: Iterable[str]) -> tuple[set[str], set[str]]:
