@@ -5,8 +5,9 @@ the title and tags, so it holds only informative text: the author's description 
 (links, thanks, sampler settings), trigger words, the top training tags and the subjects of the example
 prompts (quality tags, weights syntax and ``<lora:...>`` tags removed).
 
-Category: explicit Civitai category tags first (``tool`` → utility, ``celebrity``, ``character``,
-``clothing``, ``poses``, ...; Civitai's own category tag outranks a free "game character" tag). Without
+Category: explicit Civitai category tags first (``utility``/``slider``, ``celebrity``, ``character``,
+``clothing``, ``poses``, ...; Civitai's own category tag outranks a free "game character" tag; ``tool``
+is a utility only with a utility keyword, :data:`TOOL_TAGS`). Without
 one, small fitted models (``_offline_refiner_person.py``)
 weighs the evidence of a character or real person (a person-like name in the trigger and title, a
 franchise, prompts or training tags of one girl or boy with one hair colour; against: "style",
@@ -26,7 +27,7 @@ from stylus_ext import sdk
 
 #: Civitai's own category tags (and close variants) → our category. Order = priority.
 CATEGORY_TAGS: list[tuple[str, tuple[str, ...]]] = [
-    ("utility", ("tool", "tools", "slider", "utility", "lcm", "detail tweaker", "turbo", "lightning")),
+    ("utility", ("slider", "utility", "lcm", "detail tweaker", "sdxl turbo", "sdxl lightning", "hyper-sd")),
     ("celebrity", ("celebrity", "real person", "actress", "actor", "singer", "historical figure", "politician",
                    "youtuber", "athlete", "model (person)")),
     ("character", ("character", "characters", "anime character", "game character", "original character", "oc",
@@ -43,6 +44,13 @@ CATEGORY_TAGS: list[tuple[str, tuple[str, ...]]] = [
     ("concept", ("concept", "concepts")),
 ]
 
+#: Civitai's "tool" category: a utility only with a utility keyword ("Detail Tweaker", tag "noise
+#: offset"); without one it is a design generator the prompt drives ("FlatIcon", "Avatar Frame
+#: generator", "Black Stiletto Heels"), filed by its keywords like any card. On 11.8K real cards the
+#: tag alone filed such cards, and bare "lightning"/"turbo" tags the character Lightning, as utilities
+#: that only a pin could choose.
+TOOL_TAGS = ("tool", "tools")
+
 #: The category tags Civitai itself offers (an author picks one per card).
 CIVITAI_CATEGORIES = frozenset({"character", "celebrity", "style", "concept", "clothing", "poses", "background",
                                 "objects", "tool", "vehicle", "animal", "buildings", "assets", "action"})
@@ -50,8 +58,10 @@ CIVITAI_CATEGORIES = frozenset({"character", "celebrity", "style", "concept", "c
 #: Keyword evidence per category (word-boundary matches; a trailing ``*`` matches any ending).
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "utility": ("slider", "detail tweaker", "tweaker", "add detail", "add_detail", "more detail*", "lcm",
-                "latent consistency", "turbo", "hyper-sd", "hyper sd", "hypersd", "lightning", "few steps",
-                "fewer steps", "offset noise", "noise offset", "contrast fix", "detail enhancer", "enhancer"),
+                "latent consistency", "sdxl turbo", "sd turbo", "turbo lora", "hyper-sd", "hyper sd", "hypersd",
+                "sdxl lightning", "sdxl-lightning", "lightning lora", "few steps", "fewer steps", "offset noise",
+                "noise offset", "contrast fix", "detail enhancer", "enhancer", "adjuster", "1 step*", "2 step*",
+                "4 step*", "8 step*", "1-step*", "2-step*", "4-step*", "8-step*"),
     "style": ("style", "styles", "art style", "painting", "painted", "watercolor*", "watercolour*", "oil paint*",
               "impasto", "sketch*", "drawing", "illustration", "pixel art", "pixel", "lineart", "line art",
               "cel shading", "cel shaded", "ukiyo-e", "ukiyoe", "woodblock", "print", "aesthetic", "vaporwave",
@@ -216,7 +226,7 @@ class OfflineRefiner(sdk.Refiner):
     """Card → description, category, weight with rules only (the default refiner)."""
 
     name = "offline"
-    version = "6"  # bumped whenever its output changes: catalogs refine their cards again
+    version = "7"  # bumped whenever its output changes: catalogs refine their cards again
     description = "Deterministic rules over the card: cleaned description, triggers, training tags, examples."
     env_prefix = "REFINER_OFFLINE"
     options = (
@@ -277,7 +287,10 @@ def categorize(card: sdk.AdapterCard) -> str:
         if category in tags if civitai and category in ("character", "celebrity") else any(t in words for t in tags):
             return category
     scores = _keyword_scores(card, tags)
-    tagged = any(t in words for t in tags for _, words in CATEGORY_TAGS)
+    tool = any(t in TOOL_TAGS for t in tags)
+    if tool and scores["utility"] >= 1:
+        return "utility"  # a Civitai "tool" that tweaks the image (a detail slider, an offset-noise LoRA)
+    tagged = tool or any(t in words for t in tags for _, words in CATEGORY_TAGS)
     kind = _PERSON.kind_of(card)
     if scores["utility"] >= 3 and (tagged or kind != "person"):
         return "utility"

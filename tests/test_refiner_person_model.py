@@ -152,3 +152,28 @@ def test_a_word_model_without_weights_falls_back(helper, tmp_path: Path) -> None
     model["words_person"]["weights"] = {"her": 1.0}
     path.write_text(json.dumps(model), encoding="utf-8")
     assert helper.load_model(path)["words_person"]["weights"] == {"her": 1.0}
+
+
+@pytest.mark.parametrize(("title", "tags", "category"), [
+    ("Glyphsmith Flat Icons", ("icon", "tool", "design tool", "flat icon"), "concept"),  # a prompt-driven "tool"
+    ("Glyphsmith Detail Tweaker", ("detail", "tool"), "utility"),  # a tool that tweaks the image
+    ("Grain Offset", ("tool", "noise offset"), "utility"),
+    ("Stormlight | Skyward Chronicle", ("character", "game character", "lightning"), "character"),
+    ("SDXL Lightning 8 steps", (), "utility"),
+])
+def test_a_civitai_tool_is_a_utility_only_with_a_utility_keyword(refiner, title, tags, category) -> None:
+    """Civitai's "tool" category holds detail sliders and design generators alike, and a "lightning"
+    tag is weather as often as a speed LoRA: only utility words make a utility, which only a pin picks."""
+    assert refiner.refine(card(title=title, tags=tags)).category == category
+
+
+def test_the_composer_reads_utility_words_whole(plugins) -> None:
+    """"Twin Turbo", "Lightning (Claire Farron)" and "Hyperdimension Neptunia" name characters; only a
+    whole utility word or a speed phrase makes an adapter a utility to the offline composer."""
+    plugins.create("composer", "offline")
+    words = sys.modules["stylus_plugin_helper_offline_composer_words"]
+    for title in ("Twin Turbo | Racing Saga", "Stormlight (Lightning Knight)", "Heart of Hyperdimension",
+                  "hairdetailer"):
+        assert not words.is_utility(title, "x", "character")
+    for title in ("SDXL Lightning 8-step", "Hyper-SD 4 steps", "Detail Tweaker", "LCM LoRA", "Sky Slider"):
+        assert words.is_utility(title, "x", "style")
