@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,12 @@ def make_request(
     cands = tuple(sdk.Candidate(adapters[i], score=float(scores[i]), similarity=float(sims[i])) for i in order)
     return sdk.ComposeRequest(prompt=prompt, candidates=cands, candidate_vectors=vecs[order] if order else vecs,
                               encode=encoder.encode, **kwargs)
+
+
+def rescored(request: sdk.ComposeRequest, adapter_id: int, score: float) -> sdk.ComposeRequest:
+    """``request`` with one candidate's retriever score set (its place in the order kept)."""
+    return replace(request, candidates=tuple(replace(c, score=score) if c.adapter.id == adapter_id else c
+                                             for c in request.candidates))
 
 
 def picked_ids(comp: sdk.Composition) -> list[int]:

@@ -7,7 +7,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
-from helpers_compose import catalog_adapters, make_adapter, make_request, picked_ids, picks_by_concept
+from helpers_compose import catalog_adapters, make_adapter, make_request, picked_ids, picks_by_concept, rescored
 
 from stylus_ext import sdk
 
@@ -359,9 +359,7 @@ def test_a_characters_trigger_typed_as_a_tag_asks_for_it(plugins, encoder, adapt
     pool = [*adapters, wren]
 
     def unsure(prompt: str) -> sdk.ComposeRequest:
-        request = make_request(prompt, pool, encoder)
-        return replace(request, candidates=tuple(replace(c, score=0.3) if c.adapter.id == 7000 else c
-                                                 for c in request.candidates))
+        return rescored(make_request(prompt, pool, encoder), 7000, 0.3)
 
     assert 7000 in picked_ids(composer.compose(unsure("1girl, harbor wren, smile, looking at viewer")))
     assert 7000 not in picked_ids(composer.compose(unsure("a wren perched on a harbor wall at dawn")))
@@ -379,8 +377,7 @@ def test_a_characters_coined_first_trigger_typed_whole_is_kept_at_any_score(plug
 
     def unsure(prompt: str) -> sdk.ComposeRequest:
         request = make_request(prompt, pool, encoder, adapters_with=lambda w: counts.get(w, 0), catalog_size=2_000)
-        return replace(request, candidates=tuple(replace(c, score=0.005) if c.adapter.id == 7100 else c
-                                                 for c in request.candidates))
+        return rescored(request, 7100, 0.005)
 
     assert 7100 in picked_ids(composer.compose(unsure("1girl, kvelindef, upper body, smile, outdoors")))
     assert 7100 not in picked_ids(composer.compose(unsure("1girl, kvelinrnd, upper body, smile, outdoors")))
@@ -396,9 +393,7 @@ def test_a_tag_that_is_an_adapters_first_trigger_and_title_word_asks_for_it(plug
     pool = [*adapters, style]
 
     def unsure(prompt: str) -> sdk.ComposeRequest:
-        request = make_request(prompt, pool, encoder)
-        return replace(request, candidates=tuple(replace(c, score=0.5) if c.adapter.id == 7200 else c
-                                                 for c in request.candidates))
+        return rescored(make_request(prompt, pool, encoder), 7200, 0.5)
 
     assert 7200 in picked_ids(composer.compose(unsure("qzvrel, no humans, throne room, indoors, candles")))
     assert 7200 not in picked_ids(composer.compose(unsure("a qzvrel festival with candles in a throne room")))
