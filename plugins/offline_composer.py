@@ -252,10 +252,12 @@ def assign(request: sdk.ComposeRequest, concepts: Sequence[Any], ranked: list[tu
     return [sdk.ConceptPicks(c.text, tuple(chosen[ci])) for ci, c in enumerate(concepts)] + extra
 
 
-def _reason(concept: Any, adapter: sdk.Adapter, ev: Evidence, sim: float, prob: float) -> str:
+def _reason(concept: Any, adapter: sdk.Adapter, ev: Evidence, sim: float, prob: float, *, asked: str = "") -> str:
+    """The pick in words; ``asked`` says which word rule asked for it when its fit score alone would not."""
     said = {"trigger": f"trigger '{ev.text}'", "title": f"title '{ev.text}'", "tag": f"tag '{ev.text}'",
             "name": f"named '{ev.text}'"}.get(ev.kind, "similar meaning")
-    return f"{concept.kind}: {concept.text} ← '{adapter.title}' ({said}, sim {sim:.2f}, fits {prob:.2f})"
+    why = f"; {asked}" if asked else ""
+    return f"{concept.kind}: {concept.text} ← '{adapter.title}' ({said}, sim {sim:.2f}, fits {prob:.2f}{why})"
 
 
 class OfflineComposer(sdk.Composer):
@@ -434,13 +436,16 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         # trigger) only a near-synonym passes — an okapi is not a giraffe
         coined = c["coined"].get(j, "")
         typed, in_title = c["typed"].get(j, (0, False))  # the concept is its first trigger, typed whole
-        # a typed code, a concept that is the character's name, its coined trigger typed whole
-        asked = coined == "code" or j in c["outright"] or (typed == 1 and bool(coined)) or j in c["typed_tag"]
+        # a typed code, a concept that is the character's name, its coined or jargon trigger typed whole
+        asked = ("a coined code typed" if coined == "code" else "its name typed" if j in c["outright"]
+                 else "its coined trigger typed" if typed == 1 and coined
+                 else "its trigger typed as a tag" if j in c["typed_tag"] else "")
         if asked or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
                 coined or (in_title and (typed >= 2 or c["tag_style"]))
                 or _named_outright(concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity))):
             a = request.candidates[j].adapter
-            ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, sim, prob)))
+            why = asked or ("" if prob >= bar else "its own word, at a quarter of the bar")
+            ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, sim, prob, asked=why)))
     out = assign(request, concepts, ranked, evidence=c["evidence"], profiles=adm.profiles,
                  character_words=c["character_words"], pinned=adm.pinned, sims=sims,
                  per_concept=per_concept, max_styles=max_styles, margin=margin)

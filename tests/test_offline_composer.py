@@ -425,7 +425,10 @@ def test_the_first_adapters_jargon_trigger_typed_as_a_tag_asks_for_it(plugins, e
                        candidate_vectors=np.stack([vecs[c.adapter.id] for c in order]))
 
     tags = "1girl, kirime, upper body, smile, outdoors"
-    assert 7300 in picked_ids(composer.compose(unsure(tags)))
+    comp = composer.compose(unsure(tags))
+    assert 7300 in picked_ids(comp)
+    reason = next(p.reason for cp in comp.concepts for p in cp.picks if p.adapter_id == 7300)
+    assert "fits 0." in reason and reason.endswith("; its trigger typed as a tag)")  # says why, in words
     assert 7300 in picked_ids(composer.compose(unsure(tags, behind=True)))
     assert 7300 not in picked_ids(composer.compose(unsure(tags, first=False)))
     assert 7300 not in picked_ids(composer.compose(unsure(tags, holders=400)))
