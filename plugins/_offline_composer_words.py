@@ -25,8 +25,8 @@ for the and of a an in with art new edition pack set type test trained training 
 celebrity realistic anime photorealistic better best quality detail details detailed high embedding
 """)
 UTILITY_WORDS = ("slider", "tweaker", "detailer", "lcm", "hyper-sd", "hypersd", "hyper sd", "sdxl turbo", "sd turbo",
-                 "turbo lora", "sdxl lightning", "sdxl-lightning", "lightning lora", "offset noise", "add detail",
-                 "more details", "contrast fix",
+                 "turbo lora", "sdxl lightning", "sdxl-lightning", "lightning lora", "offset noise",
+                 "add detail", "add details", "more detail", "more details", "contrast fix",
                  *(f"{n}{sep}step{s}" for n in (1, 2, 4, 8) for sep in (" ", "-") for s in ("", "s")))
 #: Each a whole word or phrase of the title or file name: "Twin Turbo", "Lightning (Claire Farron)" and
 #: "Hyperdimension Neptunia" are characters, which a bare "turbo", "lightning" or "hyper" filed as

@@ -175,5 +175,6 @@ def test_the_composer_reads_utility_words_whole(plugins) -> None:
     for title in ("Twin Turbo | Racing Saga", "Stormlight (Lightning Knight)", "Heart of Hyperdimension",
                   "hairdetailer"):
         assert not words.is_utility(title, "x", "character")
-    for title in ("SDXL Lightning 8-step", "Hyper-SD 4 steps", "Detail Tweaker", "LCM LoRA", "Sky Slider"):
+    for title in ("SDXL Lightning 8-step", "Hyper-SD 4 steps", "Detail Tweaker", "LCM LoRA", "Sky Slider",
+                  "Add Details", "add_detail"):
         assert words.is_utility(title, "x", "style")
