@@ -80,6 +80,7 @@ class Profile:
     specifics: frozenset[str]  # its title words that name a specific thing (not colours, sizes, generic words)
     category: str
     utility: bool
+    whole: frozenset[str] = frozenset()  # camelCase words of the title's first segment, unsplit ("yukikaoristyle")
 
 
 def profile(adapter: sdk.Adapter) -> Profile:
@@ -110,8 +111,10 @@ def _profile(fields: tuple[str, str, tuple[str, ...], tuple[str, ...], str, str 
     category = (category_text or "concept").lower()
     utility = is_utility(title_text, file_name, category)
     words = title | name | tags | frozenset(w for _, ws in triggers for w in ws)
+    # a prompt types a camelCase title lower-cased, in one piece: "YukiKaoriStyle" → "yukikaoristyle"
+    whole = frozenset(_tokens(first.lower())) - set(first_words)
     return Profile(title, name, tags, tuple(triggers), words, nouns[-1] if nouns else "", specifics, category,
-                   utility)
+                   utility, whole)
 
 
 def is_utility(title: str, file_name: str, category: str | None) -> bool:
@@ -151,6 +154,8 @@ def word_evidence(concept: Any, p: Profile, prompt_words: set[str]) -> Evidence 
     whole = concept.kind == "style" and (cwords <= named or run_together in named)
     if head and titled and (p.title_head in head_forms or p.title_head in ("", *cwords)):
         return Evidence(-1, "title", sorted(titled)[0], exact=whole)
+    if head and head in p.whole:  # the title's camelCase name typed as one word ("pastelka" ← "PastelKa")
+        return Evidence(-1, "title", head, exact=cwords == {head})
     if head and head in p.tags:
         return Evidence(-1, "tag", head)
     if concept.kind == "style" and cwords & named:

@@ -151,3 +151,16 @@ def test_a_title_ends_its_name_at_full_width_brackets_and_a_spaced_slash():
     assert matched == {"kvelin", "tidefall"} and evidence.startswith("name")
     assert named_outright("kvelin tidefall", matched)
     assert character_evidence(title, "kvelin_v3", ("Kvelin",), prompt_words("kvelin, 1girl"))[1] == {"kvelin"}
+
+
+def test_a_bilingual_or_camel_case_title_is_named_by_its_latin_name_typed_whole():
+    """Titles write a name twice ("墨心 MoXin") or in camelCase ("MimiChan", "RuGu"); a prompt types
+    it lower-cased and in one piece. Either names the character outright; a common English word as
+    the Latin half ("花 Flower") is still no name a prompt types outright, nor is half a camel word."""
+    for title, typed in (("墨心 MoXin (墨心 MoXin 1.0)", "moxin"), ("MimiChan V2.1 (v1.0)", "mimichan"),
+                         ("如故 RuGu (复古海报poster)", "rugu"), ("xhsGirl 小红书网红A (v1.0)", "xhsgirl")):
+        evidence, matched = character_evidence(title, "", (), prompt_words(typed))
+        assert evidence.startswith("name") and matched == {typed}, title
+        assert named_outright(typed, matched), title
+    assert not character_evidence("MimiChan V2.1 (v1.0)", "", (), prompt_words("a portrait of mimi"))[1]
+    assert not named_outright("flower", character_evidence("花 Flower (v1)", "", (), prompt_words("flower"))[1])

@@ -433,3 +433,19 @@ def test_the_first_adapters_jargon_trigger_typed_as_a_tag_asks_for_it(plugins, e
     assert 7300 not in picked_ids(composer.compose(unsure(tags, first=False)))
     assert 7300 not in picked_ids(composer.compose(unsure(tags, holders=400)))
     assert 7300 not in picked_ids(composer.compose(unsure("a girl with kirime smiling outdoors")))
+
+
+def test_a_camel_case_title_typed_as_one_word_is_title_evidence(plugins, encoder, adapters):
+    """A card named only by its camelCase title ("PastelKa", no trigger words) is asked for by that
+    title typed lower-cased in one piece ("pastelka"): the words split at the capitals ("pastel",
+    "ka") are not what a prompt types. Half of it ("pastel") is no such request."""
+    composer = plugins.create("composer", "offline")  # the shipped bar
+    extra = [make_adapter(61, "PastelKa LoRA (v1.0)", category="style", name="pastelka_v10",
+                          description="A soft anime illustration style.")]
+    request = rescored(make_request("pastelka, 1girl, smile", adapters + extra, encoder), 61, 0.3)
+    comp = composer.compose(request)
+    assert picks_by_concept(comp).get("pastelka") == [61]
+    reason = next(p.reason for cp in comp.concepts for p in cp.picks if p.adapter_id == 61)
+    assert "title 'pastelka'" in reason
+    half = rescored(make_request("pastel colors, 1girl, smile", adapters + extra, encoder), 61, 0.3)
+    assert 61 not in picked_ids(composer.compose(half))

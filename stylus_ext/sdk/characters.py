@@ -71,9 +71,9 @@ def prompt_words(prompt: str) -> set[str]:
 _NETWORK_WORD = re.compile(r"(?:LoRA|LORA|LyCORIS|LoCon|LoHa|LoKr)s?|(?i:(?<![a-z])lora(?![a-z]))")
 
 
-def name_words(text: str) -> set[str]:
+def name_words(text: str, *, camel: bool = True) -> set[str]:
     """Distinctive words of a file name / title (no versions, numbers, base models or generic words)."""
-    return {w for w in words_of(_NETWORK_WORD.sub(" ", text)) if len(w) > 1 and w not in NOT_NAMES
+    return {w for w in words_of(_NETWORK_WORD.sub(" ", text), camel=camel) if len(w) > 1 and w not in NOT_NAMES
             and not _HAS_DIGIT.search(w)}
 
 
@@ -84,6 +84,27 @@ def title_words(title: str) -> set[str]:
 
 
 _SEGMENT = re.compile(r"[|(（]| / ")
+#: A letter of no Latin alphabet (CJK, kana, hangul, Cyrillic...): "墨心" of "墨心 MoXin".
+_OTHER_SCRIPT = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f]")
+
+
+def title_forms(title: str) -> list[set[str]]:
+    """The ways a prompt may type a title's name: all of :func:`title_words`, then — where one of them
+    holds a word of no English (:func:`word_classes.lookup` "rare") — its Latin-script words alone
+    (bilingual titles: "墨心 MoXin", "xhsGirl 小红书网红A" → moxin; xhs) and its camelCase words whole
+    ("MimiChan", "RuGu" → mimichan; rugu: a prompt types them lower-cased, in one piece).
+
+    A Latin part of common words alone ("花 Flower") is no name: a prompt with "flower" names nobody."""
+    lead = title_words(title)
+    if not lead:
+        return []
+    forms = [lead]
+    segment = _SEGMENT.split(title, maxsplit=1)[0]
+    for form in ({w for w in lead if not _OTHER_SCRIPT.search(w)},
+                 {w for w in name_words(segment, camel=False) if not _OTHER_SCRIPT.search(w)}):
+        if form and form not in forms and any(len(w) > 2 and word_classes.lookup(w)[0] == "rare" for w in form):
+            forms.append(form)
+    return forms
 
 
 def _phrases(triggers: Iterable[str]) -> list[str]:
@@ -115,8 +136,9 @@ def character_evidence(title: str, name: str, triggers: Iterable[str], prompt_wo
             if lead and words < lead <= prompt_words:  # "maria" of "Maria Cadenzavna Eve", all typed
                 break
             return f"trigger '{phrase}'", words
-    if lead and lead <= prompt_words:
-        return f"name '{' '.join(sorted(lead))}'", lead
+    typed = next((form for form in title_forms(title) if form <= prompt_words), None)
+    if typed:
+        return f"name '{' '.join(sorted(typed))}'", typed
     hit = (names | lead) & prompt_words
     if hit and (lenient or len(hit) >= 2 or hit in (names, lead)):
         return f"name '{' '.join(sorted(hit))}'", hit

@@ -400,12 +400,25 @@ def _verb_phrase(b: _Builder, words: list[Word], i: int) -> int:
     return j
 
 
+#: Frame nouns of a picture: the words before them say how it looks, a style ("an aerial photo of").
+PICTURE_FRAMES = frozenset({"photo", "photos", "photograph", "photographs", "picture", "pictures", "portrait",
+                            "portraits", "image", "images", "shot", "shots"})
+#: Words before a picture frame that say nothing of its look ("a close up photo", "a framed picture").
+PICTURE_WORDS = frozenset({"close", "closeup", "close-up", "up", "framed", "thumbnail", "small", "large", "big",
+                           "nice", "good", "great", "picture", "photo", "image"})
+
+
 def _flush(b: _Builder, chunk: list[Word], nxt: str, prep: str) -> None:
     if not chunk:
         return
     low = _lower(chunk)
     if nxt == "of" and low[-1] in PARTITIVES:
-        return  # "a large group of", "in front of", "a partially eaten bowl of": the frame of the next one
+        # "a large group of", "in front of", "a partially eaten bowl of": the frame of the next one; but
+        # a picture's own look stays ("a watercolor portrait of", "a black and white photo of")
+        look = [w for w in chunk[:-1] if w[0].lower() not in PICTURE_WORDS]
+        if low[-1] in PICTURE_FRAMES and look and not grammar.is_quality(" ".join(w[0] for w in look)):
+            b.add(look, "style")
+        return
     if len(chunk) == 1 and singular(chunk[0][0]) in GENERIC_NOUNS:
         return  # "in the background", "in his hand"
     chunk = [w for w in chunk if w[0].lower() not in SIZE_WORDS] or chunk
