@@ -74,7 +74,8 @@ def test_retriever_helpers():
 @pytest.mark.parametrize("tag", [
     "masterpiece", "best quality", "(masterpiece:1.2)", "score_9", "score_8_up", "source_anime", "rating_safe",
     "8k uhd", "extremely detailed cg unity 8k wallpaper", "highres", "absurdres", "year 2024", "high quality",
-    "worst quality", "trending on artstation", "4k resolution", "perfect",
+    "worst quality", "trending on artstation", "4k resolution", "perfect", "rating:general", "very awa",
+    "very displeasing", "worst aesthetic",
 ])
 def test_quality_tags(tag):
     assert grammar.is_quality(grammar.strip_syntax(tag))
@@ -82,7 +83,7 @@ def test_quality_tags(tag):
 
 @pytest.mark.parametrize("tag", [
     "depth of field", "bokeh", "film grain", "cinematic lighting", "realistic", "pixel art", "high heels",
-    "low poly", "beautiful woman", "detailed background castle", "1girl", "", "of",
+    "low poly", "beautiful woman", "detailed background castle", "1girl", "", "of", "rating system", "ratings board",
 ])
 def test_not_quality(tag):
     assert not grammar.is_quality(tag)

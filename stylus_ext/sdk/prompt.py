@@ -290,9 +290,12 @@ official art|unity 8k wallpaper|extremely detailed cg|extremely detailed cg unit
 sharp focus|award winning|award-winning|professional|trending on artstation|high resolution|newest|lowres
 worst quality|low quality|bad quality|masterpiece quality|best quality masterpiece|high detail|hyperdetailed
 4k resolution|8k resolution|jpeg artifacts|amazing|stunning|perfect|beautiful|hdr|uhd 8k|hd 4k
+very awa|worst aesthetic|bad aesthetic|displeasing|very displeasing|normal aesthetic
 """.replace("\n", "|").split("|"))
 _QUALITY_GLUE = frozenset({"of", "on", "in", "cg", "and"})
-_QUALITY_PREFIX = re.compile(r"^(?:score \d|source [a-z]|rating [a-z]|year \d{4}$)")
+#: Pony's "score_9" / "source_anime" / "rating_safe", Animagine's "rating:general" / "year 2024".
+_RATINGS = "safe|general|sensitive|questionable|explicit|nsfw|sfw"
+_QUALITY_PREFIX = re.compile(rf"^(?:score \d|source [a-z]|rating ?[:=]? ?(?:{_RATINGS})$|year \d{{4}}$)")
 _RES = re.compile(r"^\d+(?:k|p)$")
 
 
