@@ -36,7 +36,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from stylus_ext.sdk import concept_score, concept_spans
+from stylus_ext.sdk import concept_score, concept_spans, word_classes
 from stylus_ext.sdk import prompt as grammar
 from stylus_ext.sdk.english import (
     ADJECTIVES,
@@ -408,6 +408,13 @@ PICTURE_WORDS = frozenset({"close", "closeup", "close-up", "up", "framed", "thum
                            "nice", "good", "great", "picture", "photo", "image"})
 
 
+
+def _looks(word: str) -> bool:
+    """A word that can say how a picture looks: an adjective, a medium, or a word English lacks
+    ("blurry", "watercolor", "dslr"; not the "family" of "a family photo" or the "self" of "a self portrait")."""
+    return word == "and" or is_adjective_like(word) or word in MEDIUM_PHRASES or word_classes.lookup(word)[0] == "rare"
+
+
 def _flush(b: _Builder, chunk: list[Word], nxt: str, prep: str) -> None:
     if not chunk:
         return
@@ -416,7 +423,8 @@ def _flush(b: _Builder, chunk: list[Word], nxt: str, prep: str) -> None:
         # "a large group of", "in front of", "a partially eaten bowl of": the frame of the next one; but
         # a picture's own look stays ("a watercolor portrait of", "a black and white photo of")
         look = [w for w in chunk[:-1] if w[0].lower() not in PICTURE_WORDS]
-        if low[-1] in PICTURE_FRAMES and look and not grammar.is_quality(" ".join(w[0] for w in look)):
+        if low[-1] in PICTURE_FRAMES and look and all(map(_looks, _lower(look))) and \
+                not grammar.is_quality(" ".join(w[0] for w in look)):
             b.add(look, "style")
         return
     if len(chunk) == 1 and singular(chunk[0][0]) in GENERIC_NOUNS:
