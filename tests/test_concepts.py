@@ -220,3 +220,21 @@ def test_a_pictures_look_before_its_frame_is_a_style_concept():
     for framed in ("a close-up portrait of a fox", "a photo of a fox", "a high resolution photo of a fox",
                    "a family photo of a fox", "a self portrait of a fox"):
         assert [t for t, _ in concepts(framed)] == ["fox"], framed
+
+
+def test_a_style_leading_a_noun_phrase_is_its_own_concept():
+    """"watercolor fox", "pixel art corgi", "a cyberpunk city": the style of the whole picture and what
+    it draws, so a style adapter can fit the first and a subject adapter the second. A material or a
+    kind of thing stays whole ("a charcoal grill", "a gothic cathedral", "cinematic lighting"), and so
+    does a style named with its own medium or look ("anime style", "pixel art", "anime screencap")."""
+    def concepts(prompt):
+        return [(c.text, c.kind) for c in parse_prompt(prompt).topical]
+
+    assert concepts("watercolor fox in a forest") == [("watercolor", "style"), ("fox", "subject"),
+                                                      ("forest", "setting")]
+    assert concepts("pixel art corgi") == [("pixel art", "style"), ("corgi", "subject")]
+    assert concepts("a cyberpunk city at night")[:2] == [("cyberpunk", "style"), ("city", "subject")]
+    for whole in ("a charcoal grill", "a gothic cathedral", "cinematic lighting", "anime style", "pixel art",
+                  "1girl, anime screencap"):
+        assert [t for t, _ in concepts(whole)][-1] == whole.split(", ")[-1].removeprefix("a ").removesuffix(
+            " style"), whole

@@ -449,3 +449,10 @@ def test_a_camel_case_title_typed_as_one_word_is_title_evidence(plugins, encoder
     assert "title 'pastelka'" in reason
     half = rescored(make_request("pastel colors, 1girl, smile", adapters + extra, encoder), 61, 0.3)
     assert 61 not in picked_ids(composer.compose(half))
+
+
+def test_a_style_written_before_its_subject_gets_the_style_adapter(composer, encoder, adapters):
+    """A style written before its subject ("watercolor fox in a forest") asks for the style adapter as
+    much as a style tag after it does: the style leading the noun phrase is a concept of its own."""
+    for prompt in ("watercolor fox in a forest", "a fox in a forest, watercolor"):
+        assert picks_by_concept(compose(composer, encoder, prompt, adapters)).get("watercolor") == [2], prompt

@@ -259,8 +259,12 @@ def _is_tag(words: list[Word], tag_style: bool) -> bool:
 
 
 def _add_phrase(b: _Builder, words: list[Word], kind: str, prep: str = "") -> None:
-    """Add a noun phrase: a medium head makes it a style; a leading medium word is split off."""
+    """Add a noun phrase: a medium head makes it a style; a leading style is split off ("pixel art corgi")."""
     words = [w for w in words if w[0].lower() not in SIZE_WORDS] or words
+    lead = _style_lead(words) if kind == "subject" else 0
+    if lead:
+        b.add(words[:lead], "style")
+        words = words[lead:]
     b.add(words, _run_kind(words, prep) if kind == "subject" else kind)
 
 
@@ -302,7 +306,39 @@ def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
     for i, j in chosen:
         prep = words[i - 1][0].lower() if i else ""
         lone_verb = j == i + 1 and (is_ing(words[i][0]) or is_ed(words[i][0]))
-        b.add(words[i:j], kinds.get((i, j)) or ("action" if lone_verb else _run_kind(words[i:j], prep)))
+        kind = kinds.get((i, j)) or ("action" if lone_verb else _run_kind(words[i:j], prep))
+        lead = _style_lead(words[i:j]) if kind in ("subject", "setting") else 0
+        if lead:  # "watercolor fox", "cyberpunk city": a style and what it draws
+            b.add(words[i:i + lead], "style")
+            kind = _run_kind(words[i + lead:j], prep)
+        b.add(words[i + lead:j], kind)
+
+
+#: Styles that lead a noun phrase as a style of the whole picture, never as a material or a kind of
+#: thing ("charcoal grill", "stained glass window", "gothic cathedral" and "cinematic lighting" stay whole).
+STYLE_LEADS = frozenset("""
+anime|manga|cartoon|chibi|pixel art|pixelart|pixel-art|8-bit|16-bit|low poly|lowpoly|low-poly|watercolor
+watercolour|ukiyo-e|ukiyoe|vaporwave|synthwave|cyberpunk|steampunk|dieselpunk|cel shaded|cel-shaded
+isometric|claymation|impressionist|surrealist|art deco|art nouveau|pop art|vector art|chinese ink
+""".replace("\n", "|").split("|"))
+
+
+#: Heads after a style that say how it looks, not what it draws ("anime coloring", "anime screencap").
+_LOOK_HEADS = frozenset({"coloring", "colouring", "screencap", "screenshot", "shading", "lighting", "colors",
+                         "colours", "palette", "effect", "effects", "filter", "look", "vibe", "theme", "version"})
+
+
+def _style_lead(words: list[Word]) -> int:
+    """How many leading words of a noun phrase are a style of :data:`STYLE_LEADS` before what it draws
+    (0 when none, or when only a medium or a look is left: "anime style", "anime coloring")."""
+    low = _lower(words)
+    for n in (2, 1):
+        rest = low[n:]
+        if rest and " ".join(low[:n]) in STYLE_LEADS and rest[-1] not in MEDIUM_HEADS and \
+                rest[-1] not in _LOOK_HEADS and " ".join(rest) not in MEDIUM_PHRASES and \
+                not all(w in STYLE_LEADS or w in MEDIUM_PHRASES for w in rest):
+            return n
+    return 0
 
 
 def _kept_whole(words: list[Word], i: int, j: int, kind: str, chosen: list[tuple[int, int]]) -> bool:
