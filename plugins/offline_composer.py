@@ -309,8 +309,9 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
             if one and not tag_style and not re.search(r"\d", one) and not any(
                     _typed_as_name(cp, request.prompt) for cp in concepts if character[1] & sdk.prompt_words(cp.text)):
                 character = ("", set())  # one name word written as a thing: "a bottle of shampoo" (not a code)
-            # name evidence, or a trigger that is the title's name (not a shared "sks woman")
-            if (character[0].startswith("name") or character[1] <= sdk.prompt_words(a.title)) and \
+            # name evidence, or a trigger that is the title's name (not a shared "sks woman", nor the
+            # "blindfold" of a version "WitheredRose | Realistic LORA (blindfold)")
+            if (character[0].startswith("name") or any(character[1] <= f for f in sdk.title_forms(a.title))) and \
                     any(sdk.named_outright(cp.text, character[1]) for cp in concepts):
                 outright.add(j)  # a concept IS its name ("hatsune miku"), however many Mikus compete
             elif character[0] and any(sdk.named_with_series(cp.text, a.card.trigger_words, prompt_words)

@@ -456,3 +456,17 @@ def test_a_style_written_before_its_subject_gets_the_style_adapter(composer, enc
     much as a style tag after it does: the style leading the noun phrase is a concept of its own."""
     for prompt in ("watercolor fox in a forest", "a fox in a forest, watercolor"):
         assert picks_by_concept(compose(composer, encoder, prompt, adapters)).get("watercolor") == [2], prompt
+
+
+def test_a_trigger_in_a_titles_version_qualifier_is_not_the_characters_name(plugins, encoder, adapters):
+    """A version's qualifier is no name: "Vessra Thornveil | Realistic LoRA (blindfold)" trained on the
+    trigger "blindfold" is not asked for by every tag list with a blindfold in it (it was, whatever its
+    score, because "blindfold" is no whole word of the encoder's vocabulary); its name still asks."""
+    composer = plugins.create("composer", "offline")  # the shipped bar
+    extra = [make_adapter(62, "Vessra Thornveil | Realistic LoRA (blindfold)", category="character",
+                          name="VessraThornveil", triggers=["blindfold"],
+                          description="Vessra Thornveil, a league champion skin, realistic cosplay.")]
+    prompt = "1boy, kaito renjou, blindfold, white hair, city"
+    assert 62 not in picked_ids(composer.compose(rescored(make_request(prompt, adapters + extra, encoder), 62, 0.1)))
+    named = "1girl, vessra thornveil, blindfold, city"
+    assert 62 in picked_ids(composer.compose(rescored(make_request(named, adapters + extra, encoder), 62, 0.1)))

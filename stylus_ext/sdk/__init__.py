@@ -6,7 +6,7 @@ file in the user plugins folder) with functions marked ``@hookimpl`` that regist
 
     from stylus_ext import sdk
 
-    STYLUS_API = (1, 8)  # the sdk.API_VERSION this plugin was written for
+    STYLUS_API = (1, 9)  # the sdk.API_VERSION this plugin was written for
 
     class ShoutComposer(sdk.Composer):
         name = "shout"
@@ -50,6 +50,7 @@ from stylus_ext.sdk.characters import (
     named_with_series,
     prompt_words,
     series_matches,
+    title_forms,
     words_of,
 )
 from stylus_ext.sdk.concepts import ADJECTIVES as CONCEPT_ADJECTIVES
@@ -146,7 +147,7 @@ __all__ = [  # noqa: RUF022 - grouped by module
     # the prompt's concepts (concepts.py, english.py) and characters (characters.py)
     "CONCEPT_ADJECTIVES", "Concept", "NetworkTag", "ParsedPrompt", "character_evidence", "content_words",
     "distinctive", "head_noun", "name_kind", "named_outright", "named_with_series", "parse_prompt", "prompt_words",
-    "series_matches", "singular", "split_concepts", "words_of",
+    "series_matches", "singular", "split_concepts", "title_forms", "words_of",
     # OpenAI-compatible servers (llm_http.py, redact.py) and LLM composers (llm_compose.py)
     "AnswerCache", "ComposerError", "ComposerPrompt", "LLMError", "LLMStatusError", "LLMTimeout", "OpenAIClient",
     "Secret", "answer_cache_key", "build_composer_messages", "clean_text", "compose_with", "extract_json_object",

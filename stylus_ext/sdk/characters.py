@@ -123,6 +123,7 @@ def character_evidence(title: str, name: str, triggers: Iterable[str], prompt_wo
     """
     names = name_words(name)
     lead = title_words(title)
+    typed = next((form for form in title_forms(title) if form <= prompt_words), None)
     phrases = _phrases(triggers)
     for i, phrase in enumerate(phrases):
         forms = [{w for w in words_of(phrase, camel=c) if len(w) > 1} for c in (True, False)]
@@ -133,10 +134,9 @@ def character_evidence(title: str, name: str, triggers: Iterable[str], prompt_wo
         proper_noun = all(w[:1].isupper() for w in phrase.split())  # "Thorn Princess"
         if (not looks_only and (i == 0 or proper_noun or (coined is not None and any(map(coined, words))))) \
                 or forms[0] & (names | lead):
-            if lead and words < lead <= prompt_words:  # "maria" of "Maria Cadenzavna Eve", all typed
-                break
+            if typed and (words < typed or not words & typed):
+                break  # the whole name is typed too: "maria" of "Maria Cadenzavna Eve", a version's "blindfold"
             return f"trigger '{phrase}'", words
-    typed = next((form for form in title_forms(title) if form <= prompt_words), None)
     if typed:
         return f"name '{' '.join(sorted(typed))}'", typed
     hit = (names | lead) & prompt_words
