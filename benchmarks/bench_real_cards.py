@@ -146,11 +146,15 @@ def composition(catalog, queries, silver, no_fit, retriever) -> None:
             got[0] += q["model_id"] in {a.card.civitai_model_id for a in picks}
             got[1] += 1
     character_of = {q["model_id"]: q.get("category") in CHARACTER for q in queries}
-    named = {kind: [0, 0] for kind in ("non-character", "character")}
+    named = {kind: [0, 0, 0] for kind in ("non-character", "character")}
     for name, model in rc.named_queries(queries, rc.titles(catalog)):
         got = named["character" if character_of[model] else "non-character"]
-        got[0] += model in {a.card.civitai_model_id for a in chosen(name)}
+        picks = chosen(name)
+        got[0] += model in {a.card.civitai_model_id for a in picks}
         got[1] += 1
+        # another card of that name ("Tsunade (Naruto) LoRa" for the "tsunade" of "Tsunade | Naruto")
+        got[2] += model in {a.card.civitai_model_id for a in picks} or any(
+            rc.same_name(name, a.title) for a in picks)
     among = 0
     silver_picks: list[int] = []
     retriever_picks: list[int] = []
@@ -177,7 +181,9 @@ def composition(catalog, queries, silver, no_fit, retriever) -> None:
     print("recover with the trigger typed (original prompt less its <lora:> tags): keeps the true adapter in "
           + ", ".join(f"{k / max(1, n):.3f} of {n} {kind}" for kind, (k, n) in typed.items()) + " queries")
     print("the card's name as the whole query: keeps that adapter in "
-          + ", ".join(f"{k / max(1, n):.3f} of {n} {kind}" for kind, (k, n) in named.items()) + " queries")
+          + ", ".join(f"{k / max(1, n):.3f} of {n} {kind}" for kind, (k, n, _) in named.items())
+          + " queries; that adapter or another of the same name in "
+          + ", ".join(f"{a / max(1, n):.3f}" for a, n in ((a, n) for _, n, a in named.values())))
     print(f"silver: a pick among the paper's picks in {among / n_s:.3f}; "
           f"{statistics.mean(silver_counts) if silver_counts else 0:.2f} adapters per prompt")
     print(f"no-fit prompts: nothing added to {empty / max(1, len(no_fit)):.3f} of {len(no_fit)}")

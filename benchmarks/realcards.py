@@ -70,6 +70,13 @@ def name_query(title: str) -> str | None:
     return name if re.search(r"[a-z]{3}", name) else None
 
 
+def same_name(name: str, title: str) -> bool:
+    """True when ``title``'s :func:`name_query` has the words of ``name`` ("uzumaki naruto" and
+    "Naruto Uzumaki / 漩涡鸣人 (v1.0)"): another card of the same character or thing."""
+    other = name_query(title or "")
+    return other is not None and set(re.findall(r"[a-z0-9]+", other)) == set(re.findall(r"[a-z0-9]+", name))
+
+
 def titles(catalog: Any) -> dict[int, str]:
     """Civitai model id → the title of its first version in ``catalog`` (a :class:`Catalog`)."""
     out: dict[int, str] = {}
