@@ -90,9 +90,11 @@ class Admissible:
     tail: list[int] = field(default_factory=list)  # admissible beyond ``consider``, characters apart
 
 
-def admissible(request: sdk.ComposeRequest, excluded: set[str], consider: int = CONSIDER) -> Admissible:
+def admissible(request: sdk.ComposeRequest, excluded: set[str], consider: int = CONSIDER,
+               tagged: Sequence[str] = ()) -> Admissible:
     """Step 1: the candidates that may take part (pinned ones apart: they are always kept); those
-    past the first ``consider`` without their word profiles, as context only."""
+    past the first ``consider`` without their word profiles, as context only. A character that a
+    ``<lora:...>`` tag of the prompt (``tagged``) already draws takes no part (``sdk.tagged_as``)."""
     rows: list[int] = []
     pinned: list[int] = []
     tail: list[int] = []
@@ -113,7 +115,8 @@ def admissible(request: sdk.ComposeRequest, excluded: set[str], consider: int = 
         p = profile(a)
         if a.pinned:
             pinned.append(i)
-        elif p.utility or (p.category in CHARACTER_CATEGORIES and not request.allow_characters):
+        elif p.utility or (p.category in CHARACTER_CATEGORIES and (
+                not request.allow_characters or sdk.tagged_as(a.title, a.card.alias or a.card.name, tagged))):
             continue
         else:
             rows.append(i)
@@ -289,7 +292,7 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     concepts = list(parsed.topical)
     excluded = {n.lower() for n in (*request.exclude_names, *parsed.excluded_names)}
     prompt_words = sdk.prompt_words(" ".join(c.text for c in parsed.concepts))
-    adm = admissible(request, excluded, consider)
+    adm = admissible(request, excluded, consider, tagged=[t.name for t in parsed.tags if t.is_lora])
     coined = sdk.distinctive(request)
     sims, with_vectors = concept_similarities(request, concepts)
     evidence: dict[int, Evidence] = {}

@@ -94,6 +94,7 @@ class _Validation:
     excluded: set[str]
     prompt_words: set[str]
     coined: Callable[[str], bool] | None = None
+    tagged: tuple[str, ...] = ()  # the prompt's <lora:...> names, as written
     series: set[frozenset[str]] | None = None  # the prompt's franchise words (:func:`_series`), once
     used: set[int] = field(default_factory=set)
     dropped: list[str] = field(default_factory=list)
@@ -118,7 +119,8 @@ def validate(
     state = _Validation(
         request, composer, by_id={c.adapter.id: c.adapter for c in request.candidates if isinstance(c, sdk.Candidate)},
         excluded={n.lower() for n in (*request.exclude_names, *parsed.excluded_names)},
-        prompt_words=sdk.prompt_words(request.prompt), coined=sdk.distinctive(request))
+        prompt_words=sdk.prompt_words(request.prompt), coined=sdk.distinctive(request),
+        tagged=tuple(t.name for t in parsed.tags if t.is_lora))
     out: list[sdk.ConceptPicks] = []
     for cp in concepts_in:
         if not isinstance(cp, sdk.ConceptPicks) or not isinstance(cp.concept, str) or \
@@ -180,6 +182,9 @@ def _why_dropped(adapter: sdk.Adapter | None, aid: int, state: _Validation, kept
         return "is a utility adapter (used only when pinned)"
     if adapter.card.name.lower() in state.excluded:
         return "is already tagged in the prompt"
+    if category in ("character", "celebrity") and not adapter.pinned and (tag := sdk.tagged_as(
+            adapter.title, adapter.card.alias or adapter.card.name, state.tagged)):
+        return f"is a character <lora:{tag}> in the prompt already draws"
     if kept_here >= PER_CONCEPT:
         return f"exceeds {PER_CONCEPT} adapters for {concept!r}"
     if state.total >= request.max_adapters and not adapter.pinned:

@@ -164,3 +164,15 @@ def test_a_bilingual_or_camel_case_title_is_named_by_its_latin_name_typed_whole(
         assert named_outright(typed, matched), title
     assert not character_evidence("MimiChan V2.1 (v1.0)", "", (), prompt_words("a portrait of mimi"))[1]
     assert not named_outright("flower", character_evidence("花 Flower (v1)", "", (), prompt_words("flower"))[1])
+
+
+def test_tagged_as_reads_a_characters_name_in_a_lora_tags_name():
+    """A tag draws the character when its name holds a name word English lacks or the whole name run
+    together; plain words ("white_dress" for "Walter White", "add_detail") name nobody."""
+    from stylus_ext.sdk.characters import tagged_as
+
+    miku = "Hatsune Miku (Magical Mirai 2015) (1.0)"
+    assert tagged_as(miku, "mm2015", ["add_detail", "my_miku_v3"]) == "my_miku_v3"
+    assert tagged_as(miku, "mm2015", ["hatsunemiku1-000006"]) == "hatsunemiku1-000006"
+    assert tagged_as(miku, "mm2015", ["add_detail", "black_dress"]) == ""
+    assert tagged_as("Walter White (Bryan Cranston)", "walterwhite", ["white_dress"]) == ""

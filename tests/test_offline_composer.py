@@ -470,3 +470,20 @@ def test_a_trigger_in_a_titles_version_qualifier_is_not_the_characters_name(plug
     assert 62 not in picked_ids(composer.compose(rescored(make_request(prompt, adapters + extra, encoder), 62, 0.1)))
     named = "1girl, vessra thornveil, blindfold, city"
     assert 62 in picked_ids(composer.compose(rescored(make_request(named, adapters + extra, encoder), 62, 0.1)))
+
+
+def test_a_character_a_lora_tag_already_draws_gets_no_second_adapter(plugins, encoder, adapters):
+    """The user's own "<lora:my_miku_v3>" (not in the catalogue) already draws Miku: no catalogue Miku is
+    added on top, by the offline composer or through any composer's validation; a tag of plain words
+    ("add_detail") names nobody."""
+    from stylus_ext.compose import validate
+
+    composer = plugins.create("composer", "offline")
+    for tag in ("my_miku_v3", "HatsuneMiku2"):
+        request = make_request(f"1girl, hatsune miku, stage, concert <lora:{tag}:0.8>", adapters, encoder)
+        assert 7 not in picked_ids(composer.compose(request)), tag
+        forced = sdk.Composition((sdk.ConceptPicks("hatsune miku", (sdk.Pick(7, "llm"),)),), "llm")
+        _, dropped, _, kept = validate(forced, request, composer="llm")
+        assert kept == 0 and "already draws" in dropped[0], tag
+    plain = make_request("1girl, hatsune miku, stage, concert <lora:add_detail_xl:0.5>", adapters, encoder)
+    assert 7 in picked_ids(composer.compose(plain))

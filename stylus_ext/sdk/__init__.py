@@ -50,6 +50,7 @@ from stylus_ext.sdk.characters import (
     named_with_series,
     prompt_words,
     series_matches,
+    tagged_as,
     title_forms,
     words_of,
 )
@@ -147,7 +148,7 @@ __all__ = [  # noqa: RUF022 - grouped by module
     # the prompt's concepts (concepts.py, english.py) and characters (characters.py)
     "CONCEPT_ADJECTIVES", "Concept", "NetworkTag", "ParsedPrompt", "character_evidence", "content_words",
     "distinctive", "head_noun", "name_kind", "named_outright", "named_with_series", "parse_prompt", "prompt_words",
-    "series_matches", "singular", "split_concepts", "title_forms", "words_of",
+    "series_matches", "singular", "split_concepts", "tagged_as", "title_forms", "words_of",
     # OpenAI-compatible servers (llm_http.py, redact.py) and LLM composers (llm_compose.py)
     "AnswerCache", "ComposerError", "ComposerPrompt", "LLMError", "LLMStatusError", "LLMTimeout", "OpenAIClient",
     "Secret", "answer_cache_key", "build_composer_messages", "clean_text", "compose_with", "extract_json_object",

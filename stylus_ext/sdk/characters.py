@@ -263,3 +263,21 @@ def distinctive(request: Any, share: float = COINED_SHARE) -> Callable[[str], bo
         return 1 <= n <= limit
 
     return coined
+
+
+def tagged_as(title: str, name: str, tags: Iterable[str]) -> str:
+    """The name of the ``<lora:...>`` tag (of ``tags``, the prompt's extra-network names) that already
+    draws this character, else "": the tag's name holds one of the character's name words English
+    lacks ("my_miku_v3" for "Hatsune Miku"), or its whole name run together ("hatsunemiku1"). A second
+    adapter of one character stacks two of them on one face; a tag of plain words ("add_detail",
+    "black_dress") names nobody."""
+    lead = [w for w in words_of(_SEGMENT.split(title or "", maxsplit=1)[0]) if w in title_words(title)]
+    mine = {w for w in (*lead, *name_words(name or "")) if len(w) > 2 and word_classes.lookup(w)[0] == "rare"}
+    joined = "".join(w for w in lead if not _OTHER_SCRIPT.search(w))
+    for tag in tags:
+        stem = re.sub(r"\d+", " ", tag)
+        words = set(words_of(stem)) | set(words_of(stem, camel=False))
+        letters = re.sub(r"[^a-z]", "", tag.lower())
+        if mine & words or (len(lead) >= 2 and len(joined) > 5 and joined in letters):
+            return tag
+    return ""
