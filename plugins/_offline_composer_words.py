@@ -40,6 +40,8 @@ GENERIC_HEADS = _wordset(
     "costume look vibe theme world print render xl collection pack mix tweak slider 3d 2d cg")
 NUMBERS = _wordset("one two three four five six seven eight nine ten dozen 1 2 3 4 5")
 ADJECTIVES = sdk.CONCEPT_ADJECTIVES
+#: Multi-word media: one style each, whose words apart mean other things ("pixel art" is not "Pixel Sorting").
+COMPOUND_MEDIA = frozenset(m for m in sdk.CONCEPT_MEDIA if " " in m)
 _VERSION_RE = re.compile(r"^v?\d+(?:\.\d+)*[a-z]?$")
 _TITLE_SPLIT = re.compile(r"\s*[|\-–—(\[:/]\s*")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # "FluffyCat" → "Fluffy Cat"; "LoRA", "GhibliBG" stay
@@ -158,7 +160,7 @@ def word_evidence(concept: Any, p: Profile, prompt_words: set[str]) -> Evidence 
         return Evidence(-1, "title", head, exact=cwords == {head})
     if head and head in p.tags:
         return Evidence(-1, "tag", head)
-    if concept.kind == "style" and cwords & named:
+    if concept.kind == "style" and cwords & named and (whole or concept.text not in COMPOUND_MEDIA):
         return Evidence(-1, "title", sorted(cwords & named)[0], exact=whole)
     return None
 

@@ -487,3 +487,17 @@ def test_a_character_a_lora_tag_already_draws_gets_no_second_adapter(plugins, en
         assert kept == 0 and "already draws" in dropped[0], tag
     plain = make_request("1girl, hatsune miku, stage, concert <lora:add_detail_xl:0.5>", adapters, encoder)
     assert 7 in picked_ids(composer.compose(plain))
+
+
+def test_a_compound_medium_is_matched_whole_not_by_one_of_its_words(plugins, encoder, adapters):
+    """"pixel art" is one style: "Pixel Sorting" (a glitch effect) shares only "pixel" with it and is
+    no title evidence for it, where a one-word style ("watercolor") still names "Soft Watercolor"."""
+    composer = plugins.create("composer", "offline")
+    extra = [make_adapter(63, "Pixel Sorting", category="style", triggers=["pixel sorting"],
+                          description="Glitch art: diffuse pixel sorting streaks over landscapes."),
+             make_adapter(64, "Soft Watercolor", category="style", description="Soft watercolor washes.")]
+    pool = [a for a in adapters if a.id not in (2, 3)] + extra  # no real pixel-art or watercolor adapter
+    cases = (("a castle on a hill, pixel art", 63, False), ("a castle on a hill, watercolor", 64, True))
+    for prompt, aid, wanted in cases:
+        request = rescored(make_request(prompt, pool, encoder), aid, 0.1)
+        assert (aid in picked_ids(composer.compose(request))) is wanted, prompt

@@ -55,6 +55,7 @@ from stylus_ext.sdk.characters import (
     words_of,
 )
 from stylus_ext.sdk.concepts import ADJECTIVES as CONCEPT_ADJECTIVES
+from stylus_ext.sdk.concepts import MEDIUM_PHRASES as CONCEPT_MEDIA
 from stylus_ext.sdk.concepts import Concept, NetworkTag, ParsedPrompt, split_concepts
 from stylus_ext.sdk.concepts import parse_prompt as _parse_prompt
 from stylus_ext.sdk.english import content_words, head_noun, singular
@@ -146,9 +147,9 @@ __all__ = [  # noqa: RUF022 - grouped by module
     "CivitaiClient", "CivitaiError", "CivitaiFilters", "CivitaiNotFound", "CivitaiOffline", "CivitaiPage",
     "civitai_pages",
     # the prompt's concepts (concepts.py, english.py) and characters (characters.py)
-    "CONCEPT_ADJECTIVES", "Concept", "NetworkTag", "ParsedPrompt", "character_evidence", "content_words",
-    "distinctive", "head_noun", "name_kind", "named_outright", "named_with_series", "parse_prompt", "prompt_words",
-    "series_matches", "singular", "split_concepts", "tagged_as", "title_forms", "words_of",
+    "CONCEPT_ADJECTIVES", "CONCEPT_MEDIA", "Concept", "NetworkTag", "ParsedPrompt", "character_evidence",
+    "content_words", "distinctive", "head_noun", "name_kind", "named_outright", "named_with_series", "parse_prompt",
+    "prompt_words", "series_matches", "singular", "split_concepts", "tagged_as", "title_forms", "words_of",
     # OpenAI-compatible servers (llm_http.py, redact.py) and LLM composers (llm_compose.py)
     "AnswerCache", "ComposerError", "ComposerPrompt", "LLMError", "LLMStatusError", "LLMTimeout", "OpenAIClient",
     "Secret", "answer_cache_key", "build_composer_messages", "clean_text", "compose_with", "extract_json_object",

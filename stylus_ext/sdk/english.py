@@ -136,7 +136,7 @@ expressionism|cubism|surrealism|surrealist|art nouveau|art deco|pop art|vaporwav
 steampunk|dieselpunk|chibi|origami|papercut|paper cut|stained glass|mosaic|graffiti|cinematic|pastel
 minimalist|minimalism|gothic|noir|vintage|retro|sticker|tarot card|woodcut|linocut|embroidery|chinese ink
 sumi-e|gouache|fresco|mural|tapestry|blueprint|cel shading|cel shaded|toon|doodle|crayon|storybook
-children's book illustration|poster|infographic|baroque|renaissance
+children's book illustration|poster|infographic|baroque|renaissance|ink wash|ink wash painting|ink and wash
 """.replace("\n", "|").split("|"))
 #: A noun phrase ending in one of these is a style/medium ("ink wash painting", "concept art").
 MEDIUM_HEADS = _wordset("painting paintings drawing drawings illustration illustrations art artwork sketch "
