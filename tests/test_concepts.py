@@ -220,6 +220,10 @@ def test_a_pictures_look_before_its_frame_is_a_style_concept():
     for framed in ("a close-up portrait of a fox", "a photo of a fox", "a high resolution photo of a fox",
                    "a family photo of a fox", "a self portrait of a fox"):
         assert [t for t, _ in concepts(framed)] == ["fox"], framed
+    # the same frames as tags of a tag list: "portrait of emma watson" is a picture of her
+    assert concepts("portrait of kvelin tidefall, photorealistic")[0] == ("kvelin tidefall", "subject")
+    assert concepts("watercolor portrait of a fox, forest")[:2] == [("watercolor", "style"), ("fox", "subject")]
+    assert concepts("rule of thirds composition, 1girl")[0][0] == "rule of thirds composition"
 
 
 def test_a_style_leading_a_noun_phrase_is_its_own_concept():

@@ -238,6 +238,14 @@ def _chunk_segment(b: _Builder, start: int, end: int, tag_style: bool) -> None:
             if part:
                 _chunk_segment(b, part[0][1], part[-1][2], tag_style)
         return
+    low = _lower(words)
+    frame = next((k for k in range(1, min(len(words) - 1, 4)) if low[k] == "of" and low[k - 1] in PICTURE_FRAMES), 0)
+    if frame and _is_tag(words, tag_style):  # a tag "portrait of emma watson": the frame of a picture of her
+        look = [w for w in words[:frame - 1] if w[0].lower() not in PICTURE_WORDS and w[0].lower() not in DETERMINERS]
+        if look and all(map(_looks, _lower(look))) and not grammar.is_quality(" ".join(w[0] for w in look)):
+            b.add(look, "style")
+        _chunk_segment(b, words[frame + 1][1], words[-1][2], tag_style)
+        return
     if _is_tag(words, tag_style):
         angle = len(words) == 2 and words[0][0].lower() == "from"  # "from side", "from above": camera tags
         _add_phrase(b, words if angle else _strip_function(words) or words, "subject")
