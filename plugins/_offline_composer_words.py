@@ -179,3 +179,16 @@ def missing(concept: Any, p: Profile) -> float:
     qualifiers = {w for w in set(words) - {concept.head} if w not in ADJECTIVES and w not in NUMBERS
                   and not _verb(w)}
     return min(len(qualifiers - p.words - joined), 2) / 2
+
+
+def another_thing(concept: Any, p: Profile) -> bool:
+    """The adapter is named for another thing that shares only a qualifier with the concept: "Red Fox"
+    for "red panda", "Silk Scarf" for "silk kimono" — the concept's head is none of its words and its
+    title's head none of the concept's (the paper's "wrong thing": an okapi is not a giraffe)."""
+    words = content(concept.text)
+    head = concept.head
+    if len(words) < 2 or not head or not p.title_head or head in p.words or p.title_head in words:
+        return False
+    joined = compounds(words)
+    return bool(set(words) & p.title) and not joined & p.words and p.category not in (*STYLE_CATEGORIES,
+                                                                                         *CHARACTER_CATEGORIES)

@@ -63,6 +63,8 @@ STYLE_CATEGORIES, CHARACTER_CATEGORIES = _WORDS.STYLE_CATEGORIES, _WORDS.CHARACT
 
 MODEL_PATH = Path(__file__).with_name("offline_composer.json")
 
+#: Concept cosine above which an adapter named for another thing is a near-synonym of it.
+NEAR_SYNONYM = 0.6
 PAIR_FEATURES = (
     "ret_logit", "ret_gap", "ret_rank", "sim", "sim_gap", "prompt_sim", "lexical", "anchor_trigger",
     "anchor_title", "anchor_tag", "exact_trigger", "extras", "missing", "overlap", "style_match",
@@ -439,6 +441,8 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         # the paper's "too broad / wrong thing" rule: without the concept's own word (title, tag,
         # trigger) only a near-synonym passes — an okapi is not a giraffe
         coined = c["coined"].get(j, "")
+        if not coined and sim < NEAR_SYNONYM and _WORDS.another_thing(concepts[ev.concept], adm.profiles[j]):
+            continue  # "Red Fox" for "red panda": only the qualifier is shared
         typed, in_title = c["typed"].get(j, (0, False))  # the concept is its first trigger, typed whole
         # a typed code, a concept that is the character's name, its coined or jargon trigger typed whole
         asked = ("a coined code typed" if coined == "code" else "its name typed" if j in c["outright"]

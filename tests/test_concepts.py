@@ -242,3 +242,15 @@ def test_a_style_leading_a_noun_phrase_is_its_own_concept():
                   "1girl, anime screencap"):
         assert [t for t, _ in concepts(whole)][-1] == whole.split(", ")[-1].removeprefix("a ").removesuffix(
             " style"), whole
+
+
+def test_a_compound_name_keeps_the_colour_that_names_it():
+    """"a red panda" is no panda that is red: the span score trims colours ("a white cat" → "cat"),
+    never off a thing's name (``COMPOUND_NOUNS``), whatever sentence it is in."""
+    def texts(prompt):
+        return [c.text for c in parse_prompt(prompt).topical]
+
+    assert texts("a red panda in an autumn forest")[0] == "red panda"
+    assert texts("a big red panda")[0] == "red panda"
+    assert texts("a blue whale in the ocean")[0] == "blue whale"
+    assert texts("a white cat on a sofa")[0] == "cat"

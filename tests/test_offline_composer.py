@@ -501,3 +501,15 @@ def test_a_compound_medium_is_matched_whole_not_by_one_of_its_words(plugins, enc
     for prompt, aid, wanted in cases:
         request = rescored(make_request(prompt, pool, encoder), aid, 0.1)
         assert (aid in picked_ids(composer.compose(request))) is wanted, prompt
+
+
+def test_an_adapter_named_for_another_thing_sharing_a_qualifier_does_not_fit(plugins, encoder, adapters):
+    """A red fox is not a red panda: an adapter whose title names another thing, sharing only the
+    concept's qualifier ("red"), is refused however the retriever scores it (the paper's "wrong thing"
+    rule); for the red fox itself it is kept."""
+    composer = plugins.create("composer", "offline")
+    extra = [make_adapter(65, "Red Fox", category="animal", name="red_fox",
+                          description="A red fox with a bushy tail, orange fur.")]
+    for prompt, wanted in (("a red panda in an autumn forest", False), ("a red fox in an autumn forest", True)):
+        request = rescored(make_request(prompt, adapters + extra, encoder), 65, 0.6)
+        assert (65 in picked_ids(composer.compose(request))) is wanted, prompt

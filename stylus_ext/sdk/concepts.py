@@ -41,6 +41,7 @@ from stylus_ext.sdk import prompt as grammar
 from stylus_ext.sdk.english import (
     ADJECTIVES,
     AUX,
+    COMPOUND_NOUNS,
     CONJUNCTIONS,
     DETERMINERS,
     FILLER,
@@ -311,6 +312,10 @@ def _chunk_sentence(b: _Builder, words: list[Word]) -> None:
         return
     kinds = {(i, j): kind for i, j, kind in rules}
     chosen = sorted(chosen + [(i, j) for i, j, kind in rules if _kept_whole(words, i, j, kind, chosen)])
+    low = _lower(words)
+    grown = {(i, j): (_compound_start(low, i, j), j) for i, j in chosen}
+    wider = [span for old, span in grown.items() if span != old]  # "red" + "panda": no lone "red" beside it
+    chosen = [(i, j) for i, j in grown.values() if not any(a <= i and j <= z and (a, z) != (i, j) for a, z in wider)]
     for i, j in chosen:
         prep = words[i - 1][0].lower() if i else ""
         lone_verb = j == i + 1 and (is_ing(words[i][0]) or is_ed(words[i][0]))
@@ -347,6 +352,14 @@ def _style_lead(words: list[Word]) -> int:
                 not all(w in STYLE_LEADS or w in MEDIUM_PHRASES for w in rest):
             return n
     return 0
+
+
+def _compound_start(low: list[str], i: int, j: int) -> int:
+    """``i``, or earlier where the run is the end of a name of :data:`COMPOUND_NOUNS` ("red" + "panda")."""
+    for k in (2, 1):
+        if i >= k and " ".join(low[i - k:j]) in COMPOUND_NOUNS:
+            return i - k
+    return i
 
 
 def _kept_whole(words: list[Word], i: int, j: int, kind: str, chosen: list[tuple[int, int]]) -> bool:

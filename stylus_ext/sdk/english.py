@@ -77,6 +77,15 @@ PERSON_WORDS = _wordset("""
 man woman person people boy girl child kid guy lady gentleman teenager toddler adult someone friend
 family couple crowd mother father son daughter brother sister
 """)
+#: Names of things that begin with a colour or another qualifier the span score trims ("a red panda" is
+#: no panda that is red): kept whole wherever the prompt writes them.
+COMPOUND_NOUNS = frozenset("""
+red panda|red fox|arctic fox|blue whale|killer whale|black panther|white tiger|snow leopard|golden retriever
+black widow|great white shark|white shark|blue jay|black bear|brown bear|grizzly bear|polar bear|teddy bear
+red wine|white wine|green tea|black tea|black hole|white house|red carpet|golden gate bridge|red velvet cake
+white dwarf|red giant|black swan|white rabbit|red riding hood|guinea pig|sea lion|sea turtle|hot dog
+hot air balloon|fire truck|stained glass|white wolf|red dragon|black dragon|golden eagle|bald eagle
+""".replace("\n", "|").split("|")) - {""}
 #: Posture, support and light verbs (a class of the span score's features): the paper's composer seldom
 #: makes a concept of "sitting" or "holding", often of "surfing" or "eating".
 LIGHT_VERBS = _wordset("""
