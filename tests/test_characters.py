@@ -176,3 +176,15 @@ def test_tagged_as_reads_a_characters_name_in_a_lora_tags_name():
     assert tagged_as(miku, "mm2015", ["hatsunemiku1-000006"]) == "hatsunemiku1-000006"
     assert tagged_as(miku, "mm2015", ["add_detail", "black_dress"]) == ""
     assert tagged_as("Walter White (Bryan Cranston)", "walterwhite", ["white_dress"]) == ""
+
+
+def test_a_look_is_no_name_though_a_characters_card_is_titled_with_it():
+    """A card tagged "character" and titled "Colored serafuku", trigger "serafuku": the tag
+    "serafuku" describes an outfit every second prompt types; it names nobody outright. The title
+    typed whole ("colored serafuku") still asks for the card."""
+    words = prompt_words("1girl, serafuku, sailor collar, pleated skirt")
+    evidence, matched = character_evidence("Colored serafuku (v.1.0)", "serafuku", ("serafuku",), words)
+    assert not evidence and not named_outright("serafuku", {"serafuku"})
+    evidence, matched = character_evidence("Colored serafuku (v.1.0)", "serafuku", ("serafuku",),
+                                           prompt_words("colored serafuku, 1girl"))
+    assert named_outright("colored serafuku", matched)

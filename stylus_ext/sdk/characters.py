@@ -133,13 +133,15 @@ def character_evidence(title: str, name: str, triggers: Iterable[str], prompt_wo
         looks_only = all(w in APPEARANCE or w in ADJECTIVES or w in NOT_NAMES for w in forms[0])
         proper_noun = all(w[:1].isupper() for w in phrase.split())  # "Thorn Princess"
         if (not looks_only and (i == 0 or proper_noun or (coined is not None and any(map(coined, words))))) \
-                or forms[0] & (names | lead):
+                or (forms[0] & (names | lead)) - APPEARANCE - ADJECTIVES:  # not the "serafuku" of "Colored serafuku"
             if typed and (words < typed or not words & typed):
                 break  # the whole name is typed too: "maria" of "Maria Cadenzavna Eve", a version's "blindfold"
             return f"trigger '{phrase}'", words
     if typed:
         return f"name '{' '.join(sorted(typed))}'", typed
     hit = (names | lead) & prompt_words
+    if all(w in APPEARANCE or w in ADJECTIVES for w in hit):
+        return "", set()  # only its looks ("serafuku" of "Colored serafuku")
     if hit and (lenient or len(hit) >= 2 or hit in (names, lead)):
         return f"name '{' '.join(sorted(hit))}'", hit
     return "", set()
@@ -153,6 +155,8 @@ def named_outright(concept: str, words: set[str]) -> bool:
     character, however many adapters of it the catalogue holds. Callers pass name evidence only: a
     shared trigger placeholder ("sks woman") is no word of English either."""
     said = prompt_words(concept)
+    if words and all(w in APPEARANCE or w in ADJECTIVES for w in words):
+        return False  # "serafuku", "twintails": a look, however a character's card is titled
     return bool(words) and words <= said and set(words_of(concept)) <= words and (any(
         len(w) > 2 and word_classes.lookup(w)[0] == "rare" for w in words) or (
         len(words) >= 2 and any(word_classes.name_kind(w) == "given" for w in words)))
