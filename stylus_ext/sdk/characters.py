@@ -275,6 +275,9 @@ def tagged_as(title: str, name: str, tags: Iterable[str]) -> str:
     lacks ("my_miku_v3" for "Hatsune Miku"), or its whole name run together ("hatsunemiku1"). A second
     adapter of one character stacks two of them on one face; a tag of plain words ("add_detail",
     "black_dress") names nobody."""
+    tags = list(tags)
+    if not tags:  # the common case: nothing to read
+        return ""
     lead = [w for w in words_of(_SEGMENT.split(title or "", maxsplit=1)[0]) if w in title_words(title)]
     mine = {w for w in (*lead, *name_words(name or "")) if len(w) > 2 and word_classes.lookup(w)[0] == "rare"}
     joined = "".join(w for w in lead if not _OTHER_SCRIPT.search(w))
