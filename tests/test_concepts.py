@@ -254,3 +254,13 @@ def test_a_compound_name_keeps_the_colour_that_names_it():
     assert texts("a big red panda")[0] == "red panda"
     assert texts("a blue whale in the ocean")[0] == "blue whale"
     assert texts("a white cat on a sofa")[0] == "cat"
+
+
+def test_a_negated_concept_pulls_no_adapter():
+    """"no hat", "not pixel art", "no humans" say what the image must not show: kind "negated",
+    outside ``topical``; a thing named with a negation ("a no parking sign") is still a thing."""
+    parsed = parse_prompt("1girl, no hat, long hair, not pixel art, scenery, no humans")
+    negated = [c.text for c in parsed.concepts if c.kind == "negated"]
+    assert negated == ["no hat", "not pixel art", "no humans"]
+    assert not {"no hat", "not pixel art", "no humans"} & {c.text for c in parsed.topical}
+    assert "parking sign" in [c.text for c in parse_prompt("a no parking sign on a pole").topical]

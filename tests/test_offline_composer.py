@@ -513,3 +513,9 @@ def test_an_adapter_named_for_another_thing_sharing_a_qualifier_does_not_fit(plu
     for prompt, wanted in (("a red panda in an autumn forest", False), ("a red fox in an autumn forest", True)):
         request = rescored(make_request(prompt, adapters + extra, encoder), 65, 0.6)
         assert (65 in picked_ids(composer.compose(request))) is wanted, prompt
+
+
+def test_a_negated_style_gets_no_adapter(composer, encoder, adapters):
+    """"not pixel art" asks for anything but the pixel-art adapter."""
+    assert 3 not in picked_ids(compose(composer, encoder, "a castle on a hill, not pixel art", adapters))
+    assert 3 in picked_ids(compose(composer, encoder, "a castle on a hill, pixel art", adapters))

@@ -93,14 +93,15 @@ class Concept:
     """One concept of a prompt: its text (lower-case, syntax removed), kind and span in the prompt."""
 
     text: str
-    kind: str  # subject | setting | style | attribute | action | quality
+    kind: str  # subject | setting | style | attribute | action | quality | negated
     span: tuple[int, int]
     weight: float = 1.0
     head: str = ""
 
     @property
     def pulls_adapters(self) -> bool:
-        return self.kind != "quality"
+        """Quality tags and negated ones ("no hat", "not pixel art": what the image must not show) pull none."""
+        return self.kind not in ("quality", "negated")
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,14 @@ class ParsedPrompt:
 
     @property
     def topical(self) -> tuple[Concept, ...]:
-        """Concepts that may pull adapters (everything but quality tags)."""
+        """Concepts that may pull adapters (everything but quality tags and negated ones)."""
         return tuple(c for c in self.concepts if c.pulls_adapters)
 
 
 Word = tuple[str, int, int]  # text, start, end (in the prompt)
+_NEGATED = re.compile(r"^(?:no|not|non|without|never)\s")
+#: A thing named with a negation: "a no parking sign", "no man's land".
+_NEGATED_THING = re.compile(r"(?:\s(?:signs?|zone|symbol|area)$|['’]s\b)")
 
 
 class _Builder:
@@ -143,6 +147,8 @@ class _Builder:
             return  # function words only ("and", "of the"); an angle tag such as "from below" stays
         if kind not in ("style", "quality") and grammar.is_quality(text):
             kind = "quality"
+        if _NEGATED.match(text) and not _NEGATED_THING.search(text):
+            kind = "negated"  # "no hat", "not pixel art", "without people": never an adapter's request
         if kind == "subject" and all(w.lower() in ADJECTIVES for w, _, _ in words):
             kind = "attribute"
         if text in self.seen or len(self.out) >= MAX_CONCEPTS:
