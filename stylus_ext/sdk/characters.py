@@ -88,23 +88,30 @@ _SEGMENT = re.compile(r"[|(（]| / ")
 _OTHER_SCRIPT = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f]")
 
 
-def title_forms(title: str) -> list[set[str]]:
+def _only_looks(words: Iterable[str]) -> bool:
+    """Every word describes looks (booru appearance tags, colours): no name, whatever card holds it."""
+    return all(w in APPEARANCE or w in ADJECTIVES for w in words)
+
+
+@functools.lru_cache(maxsize=16384)
+def title_forms(title: str) -> tuple[frozenset[str], ...]:
     """The ways a prompt may type a title's name: all of :func:`title_words`, then — where one of them
     holds a word of no English (:func:`word_classes.lookup` "rare") — its Latin-script words alone
     (bilingual titles: "墨心 MoXin", "xhsGirl 小红书网红A" → moxin; xhs) and its camelCase words whole
     ("MimiChan", "RuGu" → mimichan; rugu: a prompt types them lower-cased, in one piece).
 
-    A Latin part of common words alone ("花 Flower") is no name: a prompt with "flower" names nobody."""
-    lead = title_words(title)
+    A Latin part of common words alone ("花 Flower") is no name: a prompt with "flower" names nobody.
+    Cached: each compose reads the titles of its character candidates twice."""
+    lead = frozenset(title_words(title))
     if not lead:
-        return []
+        return ()
     forms = [lead]
     segment = _SEGMENT.split(title, maxsplit=1)[0]
-    for form in ({w for w in lead if not _OTHER_SCRIPT.search(w)},
-                 {w for w in name_words(segment, camel=False) if not _OTHER_SCRIPT.search(w)}):
+    for form in (frozenset(w for w in lead if not _OTHER_SCRIPT.search(w)),
+                 frozenset(w for w in name_words(segment, camel=False) if not _OTHER_SCRIPT.search(w))):
         if form and form not in forms and any(len(w) > 2 and word_classes.lookup(w)[0] == "rare" for w in form):
             forms.append(form)
-    return forms
+    return tuple(forms)
 
 
 def _phrases(triggers: Iterable[str]) -> list[str]:
@@ -138,10 +145,10 @@ def character_evidence(title: str, name: str, triggers: Iterable[str], prompt_wo
                 break  # the whole name is typed too: "maria" of "Maria Cadenzavna Eve", a version's "blindfold"
             return f"trigger '{phrase}'", words
     if typed:
-        return f"name '{' '.join(sorted(typed))}'", typed
+        return f"name '{' '.join(sorted(typed))}'", set(typed)
     hit = (names | lead) & prompt_words
-    if all(w in APPEARANCE or w in ADJECTIVES for w in hit):
-        return "", set()  # only its looks ("serafuku" of "Colored serafuku")
+    if _only_looks(hit):
+        return "", set()  # nothing, or only its looks ("serafuku" of "Colored serafuku")
     if hit and (lenient or len(hit) >= 2 or hit in (names, lead)):
         return f"name '{' '.join(sorted(hit))}'", hit
     return "", set()
@@ -155,7 +162,7 @@ def named_outright(concept: str, words: set[str]) -> bool:
     character, however many adapters of it the catalogue holds. Callers pass name evidence only: a
     shared trigger placeholder ("sks woman") is no word of English either."""
     said = prompt_words(concept)
-    if words and all(w in APPEARANCE or w in ADJECTIVES for w in words):
+    if words and _only_looks(words):
         return False  # "serafuku", "twintails": a look, however a character's card is titled
     return bool(words) and words <= said and set(words_of(concept)) <= words and (any(
         len(w) > 2 and word_classes.lookup(w)[0] == "rare" for w in words) or (

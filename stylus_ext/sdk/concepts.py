@@ -248,9 +248,7 @@ def _chunk_segment(b: _Builder, start: int, end: int, tag_style: bool) -> None:
     low = _lower(words)
     frame = next((k for k in range(1, min(len(words) - 1, 4)) if low[k] == "of" and low[k - 1] in PICTURE_FRAMES), 0)
     if frame and _is_tag(words, tag_style):  # a tag "portrait of emma watson": the frame of a picture of her
-        look = [w for w in words[:frame - 1] if w[0].lower() not in PICTURE_WORDS and w[0].lower() not in DETERMINERS]
-        if look and all(map(_looks, _lower(look))) and not grammar.is_quality(" ".join(w[0] for w in look)):
-            b.add(look, "style")
+        _add_look(b, [w for w in words[:frame - 1] if w[0].lower() not in DETERMINERS])
         _chunk_segment(b, words[frame + 1][1], words[-1][2], tag_style)
         return
     if _is_tag(words, tag_style):
@@ -478,6 +476,13 @@ def _looks(word: str) -> bool:
     return word == "and" or is_adjective_like(word) or word in MEDIUM_PHRASES or word_classes.lookup(word)[0] == "rare"
 
 
+def _add_look(b: _Builder, words: list[Word]) -> None:
+    """The words before a picture frame as a style concept, when they say how it looks (:func:`_looks`)."""
+    look = [w for w in words if w[0].lower() not in PICTURE_WORDS]
+    if look and all(map(_looks, _lower(look))) and not grammar.is_quality(" ".join(w[0] for w in look)):
+        b.add(look, "style")
+
+
 def _flush(b: _Builder, chunk: list[Word], nxt: str, prep: str) -> None:
     if not chunk:
         return
@@ -485,10 +490,8 @@ def _flush(b: _Builder, chunk: list[Word], nxt: str, prep: str) -> None:
     if nxt == "of" and low[-1] in PARTITIVES:
         # "a large group of", "in front of", "a partially eaten bowl of": the frame of the next one; but
         # a picture's own look stays ("a watercolor portrait of", "a black and white photo of")
-        look = [w for w in chunk[:-1] if w[0].lower() not in PICTURE_WORDS]
-        if low[-1] in PICTURE_FRAMES and look and all(map(_looks, _lower(look))) and \
-                not grammar.is_quality(" ".join(w[0] for w in look)):
-            b.add(look, "style")
+        if low[-1] in PICTURE_FRAMES:
+            _add_look(b, chunk[:-1])
         return
     if len(chunk) == 1 and singular(chunk[0][0]) in GENERIC_NOUNS:
         return  # "in the background", "in his hand"
