@@ -264,3 +264,17 @@ def test_a_negated_concept_pulls_no_adapter():
     assert negated == ["no hat", "not pixel art", "no humans"]
     assert not {"no hat", "not pixel art", "no humans"} & {c.text for c in parsed.topical}
     assert "parking sign" in [c.text for c in parse_prompt("a no parking sign on a pole").topical]
+
+
+def test_quoted_text_is_one_concept_and_written_text_pulls_no_adapter():
+    """Words the image writes ("the word “PEACE”", "“Fly an airplane” written on the wall") are one
+    concept of kind "text", outside ``topical``: they ask for lettering, not for an airplane. A quoted
+    name stays whole, and a quote left open or around one word for emphasis leaves no quote mark."""
+    parsed = parse_prompt('Flowers and the word "PEACE" are painted on the wall. '
+                          'The words "Fly an airplane" are written on a brick wall.')
+    assert [(c.text, c.kind) for c in parsed.concepts if c.kind == "text"] == [
+        ("peace", "text"), ("fly an airplane", "text")]
+    topical = [c.text for c in parsed.topical]
+    assert "airplane" not in topical and "word" not in topical and "brick wall" in topical
+    assert "rumbury wanderers" in [c.text for c in parse_prompt('a club called "The Rumbury Wanderers"').topical]
+    assert [c.text for c in parse_prompt('a "vintage" car, long_hair').topical] == ["vintage car", "long hair"]

@@ -93,15 +93,16 @@ class Concept:
     """One concept of a prompt: its text (lower-case, syntax removed), kind and span in the prompt."""
 
     text: str
-    kind: str  # subject | setting | style | attribute | action | quality | negated
+    kind: str  # subject | setting | style | attribute | action | quality | negated | text
     span: tuple[int, int]
     weight: float = 1.0
     head: str = ""
 
     @property
     def pulls_adapters(self) -> bool:
-        """Quality tags and negated ones ("no hat", "not pixel art": what the image must not show) pull none."""
-        return self.kind not in ("quality", "negated")
+        """Quality tags, negated ones ("no hat", "not pixel art": what the image must not show) and text
+        the image writes (the words "Fly an airplane" ask for lettering, not for an airplane) pull none."""
+        return self.kind not in ("quality", "negated", "text")
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class ParsedPrompt:
 
     @property
     def topical(self) -> tuple[Concept, ...]:
-        """Concepts that may pull adapters (everything but quality tags and negated ones)."""
+        """Concepts that may pull adapters (everything but quality tags, negated ones and written text)."""
         return tuple(c for c in self.concepts if c.pulls_adapters)
 
 
@@ -125,6 +126,10 @@ Word = tuple[str, int, int]  # text, start, end (in the prompt)
 _NEGATED = re.compile(r"^(?:no|not|non|without|never)\s")
 #: A thing named with a negation: "a no parking sign", "no man's land".
 _NEGATED_THING = re.compile(r"(?:\s(?:signs?|zone|symbol|area)$|['’]s\b)")
+
+
+#: Characters a concept's text reads as spaces: "long_hair", a quote left open ('a "vintage" car').
+_BLANKS = str.maketrans({c: " " for c in '_"“”'})
 
 
 class _Builder:
@@ -138,7 +143,7 @@ class _Builder:
         if not words:
             return
         start, end = words[0][1], words[-1][2]
-        text = " ".join(self.clean[start:end].replace("_", " ").split()).strip(" -'’\"").lower()
+        text = " ".join(self.clean[start:end].translate(_BLANKS).split()).strip(" -'’").lower()
         content = content_words(text)
         if not text or (content and all(_is_number(w) for w in content)):
             return  # nothing, or a number left by broken weight syntax ("(1.2)")
@@ -230,9 +235,41 @@ def _style_split(words: list[Word]) -> tuple[list[Word], list[Word], list[Word]]
     return None
 
 
+#: A double-quoted run of at most eight words ("PEACE", “The Rumbury Wanderers”): one concept.
+_QUOTED = re.compile(r'["“]([^"“”]{1,80})["”]')
+#: Words before a quote that make it text the image writes: "the word(s)", "a sign that says".
+_TEXT_FRAMES = frozenset({"word", "words", "text", "saying", "says", "say", "reading", "reads", "read", "letters",
+                          "lettering", "caption", "captioned", "slogan", "phrase", "quote", "titled", "written",
+                          "writes", "write", "printed", "spelling", "spells", "spelled", "labeled", "labelled"})
+
+
+def _quoted(b: _Builder, start: int, end: int, tag_style: bool) -> bool:
+    """A quoted run is one concept, never split: text the image writes when a frame word comes just
+    before it or "written"/"printed" just after (kind ``text``: it asks for lettering, not for its
+    words' things), else a name of two or more words ("a club called “The Rumbury Wanderers”"; one
+    quoted word without a frame is emphasis). The rest is chunked as usual."""
+    m = _QUOTED.search(b.clean, start, end)
+    inner = _strip_function(_words(b, m.start(1), m.end(1))) if m else []
+    if not m or not inner or len(inner) > 8:
+        return False
+    before = _words(b, start, m.start())
+    after = _words(b, m.end(), end)
+    near = [w.lower() for w, _, _ in before[-3:]] + [w.lower() for w, _, _ in after[:2]]
+    text = any(w in _TEXT_FRAMES for w in near)
+    if not text and len(inner) < 2:
+        return False  # a "vintage" car: emphasis, read as usual
+    while before and (before[-1][0].lower() in _TEXT_FRAMES or is_function_word(before[-1][0])):
+        before = before[:-1]  # "... and the word": the frame, not a thing
+    b.add(inner, "text" if text else "subject")
+    for part in (before, after):
+        if part:
+            _chunk_segment(b, part[0][1], part[-1][2], tag_style)
+    return True
+
+
 def _chunk_segment(b: _Builder, start: int, end: int, tag_style: bool) -> None:
     words = _words(b, start, end)
-    if not words:
+    if not words or _quoted(b, start, end, tag_style):
         return
     if grammar.is_quality(b.clean[start:end]):
         b.add(words, "quality")
