@@ -28,7 +28,9 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    no English word or common tag, on at most 0.1% of the adapters), and a coined code that mixes
    letters and digits ("hq1992") is kept whatever the score, as is a tag's best-ranked adapter
    when the tag (in a tag list) is its whole first trigger and holds a word of the adapters' jargon
-   (on at most :data:`TYPED_TAG_SHARE` of them: "tsurime", "midjourney"); 0–3 adapters per
+   (on at most :data:`TYPED_TAG_SHARE` of them: "tsurime", "midjourney"); a concept that is an
+   adapter's whole title name with a word English lacks ("helltaker") asks at a quarter of the bar;
+   a non-character adapter the retriever is sure of (probability ≥ ``confident``) is kept; 0–3 adapters per
    concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
    characters/celebrities only when the prompt names them (``sdk.character_evidence``; one name word
    that a sentence writes as a thing, after an article or "of" in lower case, names no one: "a bottle
@@ -77,6 +79,9 @@ PAIR_FEATURES = (
 #: of a compose at 100K adapters. The rest only shape the relative features (best score, rank, best
 #: cosine of a concept), so those stay what they were over all candidates.
 CONSIDER = 50
+#: Retriever probability at which a non-character adapter the composer found a concept for is kept
+#: whatever its keep score: the lowest bar that left the fit no-fit prompts as empty (README).
+CONFIDENT = 0.5
 
 #: A tag list's tag that is the whole first trigger of the best-ranked adapter matched to it and holds
 #: a word of the adapters' own jargon (no English word, no common tag, on at most this share of the
@@ -281,6 +286,8 @@ class OfflineComposer(sdk.Composer):
         sdk.Option("max_styles", int, 2, "Most style adapters in total."),
         sdk.Option("margin", float, 0.25, "Extra picks of a concept must score within this of its best."),
         sdk.Option("consider", int, CONSIDER, "Candidates weighed, best first (the rest only set relative features)."),
+        sdk.Option("confident", float, CONFIDENT,
+                   "Retriever probability at which a non-character adapter with evidence is kept (1: never)."),
     )
 
     def compose(self, request: sdk.ComposeRequest) -> sdk.Composition:
@@ -409,6 +416,16 @@ def _coined_in_prompt(ev: Evidence, prompt_words: set[str], coined: Callable[[st
     return "word" if found else ""
 
 
+def _title_typed(concept: Any, p: Profile, adapter: sdk.Adapter) -> bool:
+    """The concept is a (non-character) adapter's whole name as its title gives it ("helltaker" of
+    "Helltaker LoRA (1.0)", "knife thigh strap" of "Knife thigh strap (v1)"): the user asked for it by name."""
+    if p.category in CHARACTER_CATEGORIES:
+        return False
+    said = sdk.prompt_words(concept.text)
+    return bool(said) and any(said == form for form in sdk.title_forms(adapter.title)) and any(
+        len(w) > 2 and sdk.word_classes.lookup(w)[0] == "rare" for w in said)
+
+
 def _named_outright(concept: Any, ev: Evidence, p: Profile, sim: float, min_similarity: float) -> bool:
     """Word rules the fitted score cannot learn (its train prompts had the trigger words removed): the
     concept IS the adapter's trigger phrase, or a style concept names a style adapter by its title or
@@ -423,7 +440,7 @@ def _named_outright(concept: Any, ev: Evidence, p: Profile, sim: float, min_simi
 
 def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_similarity: float = 0.0,
             min_similarity: float = 0.40, character_score: float = 0.05, per_concept: int = 3, max_styles: int = 2,
-            margin: float = 0.25, consider: int = CONSIDER) -> sdk.Composition:
+            margin: float = 0.25, consider: int = CONSIDER, confident: float = CONFIDENT) -> sdk.Composition:
     """The offline composition of ``request`` (a pure function of its inputs: deterministic)."""
     c = candidate_pairs(request, character_score=character_score, consider=consider)
     concepts, adm, sims = c["concepts"], c["admissible"], c["sims"]
@@ -445,11 +462,15 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
             continue  # "Red Fox" for "red panda": only the qualifier is shared
         typed, in_title = c["typed"].get(j, (0, False))  # the concept is its first trigger, typed whole
         # a typed code, a concept that is the character's name, its coined or jargon trigger typed whole
+        score = request.candidates[j].score
         asked = ("a coined code typed" if coined == "code" else "its name typed" if j in c["outright"]
                  else "its coined trigger typed" if typed == 1 and coined
-                 else "its trigger typed as a tag" if j in c["typed_tag"] else "")
+                 else "its trigger typed as a tag" if j in c["typed_tag"]
+                 else f"the retriever is sure of it ({score:.2f})" if score >= confident and
+                 adm.profiles[j].category not in CHARACTER_CATEGORIES else "")
         if asked or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
                 coined or (in_title and (typed >= 2 or c["tag_style"]))
+                or _title_typed(concepts[ev.concept], adm.profiles[j], request.candidates[j].adapter)
                 or _named_outright(concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity))):
             a = request.candidates[j].adapter
             why = asked or ("" if prob >= bar else "its own word, at a quarter of the bar")
