@@ -98,10 +98,12 @@ class Admissible:
 
 
 def admissible(request: sdk.ComposeRequest, excluded: set[str], consider: int = CONSIDER,
-               tagged: Sequence[str] = ()) -> Admissible:
+               tagged: Sequence[str] = (), negated: Sequence[frozenset[str]] = ()) -> Admissible:
     """Step 1: the candidates that may take part (pinned ones apart: they are always kept); those
     past the first ``consider`` without their word profiles, as context only. A character that a
-    ``<lora:...>`` tag of the prompt (``tagged``) already draws takes no part (``sdk.tagged_as``)."""
+    ``<lora:...>`` tag of the prompt (``tagged``) already draws takes no part (``sdk.tagged_as``),
+    nor an adapter whose title, file name or trigger holds every word of a negated concept
+    (``negated``: "not pixel art" refuses "Pixel Art XL", "no hat" a "Witch Hat")."""
     rows: list[int] = []
     pinned: list[int] = []
     tail: list[int] = []
@@ -123,7 +125,8 @@ def admissible(request: sdk.ComposeRequest, excluded: set[str], consider: int = 
         if a.pinned:
             pinned.append(i)
         elif p.utility or (p.category in CHARACTER_CATEGORIES and (
-                not request.allow_characters or sdk.tagged_as(a.title, a.card.alias or a.card.name, tagged))):
+                not request.allow_characters or sdk.tagged_as(a.title, a.card.alias or a.card.name, tagged))) or (
+                any(n <= p.title | p.name or any(n <= t for _, t in p.triggers) for n in negated)):
             continue
         else:
             rows.append(i)
@@ -301,7 +304,9 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
     concepts = list(parsed.topical)
     excluded = {n.lower() for n in (*request.exclude_names, *parsed.excluded_names)}
     prompt_words = sdk.prompt_words(" ".join(c.text for c in parsed.concepts))
-    adm = admissible(request, excluded, consider, tagged=[t.name for t in parsed.tags if t.is_lora])
+    negated = [n for c in parsed.concepts if c.kind == "negated"
+               if (n := frozenset(_WORDS._tokens(c.text.split(" ", 1)[-1])))]
+    adm = admissible(request, excluded, consider, tagged=[t.name for t in parsed.tags if t.is_lora], negated=negated)
     coined = sdk.distinctive(request)
     sims, with_vectors = concept_similarities(request, concepts)
     evidence: dict[int, Evidence] = {}
@@ -463,18 +468,22 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         typed, in_title = c["typed"].get(j, (0, False))  # the concept is its first trigger, typed whole
         # a typed code, a concept that is the character's name, its coined or jargon trigger typed whole
         score = request.candidates[j].score
+        sure = score >= confident and adm.profiles[j].category not in CHARACTER_CATEGORIES
         asked = ("a coined code typed" if coined == "code" else "its name typed" if j in c["outright"]
                  else "its coined trigger typed" if typed == 1 and coined
                  else "its trigger typed as a tag" if j in c["typed_tag"]
-                 else f"the retriever is sure of it ({score:.2f})" if score >= confident and
-                 adm.profiles[j].category not in CHARACTER_CATEGORIES else "")
+                 else f"the retriever is sure of it ({score:.2f})" if sure else "")
         if asked or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
                 coined or (in_title and (typed >= 2 or c["tag_style"]))
                 or _title_typed(concepts[ev.concept], adm.profiles[j], request.candidates[j].adapter)
                 or _named_outright(concepts[ev.concept], ev, adm.profiles[j], sim, min_similarity))):
             a = request.candidates[j].adapter
             why = asked or ("" if prob >= bar else "its own word, at a quarter of the bar")
-            ranked.append((prob, j, _reason(concepts[ev.concept], a, ev, sim, prob, asked=why)))
+            # what the retriever is sure of keeps at least its probability: ranked, and held to a
+            # concept's margin, by that ("a butterfly": a butterfly card at 0.51 beside one kept at 0.6)
+            ranked.append((max(prob, score) if sure else prob, j,
+                           _reason(concepts[ev.concept], a, ev, sim, prob, asked=why)))
+    ranked.sort(key=lambda t: (-t[0], t[1]))
     out = assign(request, concepts, ranked, evidence=c["evidence"], profiles=adm.profiles,
                  character_words=c["character_words"], pinned=adm.pinned, sims=sims,
                  per_concept=per_concept, max_styles=max_styles, margin=margin)

@@ -516,9 +516,17 @@ def test_an_adapter_named_for_another_thing_sharing_a_qualifier_does_not_fit(plu
 
 
 def test_a_negated_style_gets_no_adapter(composer, encoder, adapters):
-    """"not pixel art" asks for anything but the pixel-art adapter."""
+    """"not pixel art" asks for anything but the pixel-art adapter, even when the retriever (which
+    reads the whole prompt, negation and all) is sure of it; "no hat" refuses a hat's adapter."""
     assert 3 not in picked_ids(compose(composer, encoder, "a castle on a hill, not pixel art", adapters))
     assert 3 in picked_ids(compose(composer, encoder, "a castle on a hill, pixel art", adapters))
+    sure = rescored(make_request("a castle on a hill, not pixel art", adapters, encoder), 3, 0.9)
+    assert 3 not in picked_ids(composer.compose(sure))
+    hat = make_adapter(7700, "Witch Hat (v1.0)", category="clothing", tags=["hat"], triggers=["witch hat"],
+                       description="A pointed black witch hat.")
+    for prompt, kept in (("1girl, witch, no hat, forest", False), ("1girl, witch hat, forest", True)):
+        request = rescored(make_request(prompt, [*adapters, hat], encoder), 7700, 0.9)
+        assert (7700 in picked_ids(composer.compose(request))) is kept, prompt
 
 
 def test_an_adapters_whole_title_name_typed_asks_for_it(plugins, encoder, adapters):
@@ -567,3 +575,18 @@ def test_an_adapter_the_retriever_is_sure_of_is_kept(plugins, encoder, adapters)
     assert 7501 not in picked_ids(composer.compose(scored(7501, 0.9)))
     strict = plugins.create("composer", "offline", confident=1.0)
     assert 7500 not in picked_ids(strict.compose(scored(7500, 0.7)))
+
+
+def test_what_the_retriever_is_sure_of_is_held_to_a_concepts_margin_by_its_probability(plugins, encoder, adapters):
+    """A concept's second adapter must score within ``margin`` of its first; one the retriever is
+    sure of is measured by its retriever probability there, not by its low keep score alone."""
+    composer = plugins.create("composer", "offline")
+    first = make_adapter(7600, "Butterfly", category="animal", tags=["butterfly", "insect"], triggers=["butterfly"],
+                         description="A realistic butterfly with patterned wings.")
+    second = make_adapter(7601, "Velmora Wings (v1.0)", category="concept", name="velmora_wings",
+                          description="Glossy pastel wings on anything.")
+    pool = [*adapters, first, second]
+    request = rescored(rescored(make_request("a butterfly on a flower", pool, encoder), 7600, 0.7), 7601, 0.62)
+    assert picks_by_concept(composer.compose(request)).get("butterfly") == [7600, 7601]
+    tight = plugins.create("composer", "offline", confident=0.65)
+    assert picks_by_concept(tight.compose(request)).get("butterfly") == [7600]
