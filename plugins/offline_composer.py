@@ -334,6 +334,10 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
             elif character[0] and any(sdk.named_with_series(cp.text, a.card.trigger_words, prompt_words)
                                       for cp in concepts):
                 outright.add(j)  # "sirius, azur lane": the name and its series, as its booru tag has them
+            elif character[0] and request.candidates[j].score >= character_score and \
+                    _whole_title_name(a.title, character[1]):
+                outright.add(j)  # "rin tohsaka character semestaai": its title's whole name among other
+                # words, and the retriever agrees (a "hatsune miku concert crowds" poster, at 0.04, is no request)
             elif character[0] and not character[0].startswith("trigger") and \
                     request.candidates[j].score < character_score:
                 character = ("", set())  # a name word in passing ("white"), and the retriever disagrees
@@ -405,6 +409,14 @@ def _typed_as_name(concept: Any, prompt: str) -> bool:
         return True
     before = re.findall(r"[\w']+", prompt[max(0, start - 40):start].lower())
     return not before or before[-1] not in _ARTICLES
+
+
+def _whole_title_name(title: str, matched: set[str]) -> bool:
+    """The prompt's name evidence holds the character title's whole name, two or more words, one of
+    them a word English lacks ("rin tohsaka" of "Rin Tohsaka (Fate: Stay Night) | Character LoRA",
+    with other words beside it): named, not in passing, however many cards of it split the score."""
+    return any(len(form) >= 2 and form <= matched and any(
+        len(w) > 2 and sdk.word_classes.lookup(w)[0] == "rare" for w in form) for form in sdk.title_forms(title))
 
 
 def _coined_in_prompt(ev: Evidence, prompt_words: set[str], coined: Callable[[str], bool]) -> str:

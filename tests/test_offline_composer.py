@@ -590,3 +590,19 @@ def test_what_the_retriever_is_sure_of_is_held_to_a_concepts_margin_by_its_proba
     assert picks_by_concept(composer.compose(request)).get("butterfly") == [7600, 7601]
     tight = plugins.create("composer", "offline", confident=0.65)
     assert picks_by_concept(tight.compose(request)).get("butterfly") == [7600]
+
+
+def test_a_characters_whole_title_name_among_other_words_names_it(plugins, encoder, adapters):
+    """A concept holding a character title's whole name beside other words ("kirsa valdane character
+    semestaai": the card's name with its author's) names the character outright when the retriever
+    agrees (score ≥ ``character_score``), however many versions split that score; at 0.04 it does
+    not (a name in passing: "a poster of hatsune miku concert crowds")."""
+    composer = plugins.create("composer", "offline")
+    hero = make_adapter(7800, "Kirsa Valdane (Ember Tales) | Character LoRA", category="character",
+                        name="kirsa_valdane_hd", description="Kirsa Valdane, a red-haired knight of Ember Tales.")
+    pool = [*adapters, hero]
+    prompt = "kirsa valdane character semestaai"
+    comp = composer.compose(rescored(make_request(prompt, pool, encoder), 7800, 0.12))
+    assert 7800 in picked_ids(comp)
+    assert next(p.reason for cp in comp.concepts for p in cp.picks).endswith("; its name typed)")
+    assert 7800 not in picked_ids(composer.compose(rescored(make_request(prompt, pool, encoder), 7800, 0.04)))
