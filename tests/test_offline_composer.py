@@ -606,3 +606,16 @@ def test_a_characters_whole_title_name_among_other_words_names_it(plugins, encod
     assert 7800 in picked_ids(comp)
     assert next(p.reason for cp in comp.concepts for p in cp.picks).endswith("; its name typed)")
     assert 7800 not in picked_ids(composer.compose(rescored(make_request(prompt, pool, encoder), 7800, 0.04)))
+
+
+def test_a_style_word_names_no_character(plugins, encoder, adapters):
+    """A style concept ("chibi") is a look, never a character's name, though a card filed as a
+    character holds it in its title ("Genshin Sticker Chibi Style" on the real cards, picked for
+    "1girl, (chibi:1.3), cute" at keep score 0.00 as "its name typed")."""
+    composer = plugins.create("composer", "offline")
+    sticker = make_adapter(7900, "Zelvan Sticker Chibi Style", category="character", name="ZelvanStickers",
+                           triggers=["chibi"], tags=["character", "chibi"],
+                           description="Zelvan game characters as round stickers.")
+    pool = [*adapters, sticker]
+    request = rescored(make_request("1girl, (chibi:1.3), cute, simple background", pool, encoder), 7900, 0.06)
+    assert 7900 not in picked_ids(composer.compose(request))
