@@ -433,6 +433,19 @@ def _coined_in_prompt(ev: Evidence, prompt_words: set[str], coined: Callable[[st
     return "word" if found else ""
 
 
+def _style_named(concept: Any, ev: Evidence, p: Profile, title: str) -> bool:
+    """A style concept that is a style adapter's whole trigger or whole title name, of two or more
+    words or a word English lacks ("makoto shinkai", "blade runner" of "Blade Runner (1982 style)"):
+    the user asked for that style by name. A medium or a style word many adapters share
+    (``sdk.CONCEPT_MEDIA``: "watercolor", "pixel art", "chibi") keeps the quarter-bar rule."""
+    if concept.kind != "style" or p.category not in STYLE_CATEGORIES or concept.text in sdk.CONCEPT_MEDIA:
+        return False
+    said = sdk.prompt_words(concept.text)
+    if not (ev.exact or any(said == form for form in sdk.title_forms(title))):
+        return False
+    return len(said) >= 2 or any(len(w) > 2 and sdk.word_classes.lookup(w)[0] == "rare" for w in said)
+
+
 def _title_typed(concept: Any, p: Profile, adapter: sdk.Adapter) -> bool:
     """The concept is a (non-character) adapter's whole name as its title gives it ("helltaker" of
     "Helltaker LoRA (1.0)", "knife thigh strap" of "Knife thigh strap (v1)"): the user asked for it by name."""
@@ -467,6 +480,10 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
     probs = keep_probability(c["features"]) if c["rows"] else np.zeros(0)
     bar = shipped_model().keep if keep is None else keep
     ranked = []
+
+    def a_title(j: int) -> str:
+        return request.candidates[j].adapter.title
+
     for prob, j in sorted(zip(probs.tolist(), c["rows"], strict=True), key=lambda t: (-t[0], t[1])):
         ev = c["evidence"][j]
         # a character needs both: the prompt names it AND the score agrees ("wall", "cat" and "milk"
@@ -484,6 +501,7 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         asked = ("a coined code typed" if coined == "code" else "its name typed" if j in c["outright"]
                  else "its coined trigger typed" if typed == 1 and coined
                  else "its trigger typed as a tag" if j in c["typed_tag"]
+                 else "its style named" if _style_named(concepts[ev.concept], ev, adm.profiles[j], a_title(j))
                  else f"the retriever is sure of it ({score:.2f})" if sure else "")
         if asked or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
                 coined or (in_title and (typed >= 2 or c["tag_style"]))

@@ -619,3 +619,21 @@ def test_a_style_word_names_no_character(plugins, encoder, adapters):
     pool = [*adapters, sticker]
     request = rescored(make_request("1girl, (chibi:1.3), cute, simple background", pool, encoder), 7900, 0.06)
     assert 7900 not in picked_ids(composer.compose(request))
+
+
+def test_a_style_named_by_its_whole_name_asks_for_it(plugins, encoder, adapters):
+    """A style concept that is a style adapter's whole trigger or title name, two words or a word
+    English lacks ("makoto shinkai style", "blade runner style": on real cards refused at keep
+    scores 0.04–0.06 beside an adapter the retriever preferred), asks for it whatever its score.
+    One plain word ("watercolor") is many styles' word and still needs the score."""
+    composer = plugins.create("composer", "offline")
+    dusk = make_adapter(7950, "Harbor Dusk (1999 style) (v2.2)", category="style", name="harbor_dusk_v22",
+                        description="Moody film stills, teal shadows and sodium lights.")
+    pool = [*adapters, dusk]
+    prompt = "a lighthouse keeper on a pier at night, harbor dusk style"
+    comp = composer.compose(rescored(make_request(prompt, pool, encoder), 7950, 0.005))
+    assert picks_by_concept(comp).get("harbor dusk") == [7950]
+    assert next(p.reason for cp in comp.concepts for p in cp.picks if p.adapter_id == 7950).endswith(
+        "; its style named)")
+    plain = rescored(make_request("a lighthouse on a pier at night, watercolor style", pool, encoder), 2, 0.0005)
+    assert 2 not in picked_ids(composer.compose(plain))
