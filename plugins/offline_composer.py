@@ -29,15 +29,17 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    letters and digits ("hq1992") is kept whatever the score, as is a tag's best-ranked adapter
    when the tag (in a tag list) is its whole first trigger and holds a word of the adapters' jargon
    (on at most :data:`TYPED_TAG_SHARE` of them: "tsurime", "midjourney"); a concept that is an
-   adapter's whole title name with a word English lacks ("helltaker") asks at a quarter of the bar;
-   a non-character adapter the retriever is sure of (probability ≥ ``confident``) is kept; 0–3 adapters per
+   adapter's whole title name with a word English lacks ("helltaker") asks at a quarter of the bar,
+   a style concept that is a style adapter's whole name ("makoto shinkai") whatever the score; a
+   non-character adapter the retriever is sure of (probability ≥ ``confident``) is kept, ranked by
+   that probability; an adapter named by a negated concept ("not pixel art") never; 0–3 adapters per
    concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
    characters/celebrities only when the prompt names them (``sdk.character_evidence``; one name word
    that a sentence writes as a thing, after an article or "of" in lower case, names no one: "a bottle
    of shampoo", "a pile of gravel") and their keep score passes too (not needed when a concept is
-   nothing but the character's name with a word English lacks, ``sdk.named_outright``: many cards
-   of one character split the retriever's score,
-   to 0.02 for a Miku card among 23); versions of one character are one choice; second and third
+   nothing but the character's name with a word English lacks, ``sdk.named_outright``, nor when one
+   holds the title's whole name and the retriever agrees: many cards of one character split the
+   retriever's score, to 0.02 for a Miku card among 23); versions of one character are one choice; second and third
    picks of a concept must score close to its best.
 
 Every pick's reason says in words why: the concept, the adapter, its evidence, the concept
