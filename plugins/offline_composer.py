@@ -504,7 +504,7 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
                  else "its coined trigger typed" if typed == 1 and coined
                  else "its trigger typed as a tag" if j in c["typed_tag"]
                  else "its style named" if _style_named(concepts[ev.concept], ev, adm.profiles[j], a_title(j))
-                 else f"the retriever is sure of it ({score:.2f})" if sure else "")
+                 else f"the retriever is sure of it ({score:.2f})" if sure and prob < bar else "")
         if asked or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
                 coined or (in_title and (typed >= 2 or c["tag_style"]))
                 or _title_typed(concepts[ev.concept], adm.profiles[j], request.candidates[j].adapter)
