@@ -278,3 +278,11 @@ def test_quoted_text_is_one_concept_and_written_text_pulls_no_adapter():
     assert "airplane" not in topical and "word" not in topical and "brick wall" in topical
     assert "rumbury wanderers" in [c.text for c in parse_prompt('a club called "The Rumbury Wanderers"').topical]
     assert [c.text for c in parse_prompt('a "vintage" car, long_hair').topical] == ["vintage car", "long hair"]
+
+
+def test_a_verb_before_its_particle_ends_the_noun_phrase_whatever_its_agreement():
+    """Captions are sloppy about agreement ("a boy on a skateboard go over a ramp"): a verb followed
+    by its particle is a verb, so the skateboard stays a skateboard."""
+    texts = [c.text for c in parse_prompt("a boy on a skateboard go over a ramp").topical]
+    assert "skateboard" in texts and "skateboard go" not in texts
+    assert "dog park" in [c.text for c in parse_prompt("a dog park in the city").topical]

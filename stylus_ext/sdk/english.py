@@ -238,6 +238,8 @@ def is_finite_verb(word: str, previous: str, following: str = "") -> bool:
     base = _verb_base(w)
     if base not in VERBS or w.endswith("ed"):  # past forms: see is_ed
         return False
+    if following in PARTICLES and previous and not is_function_word(previous):
+        return True  # "a pitcher winds up", "a boy on a skateboard go over": a phrasal verb, agreement or not
     if w == base:  # "giraffes stand", "people sit": a plural subject
         p = previous.lower()
         return singular(p) != p
