@@ -331,7 +331,8 @@ def candidate_pairs(request: sdk.ComposeRequest, *, character_score: float = 0.0
             # name evidence, or a trigger that is the title's name (not a shared "sks woman", nor the
             # "blindfold" of a version "WitheredRose | Realistic LORA (blindfold)")
             if (character[0].startswith("name") or any(character[1] <= f for f in sdk.title_forms(a.title))) and \
-                    any(sdk.named_outright(cp.text, character[1]) for cp in concepts if cp.kind != "style"):
+                    any(sdk.named_outright(cp.text, character[1]) for cp in concepts
+                        if cp.kind != "style" or cp.text not in sdk.CONCEPT_MEDIA):
                 outright.add(j)  # a concept IS its name ("hatsune miku"), however many Mikus compete
             elif character[0] and any(sdk.named_with_series(cp.text, a.card.trigger_words, prompt_words)
                                       for cp in concepts):

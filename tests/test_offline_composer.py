@@ -609,9 +609,11 @@ def test_a_characters_whole_title_name_among_other_words_names_it(plugins, encod
 
 
 def test_a_style_word_names_no_character(plugins, encoder, adapters):
-    """A style concept ("chibi") is a look, never a character's name, though a card filed as a
-    character holds it in its title ("Genshin Sticker Chibi Style" on the real cards, picked for
-    "1girl, (chibi:1.3), cute" at keep score 0.00 as "its name typed")."""
+    """A style word many adapters share ("chibi", ``sdk.CONCEPT_MEDIA``) is a look, never a character's
+    name, though a card filed as a character holds it in its title ("Genshin Sticker Chibi Style" on
+    the real cards, picked for "1girl, (chibi:1.3), cute" at keep score 0.00 as "its name typed"). A
+    style's own name still names such a card ("cromachina artist style": a style the author tagged
+    "character")."""
     composer = plugins.create("composer", "offline")
     sticker = make_adapter(7900, "Zelvan Sticker Chibi Style", category="character", name="ZelvanStickers",
                            triggers=["chibi"], tags=["character", "chibi"],
@@ -619,6 +621,10 @@ def test_a_style_word_names_no_character(plugins, encoder, adapters):
     pool = [*adapters, sticker]
     request = rescored(make_request("1girl, (chibi:1.3), cute, simple background", pool, encoder), 7900, 0.06)
     assert 7900 not in picked_ids(composer.compose(request))
+    artist = make_adapter(7901, "Cromvale Artist Style (v1)", category="character", name="CromvaleArtistStyle",
+                          tags=["character", "art style"], description="Thick lines and flat pastel colours.")
+    named = rescored(make_request("masterpiece, 1girl, cromvale artist style", [*pool, artist], encoder), 7901, 0.01)
+    assert 7901 in picked_ids(composer.compose(named))
 
 
 def test_a_style_named_by_its_whole_name_asks_for_it(plugins, encoder, adapters):
