@@ -74,6 +74,12 @@ def test_user_table_characters_are_characters(refiner, tmp_path: Path) -> None:
     ({"title": "LCM LoRA SD1.5", "description": "Generate in 4 steps."}, "utility"),
     ({"title": "Hyper-SD 8 step"}, "utility"),
     ({"title": "Sailor Moon (Usagi Tsukino)", "tags": ("anime", "character")}, "character"),
+    # a title that names a style outranks an author's "character" tag; a character drawn in a style does not
+    ({"title": "Zorvane Artist Style (v1)", "tags": ("anime", "character", "art style")}, "style"),
+    ({"title": "Mellow Kentaro style V3.0 LORA (Mellow_V3.0)", "tags": ("anime", "character")}, "style"),
+    ({"title": "Shiro LoRA | No Game No Life (2.0 Anime Style)", "tags": ("anime", "character")}, "character"),
+    ({"title": "Holo + Outfits & Style | Spice & Wolf", "tags": ("anime", "character")}, "character"),
+    ({"title": "Mitsuri Kanroji Anime style LoRA", "tags": ("anime", "character")}, "character"),
     ({"title": "Some Actress", "tags": ("celebrity", "woman")}, "celebrity"),
     ({"title": "Gothic Lolita Dress", "tags": ("clothing",)}, "clothing"),
     ({"title": "Moebius Comic Style"}, "style"),
