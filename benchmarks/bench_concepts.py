@@ -125,6 +125,7 @@ HOSTILE = {
     "embedding refs": lambda n: "embedding:" * (n // 10),
     "underscores": lambda n: "__a" * (n // 3),
     "words": lambda n: "a red cat sitting on the mat " * (n // 29),
+    "quotes": lambda n: 'x "ab cd" y ' * (n // 12),
 }
 
 

@@ -23,6 +23,8 @@ HOSTILE = {
     "spaces before a weight": "castle" + " " * N + ":1.5",
     "one long word": "a" * N,
     "sentences": "a red cat sitting on the mat in the style of Van Gogh. " * (N // 55),
+    "quotes": 'x "ab cd" y ' * (N // 12),  # one concept per quote: a recursion per quote overflowed the stack
+    "written words": 'the word "x" ' * (N // 13),
 }
 
 

@@ -247,29 +247,38 @@ def _quoted(b: _Builder, start: int, end: int, tag_style: bool) -> bool:
     """A quoted run is one concept, never split: text the image writes when a frame word comes just
     before it or "written"/"printed" just after (kind ``text``: it asks for lettering, not for its
     words' things), else a name of two or more words ("a club called “The Rumbury Wanderers”"; one
-    quoted word without a frame is emphasis). The rest is chunked as usual."""
-    m = _QUOTED.search(b.clean, start, end)
-    inner = _strip_function(_words(b, m.start(1), m.end(1))) if m else []
-    if not m or not inner or len(inner) > 8:
+    quoted word without a frame is emphasis). The text between the quotes is chunked as usual, in
+    one pass (no recursion: a hostile prompt may hold thousands of quotes)."""
+    found = []
+    for m in _QUOTED.finditer(b.clean, start, end):
+        inner = _strip_function(_words(b, m.start(1), m.end(1)))
+        if not inner or len(inner) > 8:
+            continue
+        near = [w.lower() for w, _, _ in _words(b, max(start, m.start() - 40), m.start())[-3:]] + [
+            w.lower() for w, _, _ in _words(b, m.end(), min(end, m.end() + 40))[:2]]
+        text = any(w in _TEXT_FRAMES for w in near)
+        if text or len(inner) >= 2:  # not a "vintage" car: emphasis, read as usual
+            found.append((m.start(), m.end(), inner, text))
+    if not found:
         return False
-    before = _words(b, start, m.start())
-    after = _words(b, m.end(), end)
-    near = [w.lower() for w, _, _ in before[-3:]] + [w.lower() for w, _, _ in after[:2]]
-    text = any(w in _TEXT_FRAMES for w in near)
-    if not text and len(inner) < 2:
-        return False  # a "vintage" car: emphasis, read as usual
-    while before and (before[-1][0].lower() in _TEXT_FRAMES or is_function_word(before[-1][0])):
-        before = before[:-1]  # "... and the word": the frame, not a thing
-    b.add(inner, "text" if text else "subject")
-    for part in (before, after):
-        if part:
-            _chunk_segment(b, part[0][1], part[-1][2], tag_style)
+    pos = start
+    for q_start, q_end, inner, text in found:
+        before = _words(b, pos, q_start)
+        while before and (before[-1][0].lower() in _TEXT_FRAMES or is_function_word(before[-1][0])):
+            before = before[:-1]  # "... and the word": the frame, not a thing
+        if before:
+            _chunk_segment(b, before[0][1], before[-1][2], tag_style, quotes=False)
+        b.add(inner, "text" if text else "subject")
+        pos = q_end
+    after = _words(b, pos, end)
+    if after:
+        _chunk_segment(b, after[0][1], after[-1][2], tag_style, quotes=False)
     return True
 
 
-def _chunk_segment(b: _Builder, start: int, end: int, tag_style: bool) -> None:
+def _chunk_segment(b: _Builder, start: int, end: int, tag_style: bool, *, quotes: bool = True) -> None:
     words = _words(b, start, end)
-    if not words or _quoted(b, start, end, tag_style):
+    if not words or (quotes and _quoted(b, start, end, tag_style)):
         return
     if grammar.is_quality(b.clean[start:end]):
         b.add(words, "quality")
