@@ -126,6 +126,7 @@ HOSTILE = {
     "underscores": lambda n: "__a" * (n // 3),
     "words": lambda n: "a red cat sitting on the mat " * (n // 29),
     "quotes": lambda n: 'x "ab cd" y ' * (n // 12),
+    "style runs": lambda n: "a b style " * (n // 10),
 }
 
 

@@ -25,6 +25,8 @@ HOSTILE = {
     "sentences": "a red cat sitting on the mat in the style of Van Gogh. " * (N // 55),
     "quotes": 'x "ab cd" y ' * (N // 12),  # one concept per quote: a recursion per quote overflowed the stack
     "written words": 'the word "x" ' * (N // 13),
+    "style runs": "a b style " * (N // 10),  # a style phrase splits its segment: one recursion per run overflowed
+    "artist credits": "painting by Bob Ross of " * (N // 24),
 }
 
 

@@ -82,6 +82,8 @@ TAG_STYLE_MAX_WORDS = 7
 #: At most this many concepts per prompt (the rest of a pathological prompt is ignored: bounded work
 #: for the encoder and the composer downstream).
 MAX_CONCEPTS = 100
+#: At most this many parts of one segment are chunked (style phrases and picture frames split it).
+MAX_PARTS = 100
 #: The span score reads at most this many words of one sentence (the rest: the chunker alone).
 SCORED_WORDS = 200
 #: Without fitted weights: emit every verb without an object as an ``action`` concept ("surfing").
@@ -277,31 +279,40 @@ def _quoted(b: _Builder, start: int, end: int, tag_style: bool) -> bool:
 
 
 def _chunk_segment(b: _Builder, start: int, end: int, tag_style: bool, *, quotes: bool = True) -> None:
+    """Chunk one segment: its parts (around a style phrase, after a picture frame) in order, from a
+    work list rather than by recursion, and at most :data:`MAX_PARTS` of them (the rest of a
+    pathological segment is ignored): thousands of "x style" runs cost bounded depth and time."""
+    todo = [(start, end, quotes)]
+    for _ in range(MAX_PARTS):
+        if not todo:
+            break
+        todo.extend(reversed(_chunk_part(b, *todo.pop(), tag_style)))
+
+
+def _chunk_part(b: _Builder, start: int, end: int, quotes: bool, tag_style: bool) -> list[tuple[int, int, bool]]:
+    """The concepts of ``b.clean[start:end]``; returns the sub-ranges still to chunk, in order."""
     words = _words(b, start, end)
     if not words or (quotes and _quoted(b, start, end, tag_style)):
-        return
+        return []
     if grammar.is_quality(b.clean[start:end]):
         b.add(words, "quality")
-        return
+        return []
     split = _style_split(words)
     if split:
         before, name, after = split
         b.add(name, "style")
-        for part in (before, after):
-            if part:
-                _chunk_segment(b, part[0][1], part[-1][2], tag_style)
-        return
+        return [(part[0][1], part[-1][2], True) for part in (before, after) if part]
     low = _lower(words)
     frame = next((k for k in range(1, min(len(words) - 1, 4)) if low[k] == "of" and low[k - 1] in PICTURE_FRAMES), 0)
     if frame and _is_tag(words, tag_style):  # a tag "portrait of emma watson": the frame of a picture of her
         _add_look(b, [w for w in words[:frame - 1] if w[0].lower() not in DETERMINERS])
-        _chunk_segment(b, words[frame + 1][1], words[-1][2], tag_style)
-        return
+        return [(words[frame + 1][1], words[-1][2], True)]
     if _is_tag(words, tag_style):
         angle = len(words) == 2 and words[0][0].lower() == "from"  # "from side", "from above": camera tags
         _add_phrase(b, words if angle else _strip_function(words) or words, "subject")
-        return
+        return []
     _chunk_sentence(b, words)
+    return []
 
 
 def _is_tag(words: list[Word], tag_style: bool) -> bool:
