@@ -27,6 +27,7 @@ HOSTILE = {
     "written words": 'the word "x" ' * (N // 13),
     "style runs": "a b style " * (N // 10),  # a style phrase splits its segment: one recursion per run overflowed
     "artist credits": "painting by Bob Ross of " * (N // 24),
+    "quoted styles": '"a b" style ' * (N // 12),  # every part re-read every quote: seconds, not milliseconds
 }
 
 

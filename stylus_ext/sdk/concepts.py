@@ -252,7 +252,7 @@ def _quoted(b: _Builder, start: int, end: int, tag_style: bool) -> bool:
     quoted word without a frame is emphasis). The text between the quotes is chunked as usual, in
     one pass (no recursion: a hostile prompt may hold thousands of quotes)."""
     found = []
-    for m in _QUOTED.finditer(b.clean, start, end):
+    for m in itertools.islice(_QUOTED.finditer(b.clean, start, end), MAX_CONCEPTS):
         inner = _strip_function(_words(b, m.start(1), m.end(1)))
         if not inner or len(inner) > 8:
             continue
@@ -294,6 +294,7 @@ def _chunk_part(b: _Builder, start: int, end: int, quotes: bool, tag_style: bool
     words = _words(b, start, end)
     if not words or (quotes and _quoted(b, start, end, tag_style)):
         return []
+    # no quote of this range is a concept, nor of a part of it (their context only shrinks)
     if grammar.is_quality(b.clean[start:end]):
         b.add(words, "quality")
         return []
@@ -301,12 +302,12 @@ def _chunk_part(b: _Builder, start: int, end: int, quotes: bool, tag_style: bool
     if split:
         before, name, after = split
         b.add(name, "style")
-        return [(part[0][1], part[-1][2], True) for part in (before, after) if part]
+        return [(part[0][1], part[-1][2], False) for part in (before, after) if part]
     low = _lower(words)
     frame = next((k for k in range(1, min(len(words) - 1, 4)) if low[k] == "of" and low[k - 1] in PICTURE_FRAMES), 0)
     if frame and _is_tag(words, tag_style):  # a tag "portrait of emma watson": the frame of a picture of her
         _add_look(b, [w for w in words[:frame - 1] if w[0].lower() not in DETERMINERS])
-        return [(words[frame + 1][1], words[-1][2], True)]
+        return [(words[frame + 1][1], words[-1][2], False)]
     if _is_tag(words, tag_style):
         angle = len(words) == 2 and words[0][0].lower() == "from"  # "from side", "from above": camera tags
         _add_phrase(b, words if angle else _strip_function(words) or words, "subject")
