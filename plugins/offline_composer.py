@@ -436,17 +436,50 @@ def _coined_in_prompt(ev: Evidence, prompt_words: set[str], coined: Callable[[st
     return "word" if found else ""
 
 
-def _style_named(concept: Any, ev: Evidence, p: Profile, title: str) -> bool:
+def _style_named(concept: Any, ev: Evidence, p: Profile, title: str, *, shared: bool = False) -> bool:
     """A style concept that is a style adapter's whole trigger or whole title name, of two or more
     words or a word English lacks ("makoto shinkai", "blade runner" of "Blade Runner (1982 style)"):
     the user asked for that style by name. A medium or a style word many adapters share
-    (``sdk.CONCEPT_MEDIA``: "watercolor", "pixel art", "chibi") keeps the quarter-bar rule."""
-    if concept.kind != "style" or p.category not in STYLE_CATEGORIES or concept.text in sdk.CONCEPT_MEDIA:
+    (``sdk.CONCEPT_MEDIA``: "watercolor", "pixel art", "chibi") names one only with ``shared``: the
+    caller asks for the best-ranked of them alone (:func:`_media_firsts`)."""
+    if concept.kind != "style" or p.category not in STYLE_CATEGORIES:
         return False
     said = sdk.prompt_words(concept.text)
     if not (ev.exact or any(said == form for form in sdk.title_forms(title))):
         return False
+    if concept.text in sdk.CONCEPT_MEDIA:
+        return shared
     return len(said) >= 2 or any(len(w) > 2 and sdk.word_classes.lookup(w)[0] == "rare" for w in said)
+
+
+def _media_firsts(request: sdk.ComposeRequest, c: dict[str, Any]) -> set[int]:
+    """Per medium concept ("pixel art" in a tag list: dozens of pixel-art cards split the retriever's
+    score, each under a quarter of the bar), the best-ranked style adapter named by it exactly. Not
+    for a generic tag ("realistic": ``sdk.prompt.is_common_tag``), nor for a look word on more than
+    :data:`TYPED_TAG_SHARE` of the adapters ("illustration", "cinematic": habits of community
+    prompts, on 14% and 9% of the real cards, not requests for a style)."""
+    firsts: dict[int, int] = {}
+    for j in c["rows"]:  # best-ranked first
+        ev = c["evidence"][j]
+        concept = c["concepts"][ev.concept]
+        if ev.concept in firsts or concept.text not in sdk.CONCEPT_MEDIA or sdk.prompt.is_common_tag(concept.text):
+            continue
+        if _held_by_few(request, concept.text) and _style_named(
+                concept, ev, c["admissible"].profiles[j], request.candidates[j].adapter.title, shared=True):
+            firsts[ev.concept] = j
+    return set(firsts.values())
+
+
+def _held_by_few(request: sdk.ComposeRequest, text: str) -> bool:
+    """A word of ``text`` is on at most :data:`TYPED_TAG_SHARE` of the catalogue's adapters (True
+    when the request cannot count)."""
+    count, size = request.adapters_with, request.catalog_size
+    if count is None or size <= 0:
+        return True
+    try:
+        return any(int(count(w)) <= TYPED_TAG_SHARE * size for w in sdk.words_of(text, camel=False))
+    except (TypeError, ValueError, OSError):  # a host's counter that cannot say
+        return True
 
 
 def _title_typed(concept: Any, p: Profile, adapter: sdk.Adapter) -> bool:
@@ -487,6 +520,8 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
     def a_title(j: int) -> str:
         return request.candidates[j].adapter.title
 
+    media = _media_firsts(request, c) if c["rows"] else set()
+
     for prob, j in sorted(zip(probs.tolist(), c["rows"], strict=True), key=lambda t: (-t[0], t[1])):
         ev = c["evidence"][j]
         # a character needs both: the prompt names it AND the score agrees ("wall", "cat" and "milk"
@@ -504,7 +539,8 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         asked = ("a coined code typed" if coined == "code" else "its name typed" if j in c["outright"]
                  else "its coined trigger typed" if typed == 1 and coined
                  else "its trigger typed as a tag" if j in c["typed_tag"]
-                 else "its style named" if _style_named(concepts[ev.concept], ev, adm.profiles[j], a_title(j))
+                 else "its style named" if j in media or _style_named(concepts[ev.concept], ev, adm.profiles[j],
+                                                                       a_title(j))
                  else f"the retriever is sure of it ({score:.2f})" if sure and prob < bar else "")
         if asked or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
                 coined or (in_title and (typed >= 2 or c["tag_style"]))

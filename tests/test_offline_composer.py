@@ -631,7 +631,7 @@ def test_a_style_named_by_its_whole_name_asks_for_it(plugins, encoder, adapters)
     """A style concept that is a style adapter's whole trigger or title name, two words or a word
     English lacks ("makoto shinkai style", "blade runner style": on real cards refused at keep
     scores 0.04–0.06 beside an adapter the retriever preferred), asks for it whatever its score.
-    One plain word ("watercolor") is many styles' word and still needs the score."""
+    A medium many styles share ("watercolor") asks only for the best-ranked of them (next test)."""
     composer = plugins.create("composer", "offline")
     dusk = make_adapter(7950, "Harbor Dusk (1999 style) (v2.2)", category="style", name="harbor_dusk_v22",
                         description="Moody film stills, teal shadows and sodium lights.")
@@ -641,5 +641,29 @@ def test_a_style_named_by_its_whole_name_asks_for_it(plugins, encoder, adapters)
     assert picks_by_concept(comp).get("harbor dusk") == [7950]
     assert next(p.reason for cp in comp.concepts for p in cp.picks if p.adapter_id == 7950).endswith(
         "; its style named)")
-    plain = rescored(make_request("a lighthouse on a pier at night, watercolor style", pool, encoder), 2, 0.0005)
-    assert 2 not in picked_ids(composer.compose(plain))
+
+
+def test_a_medium_typed_as_a_tag_keeps_its_best_ranked_style(plugins, encoder, adapters):
+    """"pixel art" typed in a tag list asks for a pixel-art style, though dozens of them split the
+    retriever's score so that each is under a quarter of the bar (on the 11.8K real cards "1girl,
+    solo, cyberpunk city, neon lights, pixel art" got nothing): the best-ranked style adapter the
+    medium names exactly is kept, and only that one. A generic tag ("realistic") is no such request."""
+    composer = plugins.create("composer", "offline")
+    rival = make_adapter(7960, "Pixel Art Sprites (v2)", category="style", name="pixel_sprites_v2",
+                         triggers=["pixel art"], description="Retro game sprites.")
+    real = make_adapter(7961, "Realistic (v1.0)", category="style", name="realistic_v1", triggers=["realistic"],
+                        description="Photographic skin and light.")
+    pool = [*adapters, rival, real]
+
+    def crowded(prompt: str) -> sdk.ComposeRequest:
+        request = make_request(prompt, pool, encoder)
+        return replace(request, candidates=tuple(
+            replace(c, score=0.01) if c.adapter.id in (3, 7960, 7961) else c for c in request.candidates))
+
+    comp = composer.compose(crowded("1girl, solo, city street, pixel art"))
+    kept = [i for i in picked_ids(comp) if i in (3, 7960)]
+    assert len(kept) == 1
+    order = crowded("1girl, solo, city street, pixel art").candidates
+    first = next(c.adapter.id for c in order if c.adapter.id in (3, 7960))
+    assert kept == [first]
+    assert 7961 not in picked_ids(composer.compose(crowded("1girl, solo, city street, realistic")))
