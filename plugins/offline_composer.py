@@ -30,7 +30,8 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    when the tag (in a tag list) is its whole first trigger and holds a word of the adapters' jargon
    (on at most :data:`TYPED_TAG_SHARE` of them: "tsurime", "midjourney"); a concept that is an
    adapter's whole title name with a word English lacks ("helltaker") asks at a quarter of the bar,
-   a style concept that is a style adapter's whole name ("makoto shinkai") whatever the score; a
+   a style concept that is a style adapter's whole name ("makoto shinkai") whatever the score, and a
+   medium typed as a tag ("pixel art") its best-ranked exactly-named style; a
    non-character adapter the retriever is sure of (probability ≥ ``confident``) is kept, ranked by
    that probability; an adapter named by a negated concept ("not pixel art") never; 0–3 adapters per
    concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
