@@ -52,7 +52,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -415,12 +415,16 @@ def _typed_as_name(concept: Any, prompt: str) -> bool:
     return not before or before[-1] not in _ARTICLES
 
 
+def _lacks_english(words: Iterable[str]) -> bool:
+    """One of ``words`` (longer than two letters) is no word of the encoder's vocabulary: a name."""
+    return any(len(w) > 2 and sdk.word_classes.lookup(w)[0] == "rare" for w in words)
+
+
 def _whole_title_name(title: str, matched: set[str]) -> bool:
     """The prompt's name evidence holds the character title's whole name, two or more words, one of
     them a word English lacks ("rin tohsaka" of "Rin Tohsaka (Fate: Stay Night) | Character LoRA",
     with other words beside it): named, not in passing, however many cards of it split the score."""
-    return any(len(form) >= 2 and form <= matched and any(
-        len(w) > 2 and sdk.word_classes.lookup(w)[0] == "rare" for w in form) for form in sdk.title_forms(title))
+    return any(len(form) >= 2 and form <= matched and _lacks_english(form) for form in sdk.title_forms(title))
 
 
 def _coined_in_prompt(ev: Evidence, prompt_words: set[str], coined: Callable[[str], bool]) -> str:
@@ -450,7 +454,7 @@ def _style_named(concept: Any, ev: Evidence, p: Profile, title: str, *, shared: 
         return False
     if concept.text in sdk.CONCEPT_MEDIA:
         return shared
-    return len(said) >= 2 or any(len(w) > 2 and sdk.word_classes.lookup(w)[0] == "rare" for w in said)
+    return len(said) >= 2 or _lacks_english(said)
 
 
 def _media_firsts(request: sdk.ComposeRequest, c: dict[str, Any]) -> set[int]:
@@ -459,14 +463,14 @@ def _media_firsts(request: sdk.ComposeRequest, c: dict[str, Any]) -> set[int]:
     for a generic tag ("realistic": ``sdk.prompt.is_common_tag``), nor for a look word on more than
     :data:`TYPED_TAG_SHARE` of the adapters ("illustration", "cinematic": habits of community
     prompts, on 14% and 9% of the real cards, not requests for a style)."""
+    media = {i for i, concept in enumerate(c["concepts"]) if concept.text in sdk.CONCEPT_MEDIA and
+             not sdk.prompt.is_common_tag(concept.text) and _held_by_few(request, concept.text)}
     firsts: dict[int, int] = {}
-    for j in c["rows"]:  # best-ranked first
+    for j in c["rows"] if media else ():  # best-ranked first
         ev = c["evidence"][j]
-        concept = c["concepts"][ev.concept]
-        if ev.concept in firsts or concept.text not in sdk.CONCEPT_MEDIA or sdk.prompt.is_common_tag(concept.text):
-            continue
-        if _held_by_few(request, concept.text) and _style_named(
-                concept, ev, c["admissible"].profiles[j], request.candidates[j].adapter.title, shared=True):
+        if ev.concept in media and ev.concept not in firsts and _style_named(
+                c["concepts"][ev.concept], ev, c["admissible"].profiles[j], request.candidates[j].adapter.title,
+                shared=True):
             firsts[ev.concept] = j
     return set(firsts.values())
 
@@ -489,8 +493,7 @@ def _title_typed(concept: Any, p: Profile, adapter: sdk.Adapter) -> bool:
     if p.category in CHARACTER_CATEGORIES:
         return False
     said = sdk.prompt_words(concept.text)
-    return bool(said) and any(said == form for form in sdk.title_forms(adapter.title)) and any(
-        len(w) > 2 and sdk.word_classes.lookup(w)[0] == "rare" for w in said)
+    return bool(said) and any(said == form for form in sdk.title_forms(adapter.title)) and _lacks_english(said)
 
 
 def _named_outright(concept: Any, ev: Evidence, p: Profile, sim: float, min_similarity: float) -> bool:
@@ -517,11 +520,7 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
     probs = keep_probability(c["features"]) if c["rows"] else np.zeros(0)
     bar = shipped_model().keep if keep is None else keep
     ranked = []
-
-    def a_title(j: int) -> str:
-        return request.candidates[j].adapter.title
-
-    media = _media_firsts(request, c) if c["rows"] else set()
+    media = _media_firsts(request, c)
 
     for prob, j in sorted(zip(probs.tolist(), c["rows"], strict=True), key=lambda t: (-t[0], t[1])):
         ev = c["evidence"][j]
@@ -540,8 +539,8 @@ def compose(request: sdk.ComposeRequest, *, keep: float | None = None, synonym_s
         asked = ("a coined code typed" if coined == "code" else "its name typed" if j in c["outright"]
                  else "its coined trigger typed" if typed == 1 and coined
                  else "its trigger typed as a tag" if j in c["typed_tag"]
-                 else "its style named" if j in media or _style_named(concepts[ev.concept], ev, adm.profiles[j],
-                                                                       a_title(j))
+                 else "its style named" if j in media or _style_named(
+                     concepts[ev.concept], ev, adm.profiles[j], request.candidates[j].adapter.title)
                  else f"the retriever is sure of it ({score:.2f})" if sure and prob < bar else "")
         if asked or (prob >= bar and (ev.kind or sim >= synonym_similarity)) or (prob >= bar / 4 and (
                 coined or (in_title and (typed >= 2 or c["tag_style"]))
