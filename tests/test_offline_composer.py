@@ -667,3 +667,18 @@ def test_a_medium_typed_as_a_tag_keeps_its_best_ranked_style(plugins, encoder, a
     first = next(c.adapter.id for c in order if c.adapter.id in (3, 7960))
     assert kept == [first]
     assert 7961 not in picked_ids(composer.compose(crowded("1girl, solo, city street, realistic")))
+
+
+def test_a_host_counter_that_fails_does_not_break_a_composition(plugins, encoder, adapters):
+    """``adapters_with`` is the host's: one that raises (a locked lexical index) neither fails the
+    composition nor loses the medium's style — unable to count, the composer treats the word as rare."""
+    composer = plugins.create("composer", "offline")
+
+    def broken(word: str) -> int:
+        raise OSError("lexical index locked")
+
+    request = make_request("1girl, solo, city street, pixel art", adapters, encoder, adapters_with=broken,
+                           catalog_size=2_000)
+    request = replace(request, candidates=tuple(replace(c, score=0.01) if c.adapter.id == 3 else c
+                                                for c in request.candidates))
+    assert 3 in picked_ids(composer.compose(request))
