@@ -34,7 +34,9 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    medium typed as a tag ("pixel art") its best-ranked exactly-named style; a
    non-character adapter the retriever is sure of (probability ≥ ``confident``) is kept, ranked by
    that probability; an adapter named by a negated concept ("not pixel art") never; 0–3 adapters per
-   concept, each adapter once, at most two style adapters, at most ``max_adapters`` in total;
+   concept (the first one whose trigger or title IS the concept, when one is kept: "a horse"
+   takes the horse card before "Horseback Riding"), each adapter once, at most two style adapters,
+   at most ``max_adapters`` in total;
    characters/celebrities only when the prompt names them (``sdk.character_evidence``; one name word
    that a sentence writes as a thing, after an article or "of" in lower case, names no one: "a bottle
    of shampoo", "a pile of gravel") and their keep score passes too (not needed when a concept is
@@ -236,6 +238,11 @@ def assign(request: sdk.ComposeRequest, concepts: Sequence[Any], ranked: list[tu
     best: dict[int, float] = {}
     taken_characters: set[frozenset[str]] = set()
     styles = total = 0
+    # a concept's first pick is one its own word names exactly (its trigger or title IS the concept)
+    # when one was kept: "a horse" takes the horse adapter before "Horseback Riding", which only
+    # looks like it; the other may still follow as a second pick
+    leads = {j for _, j, _ in ranked if _names_exactly(evidence[j])}
+    led = {evidence[j].concept for j in leads}
     for j in pinned:
         a = request.candidates[j].adapter
         if concepts:
@@ -250,7 +257,8 @@ def assign(request: sdk.ComposeRequest, concepts: Sequence[Any], ranked: list[tu
             ci = evidence[j].concept
             a = request.candidates[j].adapter
             if total >= request.max_adapters or len(chosen[ci]) >= per_concept or any(
-                    p.adapter_id == a.id for p in chosen[ci]) or (first_pass and chosen[ci]):
+                    p.adapter_id == a.id for p in chosen[ci]) or (first_pass and (chosen[ci] or (
+                    ci in led and j not in leads))):
                 continue
             words = character_words.get(j)
             if (first_pass is False and prob < best.get(ci, 0.0) - margin) or (words is not None and any(
@@ -266,6 +274,11 @@ def assign(request: sdk.ComposeRequest, concepts: Sequence[Any], ranked: list[tu
             total += 1
             styles += is_style
     return [sdk.ConceptPicks(c.text, tuple(chosen[ci])) for ci, c in enumerate(concepts)] + extra
+
+
+def _names_exactly(ev: Evidence) -> bool:
+    """The adapter's trigger or title is the concept itself, word for word."""
+    return ev.exact and ev.kind in ("trigger", "title")
 
 
 def _reason(concept: Any, adapter: sdk.Adapter, ev: Evidence, sim: float, prob: float, *, asked: str = "") -> str:

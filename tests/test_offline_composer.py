@@ -682,3 +682,17 @@ def test_a_host_counter_that_fails_does_not_break_a_composition(plugins, encoder
     request = replace(request, candidates=tuple(replace(c, score=0.01) if c.adapter.id == 3 else c
                                                 for c in request.candidates))
     assert 3 in picked_ids(composer.compose(request))
+
+
+def test_an_adapter_named_exactly_for_a_concept_is_its_first_pick(plugins, encoder, adapters):
+    """A concept's first pick is an adapter whose trigger IS the concept ("a horse" ← trigger "horse"),
+    before one that only resembles it, however sure the retriever is of that one ("Horseback Riding");
+    the resembling one may still follow as the concept's second pick."""
+    composer = plugins.create("composer", "offline")
+    steed = make_adapter(7900, "Dunmare Steed (v1.0)", category="animal", triggers=["horse"], name="dunmare",
+                         description="A realistic horse standing in a field.")
+    ride = make_adapter(7901, "Saddle Ride Concept (v1.0)", category="concept", name="saddle_ride",
+                        description="A person riding on horseback in a field.")
+    pool = [*adapters, steed, ride]
+    request = rescored(rescored(make_request("a horse", pool, encoder), 7900, 0.6), 7901, 0.95)
+    assert picks_by_concept(composer.compose(request)).get("horse") == [7900, 7901]
