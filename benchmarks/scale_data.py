@@ -147,8 +147,8 @@ def _current_index(path: Path) -> None:
         raise RuntimeError(f"{path} has no vector index")
     ids, vectors, encoder = old.ids.copy(), np.array(old.vectors), old.encoder
     examples = None
-    if old.has_examples:  # each row's example-prompt vectors, carried over
-        rows, starts = np.asarray(old._examples, dtype=np.float32), old._example_starts
+    if old.has_examples:  # each row's example-prompt vectors, carried over (copies: close() unmaps them)
+        rows, starts = np.array(old._examples, dtype=np.float32), np.array(old._example_starts)
         examples = [rows[starts[i]:starts[i + 1]] for i in range(len(ids))]
     old.close()
     t0 = time.perf_counter()
@@ -206,5 +206,5 @@ def catalogue(n: int, plugins: Any, encoder: Any, *, base: int = 1000, fresh: bo
     print(f"  built {n:,}-card catalogue: insert {t1 - t0:.1f} s, index (lexical + vectors) {t2 - t1:.1f} s "
           f"({report.index_kind})", flush=True)
     done.write_text(f"{t1 - t0:.2f} {t2 - t1:.2f}\n")
-    (path.parent / f"index-{_source_digest(('stylus_ext/index.py',))}.done").write_text("")
+    (path.parent / f"index-{_source_digest(INDEX_MODULES)}.done").write_text("")
     return path
