@@ -119,7 +119,7 @@ def admissible(request: sdk.ComposeRequest, excluded: set[str], consider: int = 
             continue
         if not sdk.compatible(a.card.base_model, request.base_model):
             continue
-        if a.card.nsfw and not request.allow_nsfw:
+        if not request.allow_nsfw and sdk.is_nsfw(a.card):
             continue
         if i >= consider and not a.pinned:
             category = (a.category or "concept").lower()

@@ -169,7 +169,7 @@ def _why_dropped(adapter: sdk.Adapter | None, aid: int, state: _Validation, kept
         return "is a duplicate"
     if adapter.banned:
         return "is banned"
-    if adapter.card.nsfw and not request.allow_nsfw:
+    if not request.allow_nsfw and sdk.is_nsfw(adapter.card):
         return "is NSFW (not allowed)"
     if not sdk.compatible(adapter.card.base_model, request.base_model):
         return f"is for {adapter.card.base_model}, not {request.base_model}"
@@ -201,7 +201,7 @@ def _missing_pins(state: _Validation) -> list[sdk.Pick]:
         a = cand.adapter
         if a.pinned and a.id not in state.used and not a.banned \
                 and sdk.compatible(a.card.base_model, request.base_model) \
-                and a.card.name.lower() not in state.excluded and (request.allow_nsfw or not a.card.nsfw):
+                and a.card.name.lower() not in state.excluded and (request.allow_nsfw or not sdk.is_nsfw(a.card)):
             missing.append(sdk.Pick(a.id, f"pinned: '{a.title}'"))
             state.used.add(a.id)
     return missing

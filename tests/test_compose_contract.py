@@ -148,6 +148,22 @@ def test_validation_drops_a_character_named_only_by_its_series():
     assert picked_ids(comp) == [1]
 
 
+def test_an_adult_word_in_title_name_or_tags_makes_an_adapter_nsfw():
+    """Civitai's model flag missed most adult adapters of 2023 (cards flagged SFW titled "… anal sex"),
+    so a word of ``sdk.NSFW_WORDS`` in the title, file name or tags counts as NSFW too, whatever any
+    composer answers; "sexy", "lingerie" and words that only contain such a word ("Essex") do not."""
+    ads = [make_adapter(1, "Riverside Porn Pack"), make_adapter(2, "Plain Dress", name="dress_r18_v2"),
+           make_adapter(3, "Collar (v2.0)", tags=["clothing", "BDSM"]), make_adapter(4, "Essex | Azur Lane"),
+           make_adapter(5, "Sexy Dancer", tags=["sexy", "lingerie"])]
+    assert [sdk.is_nsfw(a.card) for a in ads] == [True, True, True, False, False]
+    answer = sdk.Composition((sdk.ConceptPicks("x", tuple(sdk.Pick(a.id, "") for a in ads)),))
+    req = sdk.ComposeRequest("x", tuple(sdk.Candidate(a) for a in ads))
+    comp, dropped, _, _ = validate(answer, req)
+    assert picked_ids(comp) == [4, 5] and all("NSFW" in d for d in dropped) and len(dropped) == 3
+    comp, dropped, _, _ = validate(answer, replace(req, allow_nsfw=True))
+    assert picked_ids(comp)[:3] == [1, 2, 3] and not any("NSFW" in d for d in dropped)
+
+
 def test_validation_drops_banned_nsfw_and_incompatible():
     ads = [make_adapter(1, "A"), make_adapter(2, "B", banned=True), make_adapter(3, "C", nsfw=True),
            make_adapter(4, "D", base_model="SDXL"), make_adapter(5, "E", category="character"),

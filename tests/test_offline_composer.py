@@ -66,6 +66,8 @@ def test_characters_only_when_named(composer, encoder, adapters):
 def test_nsfw_utility_banned_and_base_model(composer, encoder, adapters):
     assert 10 not in picked_ids(compose(composer, encoder, "a woman in lingerie", adapters))
     assert 10 in picked_ids(compose(composer, encoder, "a woman in lingerie pinup", adapters, allow_nsfw=True))
+    unflagged = [replace(a, card=replace(a.card, nsfw=False)) if a.id == 10 else a for a in adapters]
+    assert 10 not in picked_ids(compose(composer, encoder, "a woman in lingerie", unflagged))  # its "nsfw" tag
     assert 8 not in picked_ids(compose(composer, encoder, "a detailed portrait, detail tweaker", adapters))
     banned = [replace(a, banned=True) if a.id == 2 else a for a in adapters]
     assert 2 not in picked_ids(compose(composer, encoder, "a fox, watercolor", banned))

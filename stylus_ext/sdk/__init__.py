@@ -6,7 +6,7 @@ file in the user plugins folder) with functions marked ``@hookimpl`` that regist
 
     from stylus_ext import sdk
 
-    STYLUS_API = (1, 9)  # the sdk.API_VERSION this plugin was written for
+    STYLUS_API = (1, 10)  # the sdk.API_VERSION this plugin was written for
 
     class ShoutComposer(sdk.Composer):
         name = "shout"
@@ -77,6 +77,7 @@ from stylus_ext.sdk.llm_compose import (
 from stylus_ext.sdk.options import Option, resolve_options, server_options, split_list
 from stylus_ext.sdk.records import (
     CATEGORIES,
+    NSFW_WORDS,
     Adapter,
     AdapterCard,
     Candidate,
@@ -86,6 +87,7 @@ from stylus_ext.sdk.records import (
     Pick,
     Refinement,
     SourceContext,
+    is_nsfw,
 )
 from stylus_ext.sdk.redact import Secret
 from stylus_ext.sdk.threads import single_blas_thread
@@ -134,7 +136,7 @@ __all__ = [  # noqa: RUF022 - grouped by module
     "API_VERSION", "PROJECT", "check_api", "hookimpl", "Command", "CommandContext",
     # records (records.py)
     "CATEGORIES", "Adapter", "AdapterCard", "Candidate", "ComposeRequest", "Composition", "ConceptPicks",
-    "Pick", "Refinement", "SourceContext",
+    "Pick", "Refinement", "SourceContext", "NSFW_WORDS", "is_nsfw",
     # backends (backends.py) and their options (options.py, files.py)
     "Backend", "CatalogSource", "Composer", "Encoder", "Refiner",
     "Option", "data_dir", "read_secret", "resolve_options", "secrets_dir", "server_options", "sibling_module",

@@ -22,7 +22,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 
 #: ``(major, minor)`` of the plugin API. A minor bump only adds names; a major bump changes or removes
 #: some. A plugin declares the version it was written for as ``STYLUS_API = (1, 0)`` in its module.
-API_VERSION: tuple[int, int] = (1, 9)
+API_VERSION: tuple[int, int] = (1, 10)
 
 #: The Stylus release (``stylus_ext.__version__``).
 VERSION = "0.1.0"

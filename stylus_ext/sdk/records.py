@@ -3,6 +3,8 @@ Forge v2), so they behave the same in every WebUI."""
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +55,29 @@ class AdapterCard:
     autov3: str | None = None
     file_size_kb: float | None = None
     problems: tuple[str, ...] = ()
+
+
+#: Words that mark a card NSFW when its title, file name or one of its tags holds them, whatever
+#: Civitai's flag says: that model-level flag missed 468 of the 11,843 real cards of mid-2023 flagged
+#: SFW ("… anal sex", "Riding a dildo …", "… LORA EROTIC MODELS COLLECTION"). "sexy", "lingerie",
+#: "underwear" and "bikini" are not among them: they name SFW clothing and poses too.
+NSFW_WORDS = frozenset({
+    "nsfw", "hentai", "porn", "porno", "nude", "nudes", "nudity", "naked", "sex", "bdsm", "bondage", "lewd",
+    "ecchi", "erotic", "erotica", "r18", "xxx", "nipples", "pussy", "penis", "genitals", "topless", "ahegao",
+    "cum",
+})
+
+
+def is_nsfw(card: AdapterCard) -> bool:
+    """Civitai's flag (``card.nsfw``), or a word of :data:`NSFW_WORDS` in the card's title, file name
+    or tags: what "allow NSFW" governs."""
+    return card.nsfw or _nsfw_words(card.title, card.name, card.tags)
+
+
+@functools.lru_cache(maxsize=16384)
+def _nsfw_words(title: str, name: str, tags: tuple[str, ...]) -> bool:
+    text = " ".join((title or "", name or "", *tags)).lower()
+    return not NSFW_WORDS.isdisjoint(re.findall(r"[a-z0-9]+", text))
 
 
 @dataclass(frozen=True)
