@@ -35,7 +35,8 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    non-character adapter the retriever is sure of (probability ≥ ``confident``) is kept, ranked by
    that probability; an adapter named by a negated concept ("not pixel art") never; 0–3 adapters per
    concept (the first one whose trigger or title IS the concept, when one is kept: "a horse"
-   takes the horse card before "Horseback Riding"), each adapter once, at most two style adapters,
+   takes the horse card before "Horseback Riding", a thing's own card before a style named after
+   it), each adapter once, at most two style adapters,
    at most ``max_adapters`` in total;
    characters/celebrities only when the prompt names them (``sdk.character_evidence``; one name word
    that a sentence writes as a thing, after an article or "of" in lower case, names no one: "a bottle
@@ -242,6 +243,11 @@ def assign(request: sdk.ComposeRequest, concepts: Sequence[Any], ranked: list[tu
     # when one was kept: "a horse" takes the horse adapter before "Horseback Riding", which only
     # looks like it; the other may still follow as a second pick
     leads = {j for _, j, _ in ranked if _names_exactly(evidence[j])}
+    # ... and for a thing, an adapter of that thing before a style named after it ("a butterfly": the
+    # butterfly card before "Butterfly & Flowers Multiply Style")
+    things = {evidence[j].concept for j in leads if profiles[j].category not in STYLE_CATEGORIES}
+    leads = {j for j in leads if evidence[j].concept not in things or profiles[j].category not in STYLE_CATEGORIES
+             or concepts[evidence[j].concept].kind == "style"}
     led = {evidence[j].concept for j in leads}
     for j in pinned:
         a = request.candidates[j].adapter

@@ -698,3 +698,16 @@ def test_an_adapter_named_exactly_for_a_concept_is_its_first_pick(plugins, encod
     pool = [*adapters, steed, ride]
     request = rescored(rescored(make_request("a horse", pool, encoder), 7900, 0.6), 7901, 0.95)
     assert picks_by_concept(composer.compose(request)).get("horse") == [7900, 7901]
+
+
+def test_a_things_own_adapter_leads_before_a_style_named_after_it(plugins, encoder, adapters):
+    """For a thing ("a butterfly"), an adapter of that thing named exactly for it comes before a style
+    adapter named after it ("butterfly style"), however sure the retriever is of the style."""
+    composer = plugins.create("composer", "offline")
+    moth = make_adapter(7910, "Velwing Butterfly (v1.0)", category="animal", triggers=["butterfly"], name="velwing",
+                        description="A realistic butterfly with patterned wings.")
+    bloom = make_adapter(7911, "Velwing Bloom Style (v1.0)", category="style", triggers=["butterfly style"],
+                         name="velwing_bloom", description="Butterflies and flowers in a decorative style.")
+    pool = [*adapters, moth, bloom]
+    request = rescored(rescored(make_request("a butterfly", pool, encoder), 7910, 0.6), 7911, 0.95)
+    assert picks_by_concept(composer.compose(request)).get("butterfly", [None])[0] == 7910
