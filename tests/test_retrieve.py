@@ -98,6 +98,20 @@ def test_style_detection():
     assert lexical.is_tag_style("1girl, long hair, beach, sunset")
     assert lexical.is_tag_style("score_9, score_8_up, pony")
     assert not lexical.is_tag_style("a cat sitting on a red couch")
+    # Pony's quality words before a sentence: a caption still
+    assert not lexical.is_tag_style("score_9, score_8_up, source_anime, a watercolor painting of a fox in the snow")
+    assert lexical.is_tag_style("score_9, score_8_up, 1girl, a watercolor painting of a fox in the snow")
+
+
+def test_pony_quality_words_before_a_caption_do_not_change_its_search(cat, encoder):
+    """"score_9, score_8_up, <caption>" is searched as that caption: the same candidates and scores
+    (read as a tag list, it was scored by the tag prompts' weights)."""
+    catalog, _ = cat
+    r = Retriever(catalog, encoder=encoder)
+    caption = "a watercolor painting of a corgi in a medieval castle courtyard"
+    plain = [(c.adapter.id, round(c.score, 6)) for c in r.search(caption, 5)]
+    pony = [(c.adapter.id, round(c.score, 6)) for c in r.search(f"score_9, score_8_up, score_7_up, {caption}", 5)]
+    assert plain == pony
     assert not lexical.is_tag_style("a castle on a hill, at sunset, in the style of studio ghibli, very detailed")
     assert lexical.clean_prompt("masterpiece, best quality, <lora:x:1>, (red dress:1.3)") == "red dress"
 

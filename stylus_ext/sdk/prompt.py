@@ -220,21 +220,27 @@ def clean_prompt(prompt: str | None) -> str:
     return ", ".join(split_segments(prompt))
 
 
-_TAG_MARKERS = re.compile(r"\b(?:score_\d|source_[a-z]+|\d+(?:girl|boy)s?)\b", re.I)
+_TAG_MARKERS = re.compile(r"\b\d+(?:girl|boy)s?\b", re.I)
+#: Pony's quality boilerplate: a tag list's mark unless a segment is a sentence ("score_9, score_8_up,
+#: a watercolor painting of a fox in a snowy forest" is a caption with its model's quality words).
+_BOILERPLATE_MARKERS = re.compile(r"\b(?:score_\d|source_[a-z]+)\b", re.I)
 
 
 def is_tag_style(prompt: str | None, *, blanked: Blanked | None = None) -> bool:
     """True for community tag prompts (``1girl, long hair, beach``), False for sentences/captions.
 
-    Tag style: danbooru markers (``score_9``, ``source_anime``, ``1girl``), or three or more segments
-    that are short (≤ 3 words on average, none longer than 6).
+    Tag style: danbooru markers (``1girl``; Pony's ``score_9`` and ``source_anime`` when no segment
+    is longer than 6 words), or three or more segments that are short (≤ 3 words on average, none
+    longer than 6).
     """
     parts = segments(prompt, blanked=blanked)
     if any(_TAG_MARKERS.search(s.text) for s in parts):
         return True
+    lengths = [len(s.text.split()) for s in parts]
+    if lengths and max(lengths) <= 6 and any(_BOILERPLATE_MARKERS.search(s.text) for s in parts):
+        return True
     if len(parts) < 3:
         return False
-    lengths = [len(s.text.split()) for s in parts]
     return sum(lengths) / len(lengths) <= 3.0 and max(lengths) <= 6
 
 
