@@ -186,6 +186,10 @@ def test_an_angle_tag_of_function_words_is_a_concept_and_bare_function_words_are
     ("a painting by Claude Monet of a garden", ["claude monet"]),
     ("a house by the lake", []),
     ("by the sea, 1girl", []),
+    ("a samurai, by greg rutkowski and alphonse mucha", ["greg rutkowski", "alphonse mucha"]),
+    ("1girl, by wlop & artgerm", ["wlop", "artgerm"]),
+    ("by the river and the lake", []),
+    ("masterpiece, artist:wlop, 1girl", ["wlop"]),  # NoobAI / Illustrious artist tags
 ])
 def test_an_artist_credit_is_a_style_with_or_without_capitals(prompt, styles):
     assert [c.text for c in parse_prompt(prompt).topical if c.kind == "style" and c.text != "painting"] == styles

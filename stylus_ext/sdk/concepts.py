@@ -14,7 +14,8 @@ The rules:
   phrase keeps its adjectives and compound nouns ("gothic cathedral"), loses number and size words
   ("two large dogs" → "dogs") and its frame ("a group of skiers" → "skiers", "in front of");
 - style phrases: "in the style of X", "X style", "X aesthetic", "looks like X", "inspired by X",
-  "by Artist Name" (a tag "by greg rutkowski" / "art by wlop" in any case), and noun phrases headed
+  "by Artist Name" (a tag "by greg rutkowski" / "art by wlop" in any case; "by wlop and artgerm"
+  credits both), an "artist:wlop" tag (NoobAI, Illustrious), and noun phrases headed
   by a medium ("watercolor painting", "pixel art"); a camera tag "from side" keeps its "from";
 - which words of a sentence's noun phrase are the concept ("white boat" or "boat") and whether a verb
   without an object is one ("a dog sleeping") is a small fitted score over word classes
@@ -202,8 +203,8 @@ _BY_VERBS = frozenset({"art", "artwork", "painted", "painting", "drawn", "drawin
 _NAME_LINKS = frozenset({"van", "von", "de", "da", "di", "del", "der", "la", "le"})
 
 
-def _style_split(words: list[Word]) -> tuple[list[Word], list[Word], list[Word]] | None:
-    """(before, style name, after) for the style phrases; None when there is none."""
+def _style_split(words: list[Word]) -> tuple[list[Word], list[list[Word]], list[Word]] | None:
+    """(before, style names, after) for the style phrases; None when there is none."""
     low = _lower(words)
     for i in range(len(words) - 1):
         pair = (low[i], low[i + 1])
@@ -214,10 +215,15 @@ def _style_split(words: list[Word]) -> tuple[list[Word], list[Word], list[Word]]
             while before and (is_function_word(before[-1][0]) or before[-1][0].lower() in ("art", "that")):
                 before = before[:-1]
             if name:
-                return before, name, []
+                return before, [name], []
     lead = next((n for n in (1, 2) if len(low) > n and low[n - 1] == "by" and (n == 1 or low[0] in _BY_VERBS)), 0)
-    if lead and 0 < len(words) - lead <= 4 and low[lead] not in DETERMINERS:
-        return [], words[lead:], []  # a tag "by greg rutkowski", "art by wlop": capitals or not
+    if lead and low[lead] not in DETERMINERS:
+        # a tag "by greg rutkowski", "art by wlop", capitals or not; "by greg rutkowski and alphonse
+        # mucha" credits both
+        names = [list(g) for is_and, g in itertools.groupby(words[lead:], key=lambda w: w[0].lower() in ("and", "&"))
+                 if not is_and]
+        if 0 < len(names) <= 3 and all(0 < len(n) <= 4 and n[0][0].lower() not in DETERMINERS for n in names):
+            return [], names, []
     for i, w in enumerate(low):
         if w != "by" or i + 1 == len(words) or low[i + 1] in DETERMINERS or all(x[0].isupper() for x in words):
             continue  # not "by the lake", nor a sentence in capitals
@@ -225,7 +231,7 @@ def _style_split(words: list[Word]) -> tuple[list[Word], list[Word], list[Word]]
         while j < len(words) and j - i <= 5 and (words[j][0][:1].isupper() or (j > i + 1 and low[j] in _NAME_LINKS)):
             j += 1
         if j > i + 1 and low[j - 1] not in _NAME_LINKS:
-            return words[:i], words[i + 1:j], words[j:]
+            return words[:i], [words[i + 1:j]], words[j:]
     for i, w in enumerate(low):
         if w in ("style", "aesthetic", "artstyle") and i > 0:
             j = i
@@ -233,7 +239,7 @@ def _style_split(words: list[Word]) -> tuple[list[Word], list[Word], list[Word]]
                 j -= 1
             name = [x for x in words[j:i] if x[0].lower() != "art"] or words[j:i]
             if name:
-                return words[:j], name, words[i + 1:]
+                return words[:j], [name], words[i + 1:]
     return None
 
 
@@ -298,10 +304,14 @@ def _chunk_part(b: _Builder, start: int, end: int, quotes: bool, tag_style: bool
     if grammar.is_quality(b.clean[start:end]):
         b.add(words, "quality")
         return []
+    if len(words) == 2 and words[0][0].lower() == "artist" and b.clean[words[0][2]:words[1][1]] == ":":
+        b.add(words[1:], "style")  # an "artist:wlop" tag (NoobAI, Illustrious): that artist's style
+        return []
     split = _style_split(words)
     if split:
-        before, name, after = split
-        b.add(name, "style")
+        before, names, after = split
+        for name in names:
+            b.add(name, "style")
         return [(part[0][1], part[-1][2], False) for part in (before, after) if part]
     low = _lower(words)
     frame = next((k for k in range(1, min(len(words) - 1, 4)) if low[k] == "of" and low[k - 1] in PICTURE_FRAMES), 0)
