@@ -75,7 +75,7 @@ def test_retriever_helpers():
     "masterpiece", "best quality", "(masterpiece:1.2)", "score_9", "score_8_up", "source_anime", "rating_safe",
     "8k uhd", "extremely detailed cg unity 8k wallpaper", "highres", "absurdres", "year 2024", "high quality",
     "worst quality", "trending on artstation", "4k resolution", "perfect", "rating:general", "very awa",
-    "very displeasing", "worst aesthetic",
+    "very displeasing", "worst aesthetic", "sensitive", "general", "explicit", "safe",  # bare rating tags
 ])
 def test_quality_tags(tag):
     assert grammar.is_quality(grammar.strip_syntax(tag))
@@ -84,6 +84,7 @@ def test_quality_tags(tag):
 @pytest.mark.parametrize("tag", [
     "depth of field", "bokeh", "film grain", "cinematic lighting", "realistic", "pixel art", "high heels",
     "low poly", "beautiful woman", "detailed background castle", "1girl", "", "of", "rating system", "ratings board",
+    "a safe", "safe room", "general store", "a general on a horse",
 ])
 def test_not_quality(tag):
     assert not grammar.is_quality(tag)

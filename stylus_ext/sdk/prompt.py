@@ -301,7 +301,8 @@ very awa|worst aesthetic|bad aesthetic|displeasing|very displeasing|normal aesth
 _QUALITY_GLUE = frozenset({"of", "on", "in", "cg", "and"})
 #: Pony's "score_9" / "source_anime" / "rating_safe", Animagine's "rating:general" / "year 2024".
 _RATINGS = "safe|general|sensitive|questionable|explicit|nsfw|sfw"
-_QUALITY_PREFIX = re.compile(rf"^(?:score \d|source [a-z]|rating ?[:=]? ?(?:{_RATINGS})$|year \d{{4}}$)")
+#: ... and Animagine's / Illustrious's bare rating tags, as a whole tag ("1girl, solo, sensitive").
+_QUALITY_PREFIX = re.compile(rf"^(?:score \d|source [a-z]|(?:rating ?[:=]? ?)?(?:{_RATINGS})$|year \d{{4}}$)")
 _RES = re.compile(r"^\d+(?:k|p)$")
 
 
