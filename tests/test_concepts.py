@@ -290,3 +290,11 @@ def test_a_verb_before_its_particle_ends_the_noun_phrase_whatever_its_agreement(
     texts = [c.text for c in parse_prompt("a boy on a skateboard go over a ramp").topical]
     assert "skateboard" in texts and "skateboard go" not in texts
     assert "dog park" in [c.text for c in parse_prompt("a dog park in the city").topical]
+
+
+def test_a_technique_in_ing_ends_a_tag_whole():
+    """ "ray tracing" and "photon mapping" name a rendering technique: one concept each in a tag list,
+    not "ray" and "photon"; in a sentence the same word is still a verb ("a child tracing letters")."""
+    topical = [c.text for c in parse_prompt("1girl, ray tracing, photon mapping, subsurface scattering").topical]
+    assert topical == ["1girl", "ray tracing", "photon mapping", "subsurface scattering"]
+    assert [c.text for c in parse_prompt("a child tracing letters on a page").topical] == ["child", "letters", "page"]

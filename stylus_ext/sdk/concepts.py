@@ -326,13 +326,20 @@ def _chunk_part(b: _Builder, start: int, end: int, quotes: bool, tag_style: bool
     return []
 
 
+#: Words in -ing that end a tag as the name of a technique, not a verb: "ray tracing", "photon
+#: mapping", "subsurface scattering" (a sentence's "a child tracing letters" keeps its verb).
+_NOUN_ING = frozenset({"tracing", "mapping", "scattering", "coloring", "colouring", "lettering", "inking",
+                       "blending", "texturing", "modeling", "modelling", "sculpting", "compositing"})
+
+
 def _is_tag(words: list[Word], tag_style: bool) -> bool:
     """A segment that names one thing ("red panda", "rule of third composition", "looking at viewer")."""
     low = _lower(words)
     if len(words) > (TAG_STYLE_MAX_WORDS if tag_style else TAG_MAX_WORDS) or any(
             w in DETERMINERS or w in AUX or (w in CONJUNCTIONS and not tag_style) for w in low):
         return False
-    if any(is_ing(w) or (is_ed(w) and w != low[-1]) for w in low[1:]) or (is_ed(low[0]) and len(low) > 1):
+    if any((is_ing(w) and not (k == len(low) - 1 and w in _NOUN_ING)) or (is_ed(w) and w != low[-1])
+           for k, w in enumerate(low[1:], start=1)) or (is_ed(low[0]) and len(low) > 1):
         return False  # a verb inside: "corgi wearing sunglasses", "car parked outside"
     if not tag_style and any(w in PREPOSITIONS and w != "of" for w in low[1:]) and not is_ing(low[0]):
         return False  # "dog on a couch" in a caption; "looking at viewer" is a pose tag
