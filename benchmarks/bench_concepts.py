@@ -127,6 +127,7 @@ HOSTILE = {
     "words": lambda n: "a red cat sitting on the mat " * (n // 29),
     "quotes": lambda n: 'x "ab cd" y ' * (n // 12),
     "style runs": lambda n: "a b style " * (n // 10),
+    "camera credits": lambda n: "shot on film " * (n // 13),
 }
 
 

@@ -298,3 +298,13 @@ def test_a_technique_in_ing_ends_a_tag_whole():
     topical = [c.text for c in parse_prompt("1girl, ray tracing, photon mapping, subsurface scattering").topical]
     assert topical == ["1girl", "ray tracing", "photon mapping", "subsurface scattering"]
     assert [c.text for c in parse_prompt("a child tracing letters on a page").topical] == ["child", "letters", "page"]
+
+
+def test_a_photographic_look_is_a_style():
+    """Film stocks and lens looks say how the picture looks, as a medium does: style concepts."""
+    k = kinds("1girl, bokeh, depth of field, shot on 35mm film, kodachrome, tilt-shift")
+    assert [k[t] for t in ("bokeh", "depth of field", "35mm film", "kodachrome", "tilt-shift")] == ["style"] * 5
+    assert k["1girl"] == "subject"
+    k = kinds("portrait of an old man, shot with a Leica camera at dusk")
+    assert k["leica camera"] == "style" and "dusk" in k
+    assert "style" not in kinds("a photo shot on a beach").values()  # no camera: no look

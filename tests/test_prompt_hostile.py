@@ -28,6 +28,8 @@ HOSTILE = {
     "style runs": "a b style " * (N // 10),  # a style phrase splits its segment: one recursion per run overflowed
     "artist credits": "painting by Bob Ross of " * (N // 24),
     "quoted styles": '"a b" style ' * (N // 12),  # every part re-read every quote: seconds, not milliseconds
+    "camera credits": "shot on film " * (N // 13),  # each credit peels off the end: bounded by MAX_PARTS
+    "camera words without a camera": "a shot on " * (N // 10),  # an early draft read every tail: 0.9 s
 }
 
 

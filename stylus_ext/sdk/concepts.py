@@ -199,6 +199,12 @@ def _strip_function(words: list[Word]) -> list[Word]:
 
 #: Words before "by" that make a segment an artist's credit ("art by wlop", "painted by ...").
 _BY_VERBS = frozenset({"art", "artwork", "painted", "painting", "drawn", "drawing", "illustrated", "illustration"})
+#: Words of what a picture is "shot on": film, cameras and their makers ("shot on 35mm film", "shot
+#: with a Leica"; not "shot on a beach").
+_CAMERA_WORDS = frozenset({"film", "35mm", "50mm", "85mm", "120mm", "camera", "lens", "kodak", "portra", "kodachrome",
+                           "ektachrome", "fujifilm", "fuji", "ilford", "cinestill", "polaroid", "leica", "hasselblad",
+                           "canon", "nikon", "sony", "iphone", "dslr", "imax", "arri", "alexa", "super8", "vhs",
+                           "camcorder", "instax", "lomography"})
 #: Lower-case words inside an artist's name ("Vincent van Gogh").
 _NAME_LINKS = frozenset({"van", "von", "de", "da", "di", "del", "der", "la", "le"})
 
@@ -216,6 +222,13 @@ def _style_split(words: list[Word]) -> tuple[list[Word], list[list[Word]], list[
                 before = before[:-1]
             if name:
                 return before, [name], []
+    for i in range(max(0, len(words) - 7), len(words) - 2):  # "shot on 35mm film", "shot with a Leica"
+        if low[i] in ("shot", "filmed", "photographed", "taken") and low[i + 1] in ("on", "with"):
+            j = next((j for j in range(i + 3, len(words)) if low[j] in PREPOSITIONS or low[j] in CONJUNCTIONS),
+                     len(words))  # "shot with a Leica at dusk": the camera, then the rest
+            name = _strip_function(words[i + 2:j])
+            if name and not _CAMERA_WORDS.isdisjoint(re.split(r"[\s-]+", " ".join(_lower(name)))):
+                return _strip_function(words[:i]), [name], words[j:]
     lead = next((n for n in (1, 2) if len(low) > n and low[n - 1] == "by" and (n == 1 or low[0] in _BY_VERBS)), 0)
     if lead and low[lead] not in DETERMINERS:
         # a tag "by greg rutkowski", "art by wlop", capitals or not; "by greg rutkowski and alphonse

@@ -146,6 +146,8 @@ steampunk|dieselpunk|chibi|origami|papercut|paper cut|stained glass|mosaic|graff
 minimalist|minimalism|gothic|noir|vintage|retro|sticker|tarot card|woodcut|linocut|embroidery|chinese ink
 sumi-e|gouache|fresco|mural|tapestry|blueprint|cel shading|cel shaded|toon|doodle|crayon|storybook
 children's book illustration|poster|infographic|baroque|renaissance|ink wash|ink wash painting|ink and wash
+35mm film|film still|kodak portra|portra 400|kodachrome|ektachrome|cinestill|fujifilm|tilt-shift|tilt shift
+long exposure|double exposure|fisheye|macro photography|bokeh|depth of field
 """.replace("\n", "|").split("|"))
 #: A noun phrase ending in one of these is a style/medium ("ink wash painting", "concept art").
 MEDIUM_HEADS = _wordset("painting paintings drawing drawings illustration illustrations art artwork sketch "
