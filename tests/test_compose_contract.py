@@ -156,6 +156,9 @@ def test_an_adult_word_in_title_name_or_tags_makes_an_adapter_nsfw():
            make_adapter(3, "Collar (v2.0)", tags=["clothing", "BDSM"]), make_adapter(4, "Essex | Azur Lane"),
            make_adapter(5, "Sexy Dancer", tags=["sexy", "lingerie"])]
     assert [sdk.is_nsfw(a.card) for a in ads] == [True, True, True, False, False]
+    assert not sdk.is_nsfw(make_adapter(6, "Nude pantyhose (v1.0)").card)  # a colour
+    assert sdk.is_nsfw(make_adapter(7, "Nude Beach Scene").card)
+    assert not sdk.is_nsfw(sdk.AdapterCard(source="test", name="", title="", tags=("", " ")))  # nothing to read
     answer = sdk.Composition((sdk.ConceptPicks("x", tuple(sdk.Pick(a.id, "") for a in ads)),))
     req = sdk.ComposeRequest("x", tuple(sdk.Candidate(a) for a in ads))
     comp, dropped, _, _ = validate(answer, req)
