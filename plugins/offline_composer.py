@@ -34,7 +34,7 @@ No network, no language model, a few milliseconds for 150 candidates. Steps (one
    medium typed as a tag ("pixel art") its best-ranked exactly-named style; a
    non-character adapter the retriever is sure of (probability ≥ ``confident``) is kept, ranked by
    that probability; an adapter named by a negated concept ("not pixel art") never; 0–3 adapters per
-   concept (the first one whose trigger or title IS the concept, when one is kept: "a horse"
+   concept (the first a character it names, else one whose trigger or title IS the concept: "a horse"
    takes the horse card before "Horseback Riding", a thing's own card before a style named after
    it), each adapter once, at most two style adapters,
    at most ``max_adapters`` in total;
@@ -239,16 +239,14 @@ def assign(request: sdk.ComposeRequest, concepts: Sequence[Any], ranked: list[tu
     best: dict[int, float] = {}
     taken_characters: set[frozenset[str]] = set()
     styles = total = 0
-    # a concept's first pick is one its own word names exactly (its trigger or title IS the concept)
-    # when one was kept: "a horse" takes the horse adapter before "Horseback Riding", which only
-    # looks like it; the other may still follow as a second pick
-    leads = {j for _, j, _ in ranked if _names_exactly(evidence[j])}
-    # ... and for a thing, an adapter of that thing before a style named after it ("a butterfly": the
-    # butterfly card before "Butterfly & Flowers Multiply Style")
-    things = {evidence[j].concept for j in leads if profiles[j].category not in STYLE_CATEGORIES}
-    leads = {j for j in leads if evidence[j].concept not in things or profiles[j].category not in STYLE_CATEGORIES
-             or concepts[evidence[j].concept].kind == "style"}
-    led = {evidence[j].concept for j in leads}
+    # a concept's first pick: a character the prompt names, else one its own word names exactly (its
+    # trigger or title IS the concept: "a horse" takes the horse adapter before "Horseback Riding",
+    # which only looks like it), for a thing an adapter of that thing before a style named after it
+    # ("a butterfly"); the others may still follow as second picks
+    tier = {j: _lead_tier(evidence[j], profiles[j], concepts[evidence[j].concept]) for _, j, _ in ranked}
+    first_tier: dict[int, int] = {}
+    for j, t in tier.items():
+        first_tier[evidence[j].concept] = min(t, first_tier.get(evidence[j].concept, t))
     for j in pinned:
         a = request.candidates[j].adapter
         if concepts:
@@ -263,8 +261,8 @@ def assign(request: sdk.ComposeRequest, concepts: Sequence[Any], ranked: list[tu
             ci = evidence[j].concept
             a = request.candidates[j].adapter
             if total >= request.max_adapters or len(chosen[ci]) >= per_concept or any(
-                    p.adapter_id == a.id for p in chosen[ci]) or (first_pass and (chosen[ci] or (
-                    ci in led and j not in leads))):
+                    p.adapter_id == a.id for p in chosen[ci]) or (
+                    first_pass and (chosen[ci] or tier[j] > first_tier[ci])):
                 continue
             words = character_words.get(j)
             if (first_pass is False and prob < best.get(ci, 0.0) - margin) or (words is not None and any(
@@ -282,9 +280,15 @@ def assign(request: sdk.ComposeRequest, concepts: Sequence[Any], ranked: list[tu
     return [sdk.ConceptPicks(c.text, tuple(chosen[ci])) for ci, c in enumerate(concepts)] + extra
 
 
-def _names_exactly(ev: Evidence) -> bool:
-    """The adapter's trigger or title is the concept itself, word for word."""
-    return ev.exact and ev.kind in ("trigger", "title")
+def _lead_tier(ev: Evidence, p: Profile, concept: Any) -> int:
+    """Which of a concept's kept candidates may be its first pick (the lowest tier there is): 0 a
+    character it names, 1 an adapter whose trigger or title IS the concept word for word, 2 such a
+    style adapter for a concept that is no style, 3 the rest."""
+    if ev.kind == "name" and p.category in CHARACTER_CATEGORIES:
+        return 0
+    if ev.exact and ev.kind in ("trigger", "title"):
+        return 2 if p.category in STYLE_CATEGORIES and concept.kind != "style" else 1
+    return 3
 
 
 def _reason(concept: Any, adapter: sdk.Adapter, ev: Evidence, sim: float, prob: float, *, asked: str = "") -> str:

@@ -711,3 +711,19 @@ def test_a_things_own_adapter_leads_before_a_style_named_after_it(plugins, encod
     pool = [*adapters, moth, bloom]
     request = rescored(rescored(make_request("a butterfly", pool, encoder), 7910, 0.6), 7911, 0.95)
     assert picks_by_concept(composer.compose(request)).get("butterfly", [None])[0] == 7910
+
+
+def test_a_named_character_stays_its_concepts_first_pick_beside_an_exactly_named_adapter(plugins, encoder, adapters):
+    """A character the prompt names leads its concept even beside an adapter whose trigger is that
+    name word for word ("kirsa valdane" ← a style triggered by it): the lead rule for exact words never
+    pushes a named character out through the concept's margin."""
+    composer = plugins.create("composer", "offline")
+    hero = make_adapter(7920, "Kirsa Valdane (Ember Tales)", category="character", name="kirsa_valdane",
+                        description="Kirsa Valdane, a red-haired knight of Ember Tales.")
+    look = make_adapter(7921, "Valdane Look (v1.0)", category="style", triggers=["kirsa valdane"], name="valdane_look",
+                        description="Red-haired knights drawn in soft ink.")
+    pool = [*adapters, hero, look]
+    request = rescored(rescored(make_request("kirsa valdane standing in a castle", pool, encoder), 7920, 0.2),
+                       7921, 0.9)
+    picks = picks_by_concept(composer.compose(request)).get("kirsa valdane", [])
+    assert picks and picks[0] == 7920
