@@ -84,8 +84,16 @@ _DIGITS = re.compile(r"\d")
 _SUFFIX = re.compile(r"[a-z]{3,}(?:ai|punk|core|wave|style|art|mix|diff|tech)$", re.I)
 
 
+#: Adapter-format names written in mixed case, one word each ("LoRA" is not "lo" + "ra", two name-like words).
+_FORMAT_WORDS = re.compile(r"(?i)(?<![a-z])(?:lora|lycoris|locon|loha|lokr|dora)(?![a-z])")
+
+
+_FORMATS = frozenset({"lora", "lycoris", "locon", "loha", "lokr", "dora"})
+
+
 def tokens(text: str) -> list[str]:
-    """Lower-case words of a title or file name (``fluffyRedPanda`` → fluffy, red, panda)."""
+    """Lower-case words of a title or file name (``fluffyRedPanda`` → fluffy, red, panda; ``LoRA`` → lora)."""
+    text = _FORMAT_WORDS.sub(lambda m: m.group(0).lower(), text)
     text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
     return [t for t in re.split(r"[^A-Za-z]+", text.lower()) if t]
 
@@ -237,7 +245,7 @@ def features(card: sdk.AdapterCard, *, found: Callable[[str, str], frozenset[str
     f["title_sep"] = float(bool(re.search(r"\s[|/]\s|\s-\s", bare_title)))
     f["title_cjk"] = float(bool(_CJK.search(title)))
     f["trig_paren"] = float(bool(re.search(r"\\?\(\s*[a-z][^)]{1,40}\\?\)", trig_text, re.I)))
-    words = [t for t in tokens(bare_title) if t]
+    words = [t for t in tokens(bare_title) if t and t not in _FORMATS]  # "Gojo Satoru LoRA" is "Gojo Satoru"
     person_words = [w for w in words if rules.name_like(w)]
     f["title_name_words"] = min(3, len(person_words)) / 3
     f["title_all_names"] = float(1 <= len(words) <= 4 and len(person_words) == len(words))

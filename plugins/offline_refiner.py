@@ -226,7 +226,7 @@ class OfflineRefiner(sdk.Refiner):
     """Card → description, category, weight with rules only (the default refiner)."""
 
     name = "offline"
-    version = "8"  # bumped whenever its output changes: catalogs refine their cards again
+    version = "9"  # bumped whenever its output changes: catalogs refine their cards again
     description = "Deterministic rules over the card: cleaned description, triggers, training tags, examples."
     env_prefix = "REFINER_OFFLINE"
     options = (

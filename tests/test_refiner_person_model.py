@@ -178,3 +178,13 @@ def test_the_composer_reads_utility_words_whole(plugins) -> None:
     for title in ("SDXL Lightning 8-step", "Hyper-SD 4 steps", "Detail Tweaker", "LCM LoRA", "Sky Slider",
                   "Add Details", "add_detail"):
         assert words.is_utility(title, "x", "style")
+
+
+@pytest.mark.parametrize("title", ["Realism", "Mira Kessel", "Skyward Glow"])
+def test_a_format_word_in_the_title_is_no_name(refiner, title) -> None:
+    """ "LoRA" is one word, not the name-like "lo" + "ra": a title "X LoRA" is read as "X" (before, any
+    "Realism LoRA" looked like a person's name and was filed as a character)."""
+    module = sys.modules[type(refiner).__module__]
+    for suffix in (" LoRA", " LyCORIS", " LoCon"):
+        assert features(refiner, card(title=title + suffix)) == features(refiner, card(title=title))
+    assert module.categorize(card(name="realism_lora", title="Realism LoRA")) not in ("character", "celebrity")
