@@ -84,11 +84,10 @@ _DIGITS = re.compile(r"\d")
 _SUFFIX = re.compile(r"[a-z]{3,}(?:ai|punk|core|wave|style|art|mix|diff|tech)$", re.I)
 
 
-#: Adapter-format names written in mixed case, one word each ("LoRA" is not "lo" + "ra", two name-like words).
-_FORMAT_WORDS = re.compile(r"(?i)(?<![a-z])(?:lora|lycoris|locon|loha|lokr|dora)(?![a-z])")
-
-
+#: Adapter-format names, one word each however they are cased ("LoRA" is not "lo" + "ra", two
+#: name-like words), and no word of a title's name.
 _FORMATS = frozenset({"lora", "lycoris", "locon", "loha", "lokr", "dora"})
+_FORMAT_WORDS = re.compile(rf"(?i)(?<![a-z])(?:{'|'.join(sorted(_FORMATS))})(?![a-z])")
 
 
 def tokens(text: str) -> list[str]:
